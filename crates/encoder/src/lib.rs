@@ -1,0 +1,2 @@
+//! CLIP dual-tower encoder for Glimpse (work in progress: see the encoder issue).
+#![deny(missing_docs)]

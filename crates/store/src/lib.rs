@@ -1,0 +1,2 @@
+//! Durable metadata store for Glimpse (work in progress).
+#![deny(missing_docs)]
