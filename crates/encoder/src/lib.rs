@@ -1,2 +1,6 @@
 //! CLIP dual-tower encoder for Glimpse (work in progress: see the encoder issue).
 #![deny(missing_docs)]
+
+pub mod error;
+
+pub use error::{Error, Result};
