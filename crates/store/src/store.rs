@@ -1,0 +1,386 @@
+//! Opening the store and reading from it.
+
+use crate::batch::Batch;
+use crate::record::{
+    decode_embedding, decode_fingerprint, decode_record, encode_fingerprint, ContentHash,
+    ImageRecord, ModelFingerprint,
+};
+use crate::schema::{
+    db_options, decode_id, hash_key, hex, id_key, path_to_bytes, CF_EMBEDDINGS, CF_HASHES,
+    CF_IMAGES, CF_META, CF_PATHS, COLUMN_FAMILIES, META_COUNT, META_MODEL, META_NEXT_ID,
+    META_SCHEMA, SCHEMA_VERSION,
+};
+use crate::{Error, ImageId, Result};
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, IteratorMode, DB};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock};
+
+/// A durable photo-library metadata store backed by RocksDB.
+///
+/// Reads may run from any number of threads. Writes go through a [`Batch`] (or the one-call
+/// helpers such as [`Store::insert`], which make a one-operation batch); a batch holds the writer
+/// lock until it is committed or dropped, and [`Batch::commit`] returns only once the batch is
+/// synced to disk: what it returned for survives a crash or a kill at any moment.
+pub struct Store {
+    pub(crate) db: DB,
+    path: PathBuf,
+    /// Held by a [`Batch`] (and model changes) for its whole life: one writer at a time.
+    writer: Mutex<()>,
+    /// Committed values, readable without the writer lock.
+    pub(crate) next_id: AtomicU64,
+    pub(crate) count: AtomicU64,
+    model: RwLock<Option<ModelFingerprint>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store in directory `path`, creating it if missing.
+    ///
+    /// # Errors
+    /// [`Error::SchemaTooNew`] for a store written by a newer schema, [`Error::Db`] when RocksDB
+    /// cannot open it (for example another process holds its lock), [`Error::DataCorruption`]
+    /// when the store's metadata cannot be decoded.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        std::fs::create_dir_all(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let opts = db_options();
+        // Open every column family on disk (a newer schema may have added some) plus ours.
+        let mut names: Vec<String> = COLUMN_FAMILIES.iter().map(|s| s.to_string()).collect();
+        if let Ok(existing) = DB::list_cf(&opts, &path) {
+            for name in existing {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        let cfs = names
+            .iter()
+            .map(|n| ColumnFamilyDescriptor::new(n, db_options()));
+        let db = DB::open_cf_descriptors(&opts, &path, cfs)
+            .map_err(|e| Error::db(format!("opening store at {}", path.display()), e))?;
+        let store = Store {
+            db,
+            path,
+            writer: Mutex::new(()),
+            next_id: AtomicU64::new(1),
+            count: AtomicU64::new(0),
+            model: RwLock::new(None),
+        };
+        store.load_state()?;
+        Ok(store)
+    }
+
+    fn load_state(&self) -> Result<()> {
+        let meta = self.cf(CF_META);
+        match self
+            .db
+            .get_cf(meta, META_SCHEMA)
+            .map_err(|e| Error::db("reading schema", e))?
+        {
+            None => {
+                self.db
+                    .put_cf(meta, META_SCHEMA, SCHEMA_VERSION.to_le_bytes())
+                    .map_err(|e| Error::db("writing schema version", e))?;
+                self.db
+                    .flush_wal(true)
+                    .map_err(|e| Error::db("syncing new store", e))?;
+            }
+            Some(bytes) => {
+                let found = u32::from_le_bytes(bytes.as_slice().try_into().map_err(|_| {
+                    Error::corrupt("meta/schema_version", format!("{} bytes", bytes.len()))
+                })?);
+                if found > SCHEMA_VERSION {
+                    return Err(Error::SchemaTooNew {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+            }
+        }
+        let next_id = match self.meta_get(META_NEXT_ID)? {
+            Some(b) => decode_id("meta/next_id", &b)?,
+            None => 1,
+        };
+        let count = match self.meta_get(META_COUNT)? {
+            Some(b) => decode_id("meta/count", &b)?,
+            None => 0,
+        };
+        let model = match self.meta_get(META_MODEL)? {
+            Some(b) => Some(decode_fingerprint(&|| "meta/model".into(), &b)?),
+            None => None,
+        };
+        self.next_id.store(next_id, Ordering::SeqCst);
+        self.count.store(count, Ordering::SeqCst);
+        *self.model.write().unwrap_or_else(|p| p.into_inner()) = model;
+        Ok(())
+    }
+
+    fn meta_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db
+            .get_cf(self.cf(CF_META), key)
+            .map_err(|e| Error::db(format!("reading meta/{}", String::from_utf8_lossy(key)), e))
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
+        // Every name in COLUMN_FAMILIES is created on open, so the handle always exists.
+        self.db
+            .cf_handle(name)
+            .expect("column family opened in Store::open")
+    }
+
+    /// Takes the writer lock. Do not call write methods of the store on a thread that holds
+    /// a [`Batch`]: the batch already holds this lock.
+    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The directory this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The model whose embeddings the store holds, if one was set.
+    pub fn model(&self) -> Option<ModelFingerprint> {
+        self.model.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records the model whose embeddings this store will hold. Setting the same model again is
+    /// a no-op.
+    ///
+    /// # Errors
+    /// [`Error::ModelMismatch`] if the store already holds another model's embeddings: use
+    /// [`Store::replace_model`] to switch models deliberately.
+    pub fn set_model(&self, model: &ModelFingerprint) -> Result<()> {
+        let _writer = self.lock_writer();
+        match self.model() {
+            Some(stored) if &stored == model => Ok(()),
+            Some(stored) => Err(Error::ModelMismatch {
+                stored,
+                given: model.clone(),
+            }),
+            None => self.write_model(model, false),
+        }
+    }
+
+    /// Switches the store to another model: in one atomic write, records the new fingerprint and
+    /// deletes every stored embedding. Image records stay; [`Store::ids_without_embedding`]
+    /// then lists what must be re-embedded.
+    pub fn replace_model(&self, model: &ModelFingerprint) -> Result<()> {
+        let _writer = self.lock_writer();
+        self.write_model(model, true)
+    }
+
+    fn write_model(&self, model: &ModelFingerprint, clear_embeddings: bool) -> Result<()> {
+        let mut wb = rocksdb::WriteBatch::default();
+        wb.put_cf(self.cf(CF_META), META_MODEL, encode_fingerprint(model));
+        if clear_embeddings {
+            wb.delete_range_cf(self.cf(CF_EMBEDDINGS), &[0u8; 8][..], &[0xffu8; 9][..]);
+        }
+        self.write(wb, "writing the model fingerprint")?;
+        *self.model.write().unwrap_or_else(|p| p.into_inner()) = Some(model.clone());
+        Ok(())
+    }
+
+    pub(crate) fn write(&self, wb: rocksdb::WriteBatch, what: &str) -> Result<()> {
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(wb, &wo).map_err(|e| Error::db(what, e))
+    }
+
+    /// Starts a write batch. It holds the store's writer lock until committed or dropped.
+    pub fn batch(&self) -> Batch<'_> {
+        Batch::new(self)
+    }
+
+    /// Adds one image with its embedding; returns its new id. Durable when it returns.
+    pub fn insert(&self, record: &ImageRecord, embedding: &[f32]) -> Result<ImageId> {
+        let mut batch = self.batch();
+        let id = batch.insert(record, embedding)?;
+        batch.commit()?;
+        Ok(id)
+    }
+
+    /// Moves an image to a new path (a rename or a move detected by content hash).
+    pub fn rename(&self, id: ImageId, new_path: impl AsRef<Path>) -> Result<()> {
+        let mut batch = self.batch();
+        batch.rename(id, new_path.as_ref())?;
+        batch.commit()
+    }
+
+    /// Removes an image: its record, path entry, hash entry and embedding together. Returns the
+    /// removed record, or `None` if there was no such image.
+    pub fn remove(&self, id: ImageId) -> Result<Option<ImageRecord>> {
+        let mut batch = self.batch();
+        let removed = batch.remove(id)?;
+        batch.commit()?;
+        Ok(removed)
+    }
+
+    /// The record of image `id`.
+    pub fn get(&self, id: ImageId) -> Result<Option<ImageRecord>> {
+        let key = id_key(id);
+        let bytes = self
+            .db
+            .get_pinned_cf(self.cf(CF_IMAGES), key)
+            .map_err(|e| Error::db(format!("reading image {id}"), e))?;
+        bytes
+            .map(|b| decode_record(&|| format!("images/{id}"), &b))
+            .transpose()
+    }
+
+    /// The id of the image at `path`.
+    pub fn id_for_path(&self, path: impl AsRef<Path>) -> Result<Option<ImageId>> {
+        let path = path.as_ref();
+        let bytes = self
+            .db
+            .get_pinned_cf(self.cf(CF_PATHS), path_to_bytes(path))
+            .map_err(|e| Error::db(format!("looking up path {}", path.display()), e))?;
+        bytes
+            .map(|b| decode_id(&format!("paths/{}", path.display()), &b))
+            .transpose()
+    }
+
+    /// The ids of every image whose content has this hash (moved files, exact duplicates).
+    pub fn ids_for_hash(&self, hash: &ContentHash) -> Result<Vec<ImageId>> {
+        let mut ids = Vec::new();
+        let start = hash_key(hash, 0);
+        let iter = self.db.iterator_cf(
+            self.cf(CF_HASHES),
+            IteratorMode::From(&start, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (key, _) = item.map_err(|e| Error::db("scanning hashes", e))?;
+            if key.len() != 40 {
+                return Err(Error::corrupt(
+                    format!("hashes/{}", hex(&key)),
+                    "key is not 40 bytes",
+                ));
+            }
+            if key[..32] != hash.0 {
+                break;
+            }
+            ids.push(decode_id(CF_HASHES, &key[32..])?);
+        }
+        Ok(ids)
+    }
+
+    /// The embedding of image `id`, as stored (the values given at insert).
+    pub fn embedding(&self, id: ImageId) -> Result<Option<Vec<f32>>> {
+        let bytes = self
+            .db
+            .get_pinned_cf(self.cf(CF_EMBEDDINGS), id_key(id))
+            .map_err(|e| Error::db(format!("reading embedding {id}"), e))?;
+        match bytes {
+            None => Ok(None),
+            Some(b) => check_embedding(self.model().as_ref(), id, &b).map(Some),
+        }
+    }
+
+    /// Every `(id, embedding)` pair in id order: what the index is rebuilt from. A pair that
+    /// fails to decode yields an error item and iteration continues with the next.
+    pub fn embeddings(&self) -> impl Iterator<Item = Result<(ImageId, Vec<f32>)>> + '_ {
+        let model = self.model();
+        self.db
+            .iterator_cf(self.cf(CF_EMBEDDINGS), IteratorMode::Start)
+            .map(move |item| {
+                let (key, value) = item.map_err(|e| Error::db("scanning embeddings", e))?;
+                let id = decode_id(CF_EMBEDDINGS, &key)?;
+                Ok((id, check_embedding(model.as_ref(), id, &value)?))
+            })
+    }
+
+    /// Every `(id, record)` pair in id order; a record that fails to decode yields an error item.
+    pub fn images(&self) -> impl Iterator<Item = Result<(ImageId, ImageRecord)>> + '_ {
+        self.db
+            .iterator_cf(self.cf(CF_IMAGES), IteratorMode::Start)
+            .map(|item| {
+                let (key, value) = item.map_err(|e| Error::db("scanning images", e))?;
+                let id = decode_id(CF_IMAGES, &key)?;
+                Ok((id, decode_record(&|| format!("images/{id}"), &value)?))
+            })
+    }
+
+    /// Images that have no embedding (after [`Store::replace_model`], or written without one).
+    pub fn ids_without_embedding(&self) -> Result<Vec<ImageId>> {
+        let mut missing = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_IMAGES), IteratorMode::Start) {
+            let (key, _) = item.map_err(|e| Error::db("scanning images", e))?;
+            let id = decode_id(CF_IMAGES, &key)?;
+            let has = self
+                .db
+                .get_pinned_cf(self.cf(CF_EMBEDDINGS), key)
+                .map_err(|e| Error::db(format!("reading embedding {id}"), e))?
+                .is_some();
+            if !has {
+                missing.push(id);
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Number of images in the store (kept in `meta`, updated atomically with every batch).
+    pub fn len(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Whether the store holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The id the next inserted image will get.
+    pub fn next_id(&self) -> ImageId {
+        self.next_id.load(Ordering::SeqCst)
+    }
+
+    /// Flushes memtables to table files and syncs the write-ahead log. Commits are already
+    /// durable without this; it shortens recovery on the next open.
+    pub fn flush(&self) -> Result<()> {
+        self.db
+            .flush_wal(true)
+            .map_err(|e| Error::db("syncing the write-ahead log", e))?;
+        for cf in COLUMN_FAMILIES {
+            self.db
+                .flush_cf(self.cf(cf))
+                .map_err(|e| Error::db(format!("flushing {cf}"), e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a stored embedding and checks it against the store's model.
+fn check_embedding(
+    model: Option<&ModelFingerprint>,
+    id: ImageId,
+    bytes: &[u8],
+) -> Result<Vec<f32>> {
+    let key = || format!("embeddings/{id}");
+    let (tag, values) = decode_embedding(&key, bytes)?;
+    let model = model.ok_or_else(|| {
+        Error::corrupt(
+            key(),
+            "embedding present but the store has no model fingerprint",
+        )
+    })?;
+    if tag != model.tag() {
+        return Err(Error::corrupt(key(), "embedding tagged with another model"));
+    }
+    if values.len() != model.dims as usize {
+        return Err(Error::corrupt(
+            key(),
+            format!("{} values, the model has {}", values.len(), model.dims),
+        ));
+    }
+    Ok(values)
+}
