@@ -91,6 +91,58 @@ pub enum Error {
         tower: &'static str,
     },
 
+    /// A `tokenizer.json` could not be loaded, lacks CLIP's special tokens, or failed to encode.
+    #[error("tokenizer {path}: {message}")]
+    Tokenizer {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// A `preprocessor_config.json` is not valid JSON or has a missing, mistyped or unsupported
+    /// key.
+    #[error("invalid preprocessor config {path}: {message}")]
+    PreprocessorConfig {
+        /// The config file (empty for a config built in code).
+        path: PathBuf,
+        /// What is wrong with it, naming the key.
+        message: String,
+    },
+
+    /// An image file is empty (zero bytes).
+    #[error("empty image file {path}")]
+    EmptyImage {
+        /// The image (a label such as `<memory>` for in-memory bytes).
+        path: PathBuf,
+    },
+
+    /// The bytes are not in any image format the decoder knows.
+    #[error("{path} is not a supported image")]
+    UnsupportedImage {
+        /// The image (a label such as `<memory>` for in-memory bytes).
+        path: PathBuf,
+    },
+
+    /// The image declares dimensions beyond the decoding limits (a decompression bomb or
+    /// simply too large); rejected before its pixels are allocated.
+    #[error("image {path} is too large to decode: {message}")]
+    ImageTooLarge {
+        /// The image (a label such as `<memory>` for in-memory bytes).
+        path: PathBuf,
+        /// The declared size or the limit that was hit.
+        message: String,
+    },
+
+    /// The image is corrupt or truncated.
+    #[error("cannot decode image {path}: {message}")]
+    ImageDecode {
+        /// The image (a label such as `<memory>` for in-memory bytes).
+        path: PathBuf,
+        /// The decoder's message.
+        message: String,
+    },
+
     /// An input has the wrong shape or size for the model (e.g. pixels of the wrong resolution,
     /// a token sequence longer than the model's context).
     #[error("invalid input: {0}")]

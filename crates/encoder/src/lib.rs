@@ -2,5 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod tokenize;
 
 pub use error::{Error, Result};
+pub use tokenize::ClipTokenizer;
