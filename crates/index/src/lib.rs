@@ -1,2 +1,80 @@
-//! HNSW approximate nearest-neighbour index for Glimpse (work in progress: see the index issue).
+//! Approximate nearest-neighbour search over L2-normalised embeddings, for Glimpse.
+//!
+//! An [`Index`] maps `u64` ids to vectors and answers "which stored vectors are most similar to
+//! this one" by cosine similarity. It is an HNSW graph (built with `hnsw_rs`, whose types never
+//! leave this crate) plus a flat copy of the vectors for exact scans, tombstones and persistence.
+//!
+//! ```
+//! use glimpse_index::{Index, IndexConfig};
+//!
+//! # fn main() -> glimpse_index::Result<()> {
+//! let index = Index::new(IndexConfig::new(4))?;
+//! index.insert(1, &[1.0, 0.0, 0.0, 0.0])?;
+//! index.insert(2, &[0.0, 1.0, 0.0, 0.0])?;
+//! index.insert_batch(&[(3, vec![0.9, 0.1, 0.0, 0.0]), (4, vec![0.0, 0.0, 1.0, 0.0])])?;
+//!
+//! // Best first, with cosine similarity in [-1, 1]. Vectors need not be normalised.
+//! let hits = index.search(&[2.0, 0.0, 0.0, 0.0], 2, None)?;
+//! assert_eq!(hits[0].0, 1);
+//! assert!((hits[0].1 - 1.0).abs() < 1e-6);
+//! assert_eq!(hits[1].0, 3);
+//!
+//! // Filters run during the search; removed ids never come back.
+//! let odd = |id: u64| id % 2 == 1;
+//! assert_eq!(index.search(&[1.0, 0.0, 0.0, 0.0], 1, Some(&odd))?[0].0, 1);
+//! index.remove(1);
+//! assert_eq!(index.search(&[1.0, 0.0, 0.0, 0.0], 1, None)?[0].0, 3);
+//!
+//! // Atomic save, checked load.
+//! let dir = tempfile::tempdir().unwrap();
+//! index.save(dir.path())?;
+//! let again = Index::load(dir.path())?;
+//! assert_eq!(again.search(&[1.0, 0.0, 0.0, 0.0], 3, None)?, index.search(&[1.0, 0.0, 0.0, 0.0], 3, None)?);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Concepts
+//!
+//! - **Normalisation.** Every inserted vector and query is checked (length, finite, non-zero)
+//!   and scaled to unit length, so the score is the cosine similarity.
+//! - **Small collections** (below [`IndexConfig::exact_threshold`] live entries) are scanned
+//!   exactly: as fast as the graph there, and perfect. The graph is maintained all along, so
+//!   crossing the threshold costs nothing.
+//! - **Filters** are predicates on ids, applied while walking the graph. A filter that keeps few
+//!   entries (estimated by sampling) is answered by an exact scan of the entries it keeps, and a
+//!   walk that finds fewer than `k` falls back to that scan: `k` results whenever `k` pass.
+//! - **Removal** leaves a tombstone: the node keeps routing searches but is never returned.
+//!   Past [`IndexConfig::compact_ratio`] tombstones the graph is rebuilt from the live vectors.
+//! - **Persistence**: [`Index::save`] / [`Index::load`] write and read one checksummed file;
+//!   see [`persist`] for the format and guarantees.
+//! - **Concurrency**: see [`Index`]'s locking notes.
+//!
+//! Memory: about `2 × 4 × dims` bytes per entry (the graph keeps its own copy of each vector)
+//! plus roughly `2·m` links on layer 0; ~4.5 KB per 512-d entry at the defaults.
 #![deny(missing_docs)]
+
+pub mod config;
+mod distance;
+mod error;
+mod exact;
+mod graph;
+mod index;
+pub mod persist;
+mod slots;
+
+pub use config::IndexConfig;
+pub use error::{Error, Result};
+pub use index::{Index, IndexStats};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn index_is_send_and_sync() {
+        assert_send_sync::<Index>();
+    }
+}

@@ -1,0 +1,195 @@
+//! Vector checks, normalisation and the dot-product kernel.
+//!
+//! All stored vectors have unit length, so cosine similarity is a dot product. The kernel picks
+//! AVX2+FMA at run time when the CPU has it (the crate is built for baseline x86-64, where the
+//! compiler alone only emits SSE2) and otherwise uses an 8-lane portable loop the compiler
+//! vectorises.
+
+use std::sync::OnceLock;
+
+use hnsw_rs::anndists::dist::Distance;
+
+use crate::error::{Error, Result};
+
+type DotFn = fn(&[f32], &[f32]) -> f32;
+
+/// Dot product of two equally long slices.
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    static KERNEL: OnceLock<DotFn> = OnceLock::new();
+    (KERNEL.get_or_init(select_kernel))(a, b)
+}
+
+fn select_kernel() -> DotFn {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return dot_avx2_entry;
+        }
+    }
+    dot_portable
+}
+
+/// Portable kernel: eight independent accumulators so the loop vectorises without `-ffast-math`.
+pub(crate) fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        sum += x * y;
+    }
+    sum
+}
+
+#[cfg(target_arch = "x86_64")]
+fn dot_avx2_entry(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: only selected by `select_kernel` after detecting AVX2 and FMA.
+    unsafe { dot_avx2(a, b) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = 0;
+    // SAFETY: every load reads 8 floats at offsets < n from both slices.
+    unsafe {
+        let mut s0 = _mm256_setzero_ps();
+        let mut s1 = _mm256_setzero_ps();
+        let mut s2 = _mm256_setzero_ps();
+        let mut s3 = _mm256_setzero_ps();
+        while i + 32 <= n {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s0);
+            s1 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pa.add(i + 8)),
+                _mm256_loadu_ps(pb.add(i + 8)),
+                s1,
+            );
+            s2 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pa.add(i + 16)),
+                _mm256_loadu_ps(pb.add(i + 16)),
+                s2,
+            );
+            s3 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pa.add(i + 24)),
+                _mm256_loadu_ps(pb.add(i + 24)),
+                s3,
+            );
+            i += 32;
+        }
+        while i + 8 <= n {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s0);
+            i += 8;
+        }
+        let s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+        let hi = _mm256_extractf128_ps(s, 1);
+        let lo = _mm256_castps256_ps128(s);
+        let q = _mm_add_ps(hi, lo);
+        let q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        let q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
+        let mut sum = _mm_cvtss_f32(q);
+        while i < n {
+            sum += *pa.add(i) * *pb.add(i);
+            i += 1;
+        }
+        sum
+    }
+}
+
+/// Checks a vector (length, finiteness, non-zero norm) and returns its unit-length copy.
+pub(crate) fn normalized(v: &[f32], dims: usize, id: Option<u64>) -> Result<Vec<f32>> {
+    if v.len() != dims {
+        return Err(Error::DimensionMismatch {
+            id,
+            expected: dims,
+            got: v.len(),
+        });
+    }
+    if let Some(position) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::NonFinite { id, position });
+    }
+    // Accumulate in f64: a sum of squares of large finite f32s can overflow f32.
+    let norm = v
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
+    if !(norm.is_finite() && norm > f64::from(f32::MIN_POSITIVE)) {
+        return Err(Error::ZeroVector { id });
+    }
+    Ok(v.iter().map(|&x| (f64::from(x) / norm) as f32).collect())
+}
+
+/// The graph's distance: `1 - dot`, clamped to `[0, 2]`.
+///
+/// hnsw_rs asserts distances are non-negative; rounding can push `1 - dot` of a vector with
+/// itself slightly below 0 (that is why its own `DistDot` panics on exact matches).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct CosineDistance;
+
+impl Distance<f32> for CosineDistance {
+    #[inline]
+    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+        (1.0 - dot(va, vb)).clamp(0.0, 2.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_agree() {
+        for n in [0, 1, 7, 8, 31, 32, 33, 100, 512, 515] {
+            let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.1).collect();
+            let b: Vec<f32> = (0..n).map(|i| ((i * 5 % 11) as f32 - 5.0) * 0.3).collect();
+            let exact: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                .sum();
+            assert!(
+                (f64::from(dot_portable(&a, &b)) - exact).abs() < 1e-3,
+                "n={n}"
+            );
+            assert!((f64::from(dot(&a, &b)) - exact).abs() < 1e-3, "n={n}");
+        }
+    }
+
+    #[test]
+    fn normalizes_and_rejects() {
+        let v = normalized(&[3.0, 4.0], 2, None).unwrap();
+        assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
+        let big = normalized(&[f32::MAX, f32::MAX], 2, None).unwrap();
+        assert!((dot(&big, &big) - 1.0).abs() < 1e-6);
+        assert!(matches!(
+            normalized(&[1.0], 2, Some(3)),
+            Err(Error::DimensionMismatch { .. })
+        ));
+        let nan = normalized(&[1.0, f32::NAN], 2, None);
+        assert!(matches!(nan, Err(Error::NonFinite { position: 1, .. })));
+        let inf = normalized(&[f32::INFINITY, 1.0], 2, None);
+        assert!(matches!(inf, Err(Error::NonFinite { position: 0, .. })));
+        assert!(matches!(
+            normalized(&[0.0, 0.0], 2, Some(1)),
+            Err(Error::ZeroVector { .. })
+        ));
+    }
+
+    #[test]
+    fn distance_never_negative() {
+        let v = normalized(&[0.1, 0.7, -0.3, 0.2], 4, None).unwrap();
+        assert!(CosineDistance.eval(&v, &v) >= 0.0);
+    }
+}

@@ -1,0 +1,357 @@
+//! [`Index`]: inserts, removals, searches and compaction, and how they lock.
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use rayon::prelude::*;
+
+use crate::config::IndexConfig;
+use crate::distance::{dot, normalized};
+use crate::error::Result;
+use crate::exact::{self, Scored};
+use crate::graph::Graph;
+use crate::slots::Slots;
+
+/// Vectors appended per write-lock hold during a batch insert: readers wait at most for one
+/// chunk's memcpy, never for graph construction.
+const BATCH_CHUNK: usize = 4096;
+/// Live entries sampled to estimate how selective a filter is.
+const FILTER_SAMPLE: usize = 256;
+/// A filtered search scans exactly when the estimated number of allowed entries `a` satisfies
+/// `a² < FILTER_EXACT_FACTOR · ef · live`: the graph walk must visit about `ef / selectivity`
+/// nodes to collect `ef` allowed ones, the scan computes `a` dot products.
+const FILTER_EXACT_FACTOR: usize = 8;
+
+/// A searchable set of `(u64 id, unit vector)` entries.
+///
+/// # Locking
+///
+/// The state (vectors, id map, graph) sits behind one `RwLock`, and writers are serialised by a
+/// separate mutex:
+///
+/// - [`search`](Self::search) takes the read lock only, so any number of threads search at once.
+/// - [`insert`](Self::insert) / [`insert_batch`](Self::insert_batch) take the write lock just to
+///   append vectors and update the id map (a memcpy, at most 4096 vectors per hold), then link
+///   the new nodes into the graph under the *read* lock: searches keep running during graph
+///   construction. An entry becomes visible to searches when its `insert` returns.
+/// - [`remove`](Self::remove) takes the write lock for a flag flip.
+/// - Compaction ([`compact`](Self::compact), or automatic in `remove`/`insert` once tombstones
+///   pass [`IndexConfig::compact_ratio`]) builds a new graph from a copy of the live vectors
+///   without holding the state lock, then swaps it in under a brief write lock. Other writers
+///   wait for it; readers do not.
+/// - [`save`](Self::save) holds the writer mutex and the read lock.
+///
+/// `Index` is `Send + Sync`; share it with `Arc<Index>`.
+#[derive(Debug)]
+pub struct Index {
+    pub(crate) config: IndexConfig,
+    pub(crate) state: RwLock<State>,
+    pub(crate) writer: Mutex<()>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) slots: Slots,
+    pub(crate) graph: Graph,
+}
+
+/// Sizes and memory use of an [`Index`], from [`Index::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IndexStats {
+    /// Live (searchable) entries.
+    pub len: usize,
+    /// Removed or replaced entries still in the graph, until the next compaction.
+    pub tombstones: usize,
+    /// Nodes in the graph (live + tombstones).
+    pub graph_nodes: usize,
+    /// Approximate heap bytes: the index's vector copy and id map plus the graph (which keeps
+    /// its own copy of each vector and up to `2·m` links per node on layer 0).
+    pub memory_bytes: usize,
+}
+
+impl Index {
+    /// An empty index; fails with [`Error::InvalidConfig`](crate::Error::InvalidConfig) on a bad
+    /// configuration.
+    pub fn new(config: IndexConfig) -> Result<Self> {
+        config.validate()?;
+        let state = State {
+            slots: Slots::new(config.dims),
+            graph: Graph::new(&config, 0),
+        };
+        Ok(Index::from_parts(config, state))
+    }
+
+    pub(crate) fn from_parts(config: IndexConfig, state: State) -> Self {
+        Index {
+            config,
+            state: RwLock::new(state),
+            writer: Mutex::new(()),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &IndexConfig {
+        &self.config
+    }
+
+    /// The vector dimension.
+    pub fn dims(&self) -> usize {
+        self.config.dims
+    }
+
+    /// Number of live entries.
+    pub fn len(&self) -> usize {
+        self.state.read().slots.live_len()
+    }
+
+    /// True when no entry is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when `id` is live.
+    pub fn contains(&self, id: u64) -> bool {
+        self.state.read().slots.contains(id)
+    }
+
+    /// The stored (unit-length) vector of `id`, if live.
+    pub fn get(&self, id: u64) -> Option<Vec<f32>> {
+        let state = self.state.read();
+        let slot = state.slots.slot_of(id)?;
+        Some(state.slots.vector(slot).to_vec())
+    }
+
+    /// Sizes and memory use.
+    pub fn stats(&self) -> IndexStats {
+        let state = self.state.read();
+        let nodes = state.graph.len();
+        let dims = self.config.dims;
+        // Graph: its vector copy, ~2m links of ~40 bytes on layer 0, node overhead.
+        let graph_bytes = nodes * (dims * 4 + 2 * state.graph.max_connections() * 40 + 200);
+        IndexStats {
+            len: state.slots.live_len(),
+            tombstones: state.slots.dead_len(),
+            graph_nodes: nodes,
+            memory_bytes: state.slots.heap_bytes() + graph_bytes,
+        }
+    }
+
+    /// Inserts `vector` under `id`, replacing any previous vector of `id`.
+    ///
+    /// The vector is L2-normalised; a wrong length, NaN/inf or all-zero vector is an error and
+    /// leaves the index unchanged.
+    pub fn insert(&self, id: u64, vector: &[f32]) -> Result<()> {
+        let v = normalized(vector, self.config.dims, Some(id))?;
+        let writer = self.writer.lock();
+        let slot = self.state.write().slots.push(id, &v);
+        {
+            let state = self.state.read();
+            state.graph.insert(slot, state.slots.vector(slot));
+        }
+        self.maybe_compact(writer);
+        Ok(())
+    }
+
+    /// Inserts many entries, building the graph on all cores (rayon).
+    ///
+    /// Every vector is checked first: on an error nothing is inserted. Within a batch, the last
+    /// vector of a repeated id wins.
+    pub fn insert_batch<V>(&self, items: &[(u64, V)]) -> Result<()>
+    where
+        V: AsRef<[f32]> + Sync,
+    {
+        let dims = self.config.dims;
+        let vectors: Vec<Vec<f32>> = items
+            .par_iter()
+            .map(|(id, v)| normalized(v.as_ref(), dims, Some(*id)))
+            .collect::<Result<_>>()?;
+        let writer = self.writer.lock();
+        for (chunk_items, chunk_vecs) in items.chunks(BATCH_CHUNK).zip(vectors.chunks(BATCH_CHUNK))
+        {
+            let first = {
+                let mut state = self.state.write();
+                state.slots.reserve(chunk_items.len());
+                let first = state.slots.slot_len();
+                for ((id, _), v) in chunk_items.iter().zip(chunk_vecs) {
+                    state.slots.push(*id, v);
+                }
+                first
+            };
+            let state = self.state.read();
+            let work: Vec<(&[f32], usize)> = (first..first + chunk_items.len())
+                .map(|slot| (state.slots.vector(slot), slot))
+                .collect();
+            state.graph.insert_parallel(&work);
+        }
+        self.maybe_compact(writer);
+        Ok(())
+    }
+
+    /// Removes `id`; it is never returned again. Returns whether it was present.
+    ///
+    /// The entry becomes a tombstone; when tombstones pass [`IndexConfig::compact_ratio`] of the
+    /// graph, this call also rebuilds the graph (see [`compact`](Self::compact)).
+    pub fn remove(&self, id: u64) -> bool {
+        let writer = self.writer.lock();
+        let removed = self.state.write().slots.remove(id);
+        if removed {
+            self.maybe_compact(writer);
+        }
+        removed
+    }
+
+    /// Rebuilds the graph from the live entries, dropping every tombstone.
+    ///
+    /// Searches keep running on the old graph during the rebuild; other writers wait.
+    pub fn compact(&self) {
+        let writer = self.writer.lock();
+        self.compact_locked(&writer);
+    }
+
+    fn maybe_compact(&self, writer: MutexGuard<'_, ()>) {
+        let (dead, total) = {
+            let state = self.state.read();
+            (state.slots.dead_len(), state.slots.slot_len())
+        };
+        if self.config.compact_ratio < 1.0
+            && dead > 0
+            && dead as f32 > self.config.compact_ratio * total as f32
+        {
+            self.compact_locked(&writer);
+        }
+    }
+
+    fn compact_locked(&self, _writer: &MutexGuard<'_, ()>) {
+        let (ids, data) = {
+            let state = self.state.read();
+            let slots = &state.slots;
+            let live: Vec<usize> = slots.live_slots().collect();
+            let mut data = Vec::with_capacity(live.len() * slots.dims());
+            for &slot in &live {
+                data.extend_from_slice(slots.vector(slot));
+            }
+            (
+                live.iter().map(|&s| slots.id(s)).collect::<Vec<u64>>(),
+                data,
+            )
+        };
+        let n = ids.len();
+        let slots = Slots::from_parts(self.config.dims, data, ids, vec![false; n])
+            .expect("live slots have distinct ids");
+        let graph = Graph::new(&self.config, n);
+        let work: Vec<(&[f32], usize)> = (0..n).map(|slot| (slots.vector(slot), slot)).collect();
+        graph.insert_parallel(&work);
+        drop(work);
+        let old = std::mem::replace(&mut *self.state.write(), State { slots, graph });
+        drop(old); // freed outside the lock
+    }
+
+    /// The `k` live entries most similar to `query`, best first, as `(id, cosine similarity)`.
+    ///
+    /// `filter`, when given, is called with candidate ids during the search; only ids it accepts
+    /// are returned, and `k` of them are returned whenever `k` live entries pass it.
+    /// Uses [`IndexConfig::ef_search`]; see [`search_with_ef`](Self::search_with_ef).
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<&dyn Fn(u64) -> bool>,
+    ) -> Result<Vec<(u64, f32)>> {
+        self.search_with_ef(query, k, filter, self.config.ef_search)
+    }
+
+    /// [`search`](Self::search) with this call's candidate-list width `ef` (raised to `k`):
+    /// higher is slower and more accurate.
+    ///
+    /// The query is normalised; a wrong length, NaN/inf or all-zero query is an error.
+    /// Below [`IndexConfig::exact_threshold`] live entries, and for filters estimated to keep
+    /// few entries, the search scans exactly instead of walking the graph.
+    pub fn search_with_ef(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<&dyn Fn(u64) -> bool>,
+        ef: usize,
+    ) -> Result<Vec<(u64, f32)>> {
+        let q = normalized(query, self.config.dims, None)?;
+        let state = self.state.read();
+        let slots = &state.slots;
+        let live = slots.live_len();
+        if k == 0 || live == 0 {
+            return Ok(Vec::new());
+        }
+        let ef = ef.max(k);
+        let keep_slot = |slot: usize| filter.is_none_or(|f| f(slots.id(slot)));
+        let scan = || exact::top_k(slots, &q, k, &keep_slot);
+
+        let hits = if live < self.config.exact_threshold {
+            scan()
+        } else if let Some(f) = filter {
+            let allowed = estimate_allowed(slots, f);
+            if allowed * allowed < FILTER_EXACT_FACTOR * ef * live {
+                scan()
+            } else {
+                let keep = |slot: usize| slots.is_live(slot) && f(slots.id(slot));
+                let found = state.graph.search(&q, k, ef, Some(&keep));
+                let hits = rescore(slots, &q, found, k);
+                if hits.len() < k {
+                    scan() // the walk ran dry: guarantee k results when k exist
+                } else {
+                    hits
+                }
+            }
+        } else if slots.dead_len() == 0 {
+            rescore(slots, &q, state.graph.search(&q, k, ef, None), k)
+        } else {
+            // Search unfiltered (hnsw_rs's filtered walk never stops early) with ef widened by the
+            // dead share, ask for all ef candidates and drop the tombstones.
+            let total = slots.slot_len();
+            let ef = (ef * total).div_ceil(live).min(ef * 4);
+            let hits = rescore(slots, &q, state.graph.search(&q, ef, ef, None), k);
+            if hits.len() < k.min(live) {
+                scan()
+            } else {
+                hits
+            }
+        };
+        Ok(hits
+            .into_iter()
+            .map(|h| (slots.id(h.slot), h.score.clamp(-1.0, 1.0)))
+            .collect())
+    }
+}
+
+/// Keeps live slots, recomputes exact similarities and returns the best `k`, best first.
+fn rescore(slots: &Slots, q: &[f32], found: Vec<(usize, f32)>, k: usize) -> Vec<Scored> {
+    let mut hits: Vec<Scored> = found
+        .into_iter()
+        .filter(|&(slot, _)| slots.is_live(slot))
+        .map(|(slot, _)| Scored {
+            score: dot(q, slots.vector(slot)),
+            slot,
+        })
+        .collect();
+    hits.sort_unstable_by(|a, b| b.cmp(a));
+    hits.dedup_by_key(|h| h.slot);
+    hits.truncate(k);
+    hits
+}
+
+/// Estimated number of live entries `filter` accepts, from an evenly strided sample.
+fn estimate_allowed(slots: &Slots, filter: &dyn Fn(u64) -> bool) -> usize {
+    let live = slots.live_len();
+    let total = slots.slot_len();
+    let step = (total / FILTER_SAMPLE).max(1);
+    let (mut seen, mut passed) = (0usize, 0usize);
+    let mut slot = 0;
+    while slot < total {
+        if slots.is_live(slot) {
+            seen += 1;
+            passed += usize::from(filter(slots.id(slot)));
+        }
+        slot += step;
+    }
+    if seen == 0 {
+        return 0;
+    }
+    live * passed / seen
+}
