@@ -10,6 +10,7 @@ pub mod loader;
 pub mod mlp;
 pub mod model;
 pub mod text;
+pub mod preprocess;
 pub mod tokenize;
 pub mod vision;
 
@@ -18,4 +19,5 @@ pub use burn::tensor::Device;
 pub use config::{Activation, ClipConfig, ClipTextConfig, ClipVisionConfig};
 pub use error::{Error, Result};
 pub use model::{ClipModel, Towers};
+pub use preprocess::{Pixels, PreprocessConfig, Preprocessor};
 pub use tokenize::ClipTokenizer;

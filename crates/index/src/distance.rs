@@ -11,14 +11,40 @@ use hnsw_rs::anndists::dist::Distance;
 
 use crate::error::{Error, Result};
 
-type DotFn = fn(&[f32], &[f32]) -> f32;
+/// A dot-product kernel.
+pub(crate) type DotFn = fn(&[f32], &[f32]) -> f32;
 
 /// Dot product of two equally long slices.
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
+    dot_kernel()(a, b)
+}
+
+/// The best kernel for this CPU (resolved once); hot loops fetch it once per search.
+#[inline]
+pub(crate) fn dot_kernel() -> DotFn {
     static KERNEL: OnceLock<DotFn> = OnceLock::new();
-    (KERNEL.get_or_init(select_kernel))(a, b)
+    *KERNEL.get_or_init(select_kernel)
+}
+
+/// Hints the CPU to start loading the first cache lines of `v`.
+#[inline(always)]
+pub(crate) fn prefetch(v: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = v.as_ptr() as *const i8;
+        // SAFETY: prefetch never faults; SSE is baseline on x86-64. (Safe to call on newer
+        // toolchains, hence the allow.)
+        #[allow(unused_unsafe)]
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(p);
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
 }
 
 fn select_kernel() -> DotFn {

@@ -43,12 +43,23 @@ pub(crate) fn top_k(
     k: usize,
     keep: &dyn Fn(usize) -> bool,
 ) -> Vec<Scored> {
+    top_k_in(slots, query, k, keep, 0..slots.slot_len())
+}
+
+/// [`top_k`] restricted to the slots in `range`.
+pub(crate) fn top_k_in(
+    slots: &Slots,
+    query: &[f32],
+    k: usize,
+    keep: &dyn Fn(usize) -> bool,
+    range: std::ops::Range<usize>,
+) -> Vec<Scored> {
     if k == 0 {
         return Vec::new();
     }
     // Min-heap of the best k seen so far.
     let mut heap: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(k + 1);
-    for slot in 0..slots.slot_len() {
+    for slot in range {
         if !slots.is_live(slot) || !keep(slot) {
             continue;
         }

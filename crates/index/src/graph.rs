@@ -1,8 +1,8 @@
 //! The HNSW graph: a thin wrapper that keeps every `hnsw_rs` type inside this file.
 //!
 //! The graph stores slot numbers (see [`crate::slots`]) as its data ids, and its own copy of each
-//! vector (hnsw_rs copies on insert). `hnsw_rs` insertion and search both take `&self` and lock
-//! per node internally, so a graph can be searched while another thread inserts into it.
+//! vector (hnsw_rs copies on insert). `hnsw_rs` insertion takes `&self` and locks per node internally, so
+//! several threads can insert at once. Searches do not use hnsw_rs's walk: see [`crate::flat`].
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -59,22 +59,17 @@ impl Graph {
             .for_each(|&(v, slot)| self.hnsw.insert_slice((v, slot)));
     }
 
-    /// Up to `k` (slot, distance) pairs, nearest first; `keep` is applied during the walk.
-    pub(crate) fn search(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        keep: Option<&dyn Fn(usize) -> bool>,
-    ) -> Vec<(usize, f32)> {
-        let found = match keep {
-            None => self.hnsw.search(query, k, ef),
-            Some(keep) => {
-                let filter = |slot: &usize| keep(*slot);
-                self.hnsw.search_filter(query, k, ef, Some(&filter))
+    /// Visits every node: its slot, level and per-layer neighbour slots (layers `0..=level`).
+    pub(crate) fn for_each_node(&self, mut f: impl FnMut(usize, usize, &[Vec<usize>])) {
+        let mut links: Vec<Vec<usize>> = Vec::new();
+        for point in self.hnsw.get_point_indexation() {
+            let level = usize::from(point.get_point_id().0);
+            links.clear();
+            for layer in point.get_neighborhood_id().iter().take(level + 1) {
+                links.push(layer.iter().map(|n| n.d_id).collect());
             }
-        };
-        found.into_iter().map(|n| (n.d_id, n.distance)).collect()
+            f(point.get_origin_id(), level, &links);
+        }
     }
 
     /// Visits every node's (slot, vector).

@@ -1,12 +1,15 @@
 //! [`Index`]: inserts, removals, searches and compaction, and how they lock.
 
+use std::sync::Arc;
+
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use rayon::prelude::*;
 
 use crate::config::IndexConfig;
-use crate::distance::{dot, normalized};
+use crate::distance::normalized;
 use crate::error::Result;
-use crate::exact::{self, Scored};
+use crate::exact;
+use crate::flat::FlatGraph;
 use crate::graph::Graph;
 use crate::slots::Slots;
 
@@ -51,6 +54,29 @@ pub struct Index {
 pub(crate) struct State {
     pub(crate) slots: Slots,
     pub(crate) graph: Graph,
+    /// Read-optimised copy of the graph's links; slots past it are scanned exactly.
+    pub(crate) flat: RwLock<Arc<FlatGraph>>,
+}
+
+impl State {
+    pub(crate) fn new(slots: Slots, graph: Graph) -> Self {
+        let flat = FlatGraph::snapshot(&graph);
+        State {
+            slots,
+            graph,
+            flat: RwLock::new(Arc::new(flat)),
+        }
+    }
+
+    /// Re-snapshots once the tail of unsnapshotted slots grows past a small share (callers hold
+    /// the writer mutex, so the graph is not changing).
+    fn maybe_refresh_flat(&self) {
+        let covered = self.flat.read().nodes();
+        let tail = self.slots.slot_len().saturating_sub(covered);
+        if tail > (covered / 64).clamp(256, 4096) {
+            *self.flat.write() = Arc::new(FlatGraph::snapshot(&self.graph));
+        }
+    }
 }
 
 /// Sizes and memory use of an [`Index`], from [`Index::stats`].
@@ -73,10 +99,7 @@ impl Index {
     /// configuration.
     pub fn new(config: IndexConfig) -> Result<Self> {
         config.validate()?;
-        let state = State {
-            slots: Slots::new(config.dims),
-            graph: Graph::new(&config, 0),
-        };
+        let state = State::new(Slots::new(config.dims), Graph::new(&config, 0));
         Ok(Index::from_parts(config, state))
     }
 
@@ -127,11 +150,12 @@ impl Index {
         let dims = self.config.dims;
         // Graph: its vector copy, ~2m links of ~40 bytes on layer 0, node overhead.
         let graph_bytes = nodes * (dims * 4 + 2 * state.graph.max_connections() * 40 + 200);
+        let flat_bytes = state.flat.read().heap_bytes();
         IndexStats {
             len: state.slots.live_len(),
             tombstones: state.slots.dead_len(),
             graph_nodes: nodes,
-            memory_bytes: state.slots.heap_bytes() + graph_bytes,
+            memory_bytes: state.slots.heap_bytes() + graph_bytes + flat_bytes,
         }
     }
 
@@ -146,6 +170,7 @@ impl Index {
         {
             let state = self.state.read();
             state.graph.insert(slot, state.slots.vector(slot));
+            state.maybe_refresh_flat();
         }
         self.maybe_compact(writer);
         Ok(())
@@ -182,6 +207,7 @@ impl Index {
                 .collect();
             state.graph.insert_parallel(&work);
         }
+        self.state.read().maybe_refresh_flat();
         self.maybe_compact(writer);
         Ok(())
     }
@@ -241,7 +267,8 @@ impl Index {
         let work: Vec<(&[f32], usize)> = (0..n).map(|slot| (slots.vector(slot), slot)).collect();
         graph.insert_parallel(&work);
         drop(work);
-        let old = std::mem::replace(&mut *self.state.write(), State { slots, graph });
+        let new_state = State::new(slots, graph);
+        let old = std::mem::replace(&mut *self.state.write(), new_state);
         drop(old); // freed outside the lock
     }
 
@@ -283,35 +310,33 @@ impl Index {
         let keep_slot = |slot: usize| filter.is_none_or(|f| f(slots.id(slot)));
         let scan = || exact::top_k(slots, &q, k, &keep_slot);
 
-        let hits = if live < self.config.exact_threshold {
-            scan()
-        } else if let Some(f) = filter {
-            let allowed = estimate_allowed(slots, f);
-            if allowed * allowed < FILTER_EXACT_FACTOR * ef * live {
-                scan()
-            } else {
-                let keep = |slot: usize| slots.is_live(slot) && f(slots.id(slot));
-                let found = state.graph.search(&q, k, ef, Some(&keep));
-                let hits = rescore(slots, &q, found, k);
-                if hits.len() < k {
-                    scan() // the walk ran dry: guarantee k results when k exist
-                } else {
-                    hits
+        let use_graph = live >= self.config.exact_threshold
+            && match filter {
+                None => true,
+                Some(f) => {
+                    let allowed = estimate_allowed(slots, f);
+                    allowed * allowed >= FILTER_EXACT_FACTOR * ef * live
                 }
+            };
+        let hits = if use_graph {
+            let flat = state.flat.read().clone();
+            let admit = |slot: usize| slots.is_live(slot) && keep_slot(slot);
+            let mut hits = flat.search(slots, &q, ef, &admit);
+            if flat.nodes() < slots.slot_len() {
+                let tail = flat.nodes()..slots.slot_len();
+                hits.extend(exact::top_k_in(slots, &q, k, &keep_slot, tail));
+                hits.sort_unstable_by(|a, b| b.cmp(a));
             }
-        } else if slots.dead_len() == 0 {
-            rescore(slots, &q, state.graph.search(&q, k, ef, None), k)
-        } else {
-            // Search unfiltered (hnsw_rs's filtered walk never stops early) with ef widened by the
-            // dead share, ask for all ef candidates and drop the tombstones.
-            let total = slots.slot_len();
-            let ef = (ef * total).div_ceil(live).min(ef * 4);
-            let hits = rescore(slots, &q, state.graph.search(&q, ef, ef, None), k);
+            hits.truncate(k);
+            // The walk ran dry (tombstones or a filter cut it off): guarantee k results
+            // whenever k entries qualify.
             if hits.len() < k.min(live) {
                 scan()
             } else {
                 hits
             }
+        } else {
+            scan()
         };
         Ok(hits
             .into_iter()
@@ -320,20 +345,25 @@ impl Index {
     }
 }
 
-/// Keeps live slots, recomputes exact similarities and returns the best `k`, best first.
-fn rescore(slots: &Slots, q: &[f32], found: Vec<(usize, f32)>, k: usize) -> Vec<Scored> {
-    let mut hits: Vec<Scored> = found
-        .into_iter()
-        .filter(|&(slot, _)| slots.is_live(slot))
-        .map(|(slot, _)| Scored {
-            score: dot(q, slots.vector(slot)),
-            slot,
-        })
-        .collect();
-    hits.sort_unstable_by(|a, b| b.cmp(a));
-    hits.dedup_by_key(|h| h.slot);
-    hits.truncate(k);
-    hits
+impl Index {
+    /// Exact top-`k` by scanning every live vector (no graph): the ground truth that
+    /// [`search`](Self::search) approximates. Same arguments, errors and result order.
+    pub fn search_exact(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<&dyn Fn(u64) -> bool>,
+    ) -> Result<Vec<(u64, f32)>> {
+        let q = normalized(query, self.config.dims, None)?;
+        let state = self.state.read();
+        let slots = &state.slots;
+        let keep_slot = |slot: usize| filter.is_none_or(|f| f(slots.id(slot)));
+        let hits = exact::top_k(slots, &q, k, &keep_slot);
+        Ok(hits
+            .into_iter()
+            .map(|h| (slots.id(h.slot), h.score.clamp(-1.0, 1.0)))
+            .collect())
+    }
 }
 
 /// Estimated number of live entries `filter` accepts, from an evenly strided sample.

@@ -1,8 +1,10 @@
 //! Approximate nearest-neighbour search over L2-normalised embeddings, for Glimpse.
 //!
 //! An [`Index`] maps `u64` ids to vectors and answers "which stored vectors are most similar to
-//! this one" by cosine similarity. It is an HNSW graph (built with `hnsw_rs`, whose types never
-//! leave this crate) plus a flat copy of the vectors for exact scans, tombstones and persistence.
+//! this one" by cosine similarity. It is an HNSW graph built with `hnsw_rs` (whose types never
+//! leave this crate), a flat copy of the vectors for exact scans, tombstones and persistence, and
+//! a read-optimised snapshot of the graph's links that searches walk (hnsw_rs's own search
+//! allocates per visited node; ours does not, see `docs/PERFORMANCE.md`).
 //!
 //! ```
 //! use glimpse_index::{Index, IndexConfig};
@@ -50,14 +52,16 @@
 //!   see [`persist`] for the format and guarantees.
 //! - **Concurrency**: see [`Index`]'s locking notes.
 //!
-//! Memory: about `2 × 4 × dims` bytes per entry (the graph keeps its own copy of each vector)
-//! plus roughly `2·m` links on layer 0; ~4.5 KB per 512-d entry at the defaults.
+//! Memory: about `2 × 4 × dims` bytes per entry (hnsw_rs keeps its own copy of each vector)
+//! plus hnsw_rs's links (~40 bytes each, up to `2·m` on layer 0) and the snapshot's (4 bytes
+//! each): measured ~7 KB per 512-d entry at the defaults (see `docs/PERFORMANCE.md`).
 #![deny(missing_docs)]
 
 pub mod config;
 mod distance;
 mod error;
 mod exact;
+mod flat;
 mod graph;
 mod index;
 pub mod persist;

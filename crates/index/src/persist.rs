@@ -439,7 +439,7 @@ fn load(dir: &Path, expected: Option<&IndexConfig>) -> Result<Index> {
             h.live
         )));
     }
-    Ok(Index::from_parts(config, State { slots, graph }))
+    Ok(Index::from_parts(config, State::new(slots, graph)))
 }
 
 /// Copies every node's vector into slot order, checking each slot appears once with unit norm.

@@ -1,0 +1,414 @@
+//! ANN benchmark harness for `glimpse-index`: build rate, recall@10 / single-thread QPS over an
+//! `ef` sweep, brute-force QPS and memory, on vectors read from `.npy` / raw f32 files or on a
+//! generated clustered set (a 64-d Gaussian mixture projected to `dims`, see
+//! `tests/common/data.rs`).
+//!
+//! ```text
+//! cargo run --release -p glimpse-index --example ann_bench -- \
+//!     [--base FILE.npy|FILE.f32] [--queries FILE] [--dims D] \
+//!     [--generate N] [--nq 1000] [--seed 42] [--m 16] [--efc 200] [--k 10] \
+//!     [--write DIR]        # write base.npy, queries.npy, gt.npy for scripts/bench_hnswlib.py
+//!     [--exact-sweep]      # graph vs exact-scan latency by collection size (exact_threshold)
+//!     [--reps 3]           # timed passes per setting; the best is reported
+//!     [--cache DIR]        # load the index from DIR if saved there, else build and save it
+//! ```
+//! Raw `.f32` files are little-endian f32 rows and need `--dims`. Ground truth is computed by
+//! exact scan (multi-threaded). Results are printed as a table and as JSON lines.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use glimpse_index::{Index, IndexConfig};
+use rayon::prelude::*;
+
+#[path = "../tests/common/data.rs"]
+#[allow(dead_code)]
+mod data;
+
+const EFS: &[usize] = &[10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768];
+
+fn main() -> Result<()> {
+    let args = Args::parse()?;
+    let seed: u64 = args.get("seed", 42)?;
+    let k: usize = args.get("k", 10)?;
+    let m: usize = args.get("m", 16)?;
+    let efc: usize = args.get("efc", 200)?;
+    let nq: usize = args.get("nq", 1000)?;
+    let reps: usize = args.get("reps", 3)?;
+
+    let (base, queries, dims) = match args.value("base") {
+        Some(path) => {
+            let (base, dims) = read_vectors(Path::new(path), args.value("dims"))?;
+            let (queries, qd) = match args.value("queries") {
+                Some(q) => read_vectors(Path::new(q), Some(&dims.to_string()))?,
+                None => bail!("--base needs --queries"),
+            };
+            anyhow::ensure!(qd == dims, "query dims {qd} != base dims {dims}");
+            (base, queries, dims)
+        }
+        None => {
+            let dims: usize = args.get("dims", 512)?;
+            let n: usize = args.get("generate", 100_000)?;
+            let t = Instant::now();
+            let mut g = data::Generator::new(dims, seed);
+            let base = g.points(n);
+            let queries = g.points(nq);
+            eprintln!(
+                "generated {n} x {dims} (seed {seed}) in {:.1?}",
+                t.elapsed()
+            );
+            (base, queries, dims)
+        }
+    };
+    let n = base.len() / dims;
+    let nq = queries.len() / dims;
+
+    if args.flag("exact-sweep") {
+        return exact_sweep(&base, &queries, dims, m, efc, k);
+    }
+
+    let rss0 = rss_kib();
+    let config = IndexConfig {
+        m,
+        ef_construction: efc,
+        exact_threshold: 0,
+        ..IndexConfig::new(dims)
+    };
+    let index = Index::new(config)?;
+    let items: Vec<(u64, &[f32])> = base
+        .chunks_exact(dims)
+        .enumerate()
+        .map(|(i, v)| (i as u64, v))
+        .collect();
+    let cache = args.value("cache").map(PathBuf::from);
+    let cached = cache
+        .as_ref()
+        .is_some_and(|c| c.join(glimpse_index::persist::FILE_NAME).exists());
+    let t = Instant::now();
+    let index = if cached {
+        let dir = cache.as_ref().expect("cached implies a cache dir");
+        let loaded = Index::load(dir)?;
+        println!(
+            "loaded the index from {} in {:.2?}",
+            dir.display(),
+            t.elapsed()
+        );
+        anyhow::ensure!(
+            loaded.len() == n,
+            "cached index has {} entries",
+            loaded.len()
+        );
+        loaded
+    } else {
+        index.insert_batch(&items)?;
+        index
+    };
+    let build_s = t.elapsed().as_secs_f64();
+    if let (Some(dir), false) = (&cache, cached) {
+        let t = Instant::now();
+        index.save(dir)?;
+        let size = fs::metadata(dir.join(glimpse_index::persist::FILE_NAME))?.len();
+        println!(
+            "saved to {} in {:.2?} ({:.0} MiB)",
+            dir.display(),
+            t.elapsed(),
+            size as f64 / (1 << 20) as f64
+        );
+        let t = Instant::now();
+        drop(Index::load(dir)?);
+        println!("reloaded in {:.2?}", t.elapsed());
+    }
+    let threads = rayon::current_num_threads();
+    let rss1 = rss_kib();
+    let stats = index.stats();
+    println!(
+        "build: {n} x {dims}, M={m}, ef_construction={efc}: {build_s:.1} s = {:.0} vectors/s \
+         ({threads} rayon threads)",
+        n as f64 / build_s
+    );
+    println!(
+        "memory: RSS +{:.0} MiB over the raw vectors' load (stats estimate {:.0} MiB, raw f32 {:.0} MiB)",
+        (rss1.saturating_sub(rss0)) as f64 / 1024.0,
+        stats.memory_bytes as f64 / (1 << 20) as f64,
+        (n * dims * 4) as f64 / (1 << 20) as f64
+    );
+
+    // Ground truth (exact scan, parallel over queries).
+    let t = Instant::now();
+    let gt: Vec<Vec<u64>> = queries
+        .par_chunks_exact(dims)
+        .map(|q| {
+            index
+                .search_exact(q, k, None)
+                .map(|h| h.into_iter().map(|x| x.0).collect())
+        })
+        .collect::<glimpse_index::Result<_>>()?;
+    eprintln!("ground truth in {:.1?}", t.elapsed());
+
+    // Brute force, single thread.
+    let bq = nq.min(200);
+    let mut brute_secs = f64::INFINITY;
+    for _ in 0..reps {
+        let t = Instant::now();
+        for q in queries.chunks_exact(dims).take(bq) {
+            std::hint::black_box(index.search_exact(q, k, None)?);
+        }
+        brute_secs = brute_secs.min(t.elapsed().as_secs_f64());
+    }
+    let brute_qps = bq as f64 / brute_secs;
+    println!("brute force (exact scan, 1 thread): {brute_qps:.1} QPS");
+
+    if let Some(dir) = args.value("write") {
+        let dir = PathBuf::from(dir);
+        fs::create_dir_all(&dir)?;
+        write_npy_f32(&dir.join("base.npy"), &base, dims)?;
+        write_npy_f32(&dir.join("queries.npy"), &queries, dims)?;
+        let flat: Vec<i64> = gt.iter().flatten().map(|&x| x as i64).collect();
+        write_npy_i64(&dir.join("gt.npy"), &flat, k)?;
+        eprintln!("wrote base.npy, queries.npy, gt.npy to {}", dir.display());
+    }
+
+    println!(
+        "\n{:>5} {:>9} {:>10} {:>10}",
+        "ef", "recall@10", "QPS", "ms/query"
+    );
+    let mut sweep = Vec::new();
+    for &ef in EFS {
+        // Warm-up pass, then the timed pass (single thread).
+        for q in queries.chunks_exact(dims).take(50) {
+            std::hint::black_box(index.search_with_ef(q, k, None, ef)?);
+        }
+        // Best of `reps` timed passes: the machine is shared, the minimum is the least disturbed.
+        let mut secs = f64::INFINITY;
+        let mut results = Vec::with_capacity(nq);
+        for _ in 0..reps {
+            results.clear();
+            let t = Instant::now();
+            for q in queries.chunks_exact(dims) {
+                results.push(index.search_with_ef(q, k, None, ef)?);
+            }
+            secs = secs.min(t.elapsed().as_secs_f64());
+        }
+        let recall: f64 = results
+            .iter()
+            .zip(&gt)
+            .map(|(r, truth)| {
+                let got: Vec<u64> = r.iter().map(|x| x.0).collect();
+                data::recall(&got, truth)
+            })
+            .sum::<f64>()
+            / nq as f64;
+        let qps = nq as f64 / secs;
+        println!(
+            "{ef:>5} {recall:>9.4} {qps:>10.1} {:>10.3}",
+            1000.0 * secs / nq as f64
+        );
+        println!(
+            "JSON {{\"lib\":\"glimpse-index\",\"ef\":{ef},\"recall\":{recall:.5},\"qps\":{qps:.1}}}"
+        );
+        sweep.push((ef, recall, qps));
+        if recall > 0.999 {
+            break;
+        }
+    }
+    println!();
+    for target in [0.90, 0.95, 0.99] {
+        match sweep
+            .iter()
+            .filter(|s| s.1 >= target)
+            .max_by(|a, b| a.2.total_cmp(&b.2))
+        {
+            Some((ef, r, qps)) => {
+                println!("recall@10 >= {target}: {qps:.1} QPS (ef={ef}, recall {r:.4})")
+            }
+            None => println!("recall@10 >= {target}: not reached"),
+        }
+    }
+    println!(
+        "JSON {{\"lib\":\"glimpse-index\",\"build_s\":{build_s:.2},\"n\":{n},\"dims\":{dims},\
+         \"threads\":{threads},\"brute_qps\":{brute_qps:.1}}}"
+    );
+    Ok(())
+}
+
+/// Latency of graph search (default ef) vs exact scan at growing collection sizes.
+fn exact_sweep(
+    base: &[f32],
+    queries: &[f32],
+    dims: usize,
+    m: usize,
+    efc: usize,
+    k: usize,
+) -> Result<()> {
+    println!(
+        "{:>7} {:>12} {:>12} {:>12}",
+        "n", "graph µs", "exact µs", "graph recall"
+    );
+    for n in [250usize, 500, 1000, 2000, 4000, 8000, 16000] {
+        if n * dims > base.len() {
+            break;
+        }
+        let config = IndexConfig {
+            m,
+            ef_construction: efc,
+            exact_threshold: 0,
+            ..IndexConfig::new(dims)
+        };
+        let index = Index::new(config)?;
+        let items: Vec<(u64, &[f32])> = base[..n * dims]
+            .chunks_exact(dims)
+            .enumerate()
+            .map(|(i, v)| (i as u64, v))
+            .collect();
+        index.insert_batch(&items)?;
+        let qs: Vec<&[f32]> = queries.chunks_exact(dims).take(300).collect();
+        let time = |f: &dyn Fn(&[f32]) -> Vec<(u64, f32)>| {
+            let t = Instant::now();
+            let out: Vec<_> = qs.iter().map(|q| f(q)).collect();
+            (t.elapsed().as_secs_f64() * 1e6 / qs.len() as f64, out)
+        };
+        let (g_us, g) = time(&|q| index.search(q, k, None).unwrap());
+        let (e_us, e) = time(&|q| index.search_exact(q, k, None).unwrap());
+        let recall: f64 = g
+            .iter()
+            .zip(&e)
+            .map(|(a, b)| {
+                let a: Vec<u64> = a.iter().map(|x| x.0).collect();
+                let b: Vec<u64> = b.iter().map(|x| x.0).collect();
+                data::recall(&a, &b)
+            })
+            .sum::<f64>()
+            / qs.len() as f64;
+        println!("{n:>7} {g_us:>12.1} {e_us:>12.1} {recall:>12.4}");
+    }
+    Ok(())
+}
+
+fn rss_kib() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Reads an `.npy` (little-endian f4, C order, 2-d) or a raw little-endian f32 file.
+fn read_vectors(path: &Path, dims: Option<&String>) -> Result<(Vec<f32>, usize)> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let (payload, dims) = if bytes.starts_with(b"\x93NUMPY") {
+        let (major, rest) = (bytes[6], &bytes[8..]);
+        let (hlen, off) = if major == 1 {
+            (u16::from_le_bytes([rest[0], rest[1]]) as usize, 10)
+        } else {
+            (u32::from_le_bytes(rest[..4].try_into()?) as usize, 12)
+        };
+        let header = std::str::from_utf8(&bytes[off..off + hlen])?;
+        anyhow::ensure!(
+            header.contains("'<f4'"),
+            "only little-endian float32 .npy: {header}"
+        );
+        anyhow::ensure!(
+            header.contains("'fortran_order': False"),
+            "Fortran order: {header}"
+        );
+        let shape = header.split("'shape':").nth(1).context("no shape")?;
+        let inner = shape
+            .split('(')
+            .nth(1)
+            .and_then(|s| s.split(')').next())
+            .context("shape")?;
+        let dims_v: Vec<usize> = inner
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().parse())
+            .collect::<Result<_, _>>()?;
+        anyhow::ensure!(dims_v.len() == 2, "expected a 2-d array, shape {dims_v:?}");
+        (&bytes[off + hlen..], dims_v[1])
+    } else {
+        let dims: usize = dims.context("raw f32 files need --dims")?.parse()?;
+        (&bytes[..], dims)
+    };
+    anyhow::ensure!(
+        payload.len() % (4 * dims) == 0,
+        "file size is not a multiple of the row size"
+    );
+    let v = payload
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    Ok((v, dims))
+}
+
+fn npy_header(descr: &str, rows: usize, cols: usize) -> Vec<u8> {
+    let dict =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let total = 10 + dict.len() + 1;
+    let pad = (64 - total % 64) % 64;
+    let mut h = b"\x93NUMPY\x01\x00".to_vec();
+    h.extend_from_slice(&((dict.len() + pad + 1) as u16).to_le_bytes());
+    h.extend_from_slice(dict.as_bytes());
+    h.extend(std::iter::repeat_n(b' ', pad));
+    h.push(b'\n');
+    h
+}
+
+fn write_npy_f32(path: &Path, v: &[f32], cols: usize) -> Result<()> {
+    let mut f = std::io::BufWriter::new(fs::File::create(path)?);
+    f.write_all(&npy_header("<f4", v.len() / cols, cols))?;
+    for x in v {
+        f.write_all(&x.to_le_bytes())?;
+    }
+    Ok(f.flush()?)
+}
+
+fn write_npy_i64(path: &Path, v: &[i64], cols: usize) -> Result<()> {
+    let mut f = std::io::BufWriter::new(fs::File::create(path)?);
+    f.write_all(&npy_header("<i8", v.len() / cols, cols))?;
+    for x in v {
+        f.write_all(&x.to_le_bytes())?;
+    }
+    Ok(f.flush()?)
+}
+
+/// `--key value` / `--flag` arguments.
+struct Args(HashMap<String, Option<String>>);
+
+impl Args {
+    fn parse() -> Result<Self> {
+        let mut map = HashMap::new();
+        let mut it = std::env::args().skip(1).peekable();
+        while let Some(a) = it.next() {
+            let key = a
+                .strip_prefix("--")
+                .with_context(|| format!("unexpected argument {a}"))?;
+            let value = match it.peek() {
+                Some(v) if !v.starts_with("--") => it.next(),
+                _ => None,
+            };
+            map.insert(key.to_string(), value);
+        }
+        Ok(Args(map))
+    }
+    fn value(&self, key: &str) -> Option<&String> {
+        self.0.get(key).and_then(|v| v.as_ref())
+    }
+    fn flag(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+    fn get<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.value(key) {
+            Some(v) => v.parse().map_err(|e| anyhow::anyhow!("--{key} {v}: {e}")),
+            None => Ok(default),
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Randomized recall against brute force on clustered 512-d data.
+
+use glimpse_index::IndexConfig;
+
+use crate::common::{self, data, DIMS};
+
+const N: usize = 3_000;
+const QUERIES: usize = 200;
+
+#[test]
+fn recall_at_defaults_and_scores_are_exact_cosines() {
+    let seed = common::seed("recall_at_defaults");
+    let (base, queries) = common::dataset(seed, N, QUERIES);
+    let norm = data::normalize_rows(&base, DIMS);
+    let index = common::build(IndexConfig::new(DIMS), &base);
+    assert_eq!(index.len(), N);
+    let r = common::mean_recall(&index, &norm, &queries, 10, &|_| true);
+    println!("recall@10 at defaults, n={N}: {r:.4}");
+    assert!(r >= 0.98, "recall@10 {r} < 0.98 (seed {seed})");
+
+    for q in queries.chunks_exact(DIMS).take(20) {
+        let hits = index.search(q, 10, None).unwrap();
+        assert_eq!(hits.len(), 10);
+        assert!(
+            hits.windows(2).all(|w| w[0].1 >= w[1].1),
+            "not sorted best first"
+        );
+        let truth = data::brute_force(&norm, DIMS, q, N, |_| true);
+        for (id, score) in hits {
+            let exact = truth.iter().find(|t| t.0 as u64 == id).unwrap().1;
+            assert!((score - exact).abs() < 1e-4 && (-1.0..=1.0).contains(&score));
+        }
+    }
+}
+
+#[test]
+fn removed_ids_never_return_and_recall_holds() {
+    let seed = common::seed("removed_ids_never_return");
+    let (base, queries) = common::dataset(seed, N, QUERIES);
+    let norm = data::normalize_rows(&base, DIMS);
+    // Once with automatic compaction (defaults: at 25 % tombstones), once with tombstones only.
+    for compact_ratio in [IndexConfig::new(DIMS).compact_ratio, 1.0] {
+        let index = common::build(
+            IndexConfig {
+                compact_ratio,
+                ..IndexConfig::new(DIMS)
+            },
+            &base,
+        );
+        let removed: Vec<bool> = (0..N as u64)
+            .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed) % 10 < 3)
+            .collect();
+        let n_removed = removed.iter().filter(|r| **r).count();
+        for (i, _) in removed.iter().enumerate().filter(|(_, r)| **r) {
+            assert!(index.remove(i as u64));
+        }
+        assert!(!index.remove(u64::MAX));
+        let stats = index.stats();
+        assert_eq!(stats.len, N - n_removed);
+        println!("compact_ratio {compact_ratio}: {stats:?}");
+        if compact_ratio == 1.0 {
+            assert_eq!(stats.tombstones, n_removed);
+        } else {
+            assert!(stats.tombstones < n_removed, "compaction did not run");
+        }
+        for q in queries.chunks_exact(DIMS) {
+            for (id, _) in index.search(q, 10, None).unwrap() {
+                assert!(
+                    !removed[id as usize],
+                    "removed id {id} returned (seed {seed})"
+                );
+            }
+        }
+        let r = common::mean_recall(&index, &norm, &queries, 10, &|i| !removed[i]);
+        println!("recall@10 with 30% removed (compact_ratio {compact_ratio}): {r:.4}");
+        assert!(r >= 0.98, "recall {r} < 0.98 after removals (seed {seed})");
+        index.compact();
+        assert_eq!(index.stats().tombstones, 0);
+        let r = common::mean_recall(&index, &norm, &queries, 10, &|i| !removed[i]);
+        assert!(
+            r >= 0.98,
+            "recall {r} < 0.98 after compaction (seed {seed})"
+        );
+    }
+}
+
+#[test]
+fn small_collections_are_exact() {
+    let seed = common::seed("small_collections_are_exact");
+    let (base, queries) = common::dataset(seed, 500, 50);
+    let norm = data::normalize_rows(&base, DIMS);
+    let index = common::build(IndexConfig::new(DIMS), &base);
+    let r = common::mean_recall(&index, &norm, &queries, 10, &|_| true);
+    assert_eq!(r, 1.0, "below exact_threshold the search must be exact");
+}
+
+#[test]
+fn per_call_ef_trades_recall() {
+    let seed = common::seed("per_call_ef");
+    let (base, queries) = common::dataset(seed, 3_000, 100);
+    let config = IndexConfig {
+        exact_threshold: 0,
+        ..IndexConfig::new(DIMS)
+    };
+    let index = common::build(config, &base);
+    let norm = data::normalize_rows(&base, DIMS);
+    let recall_at = |ef: usize| {
+        let mut total = 0.0;
+        for q in queries.chunks_exact(DIMS) {
+            let truth: Vec<u64> = data::brute_force(&norm, DIMS, q, 10, |_| true)
+                .iter()
+                .map(|x| x.0 as u64)
+                .collect();
+            let got: Vec<u64> = index
+                .search_with_ef(q, 10, None, ef)
+                .unwrap()
+                .iter()
+                .map(|x| x.0)
+                .collect();
+            total += data::recall(&got, &truth);
+        }
+        total / 100.0
+    };
+    let (low, high) = (recall_at(10), recall_at(400));
+    println!("recall@10: ef=10 {low:.4}, ef=400 {high:.4}");
+    assert!(high >= 0.99 && high >= low);
+}
