@@ -71,12 +71,15 @@ impl ClipTokenizer {
         {
             None => Ok(tok),
             Some(v) => {
-                let n = v.as_u64().filter(|&n| n >= 2).ok_or_else(|| Error::Config {
-                    path: config.clone(),
-                    message: format!(
+                let n = v
+                    .as_u64()
+                    .filter(|&n| n >= 2)
+                    .ok_or_else(|| Error::Config {
+                        path: config.clone(),
+                        message: format!(
                         "`text_config.max_position_embeddings` must be an integer >= 2, got {v}"
                     ),
-                })?;
+                    })?;
                 Ok(tok.with_context_length(n as usize))
             }
         }
@@ -211,7 +214,10 @@ mod tests {
     #[test]
     fn special_ids_and_context() {
         let tok = fixture();
-        assert_eq!((tok.bos_id(), tok.eos_id(), tok.pad_id()), (49406, 49407, 49407));
+        assert_eq!(
+            (tok.bos_id(), tok.eos_id(), tok.pad_id()),
+            (49406, 49407, 49407)
+        );
         assert_eq!(tok.context_length(), 77);
         assert_eq!(tok.vocab_size(), 49408);
     }

@@ -230,9 +230,9 @@ impl Parser<'_> {
                     )));
                 }
                 match (get("shortest_edge"), get("height"), get("width")) {
-                    (Some(s), None, None) => {
-                        Ok(ResizeTarget::ShortestEdge(self.dim("size.shortest_edge", s)?))
-                    }
+                    (Some(s), None, None) => Ok(ResizeTarget::ShortestEdge(
+                        self.dim("size.shortest_edge", s)?,
+                    )),
                     (None, Some(h), Some(w)) => Ok(ResizeTarget::Exact {
                         height: self.dim("size.height", h)?,
                         width: self.dim("size.width", w)?,
@@ -261,7 +261,9 @@ impl Parser<'_> {
                 )),
                 _ => Err(self.err(format!("`crop_size` = {v}: expected `height` and `width`"))),
             },
-            _ => Err(self.err(format!("`crop_size` must be an integer or an object, got {v}"))),
+            _ => Err(self.err(format!(
+                "`crop_size` must be an integer or an object, got {v}"
+            ))),
         }
     }
 }

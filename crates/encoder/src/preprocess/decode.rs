@@ -205,7 +205,9 @@ fn jpeg_is_complete(b: &[u8]) -> bool {
             0x01 | 0xD0..=0xD7 => continue,
             _ => {}
         }
-        let Some(len) = b.get(pos..pos + 2).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+        let Some(len) = b
+            .get(pos..pos + 2)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
         else {
             return false;
         };
@@ -346,13 +348,19 @@ mod tests {
     fn sixteen_bit_grey_clips_like_pil() {
         let l = image::ImageBuffer::from_raw(4, 1, vec![0u16, 255, 256, 65535]).unwrap();
         let rgb = to_rgb8(DynamicImage::ImageLuma16(l));
-        assert_eq!(rgb.as_raw(), &[0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 255]);
+        assert_eq!(
+            rgb.as_raw(),
+            &[0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 255]
+        );
     }
 
     #[test]
     fn hostile_bytes_are_typed_errors() {
         let o = DecodeOptions::default();
-        assert!(matches!(decode_bytes(b"", "a.png", &o), Err(Error::EmptyImage { .. })));
+        assert!(matches!(
+            decode_bytes(b"", "a.png", &o),
+            Err(Error::EmptyImage { .. })
+        ));
         assert!(matches!(
             decode_bytes(b"hello, I am text", "a.jpg", &o),
             Err(Error::UnsupportedImage { .. })

@@ -189,10 +189,7 @@ impl Preprocessor {
 
     /// Preprocesses many files in parallel (rayon); one result per path, in order.
     pub fn preprocess_paths<P: AsRef<Path> + Sync>(&self, paths: &[P]) -> Vec<Result<Pixels>> {
-        paths
-            .par_iter()
-            .map(|p| self.preprocess_path(p))
-            .collect()
+        paths.par_iter().map(|p| self.preprocess_path(p)).collect()
     }
 
     /// Preprocesses several in-memory files in parallel (rayon); `(label, bytes)` pairs, one

@@ -321,12 +321,18 @@ mod tests {
         let ramp = [0u8, 50, 100, 150, 200, 255];
         let img = RgbImage::from_fn(6, 1, |x, _| image::Rgb([ramp[x as usize]; 3]));
         let red = |w: u32, h: u32| -> Vec<u8> {
-            resize_rgb8(&img, w, h, Filter::Bicubic).pixels().map(|p| p.0[0]).collect()
+            resize_rgb8(&img, w, h, Filter::Bicubic)
+                .pixels()
+                .map(|p| p.0[0])
+                .collect()
         };
         assert_eq!(red(3, 1), [27, 125, 225]);
         assert_eq!(red(2, 1), [56, 195]);
         assert_eq!(red(10, 1), [0, 15, 50, 80, 110, 140, 170, 200, 238, 255]);
-        assert_eq!(red(11, 1), [0, 11, 42, 70, 98, 125, 152, 179, 208, 242, 255]);
+        assert_eq!(
+            red(11, 1),
+            [0, 11, 42, 70, 98, 125, 152, 179, 208, 242, 255]
+        );
 
         // 8x1 hard edge (red) and ramp (green) -> 5x3 (both passes) and 19x1.
         let edge = RgbImage::from_fn(8, 1, |x, _| {
