@@ -12,7 +12,6 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use glimpse_index::{Index, IndexConfig};
 
 #[path = "../tests/common/data.rs"]
-#[allow(dead_code)]
 mod data;
 
 const DIMS: usize = 512;

@@ -9,6 +9,7 @@
 //!     [--generate N] [--nq 1000] [--seed 42] [--m 16] [--efc 200] [--k 10] \
 //!     [--write DIR]        # write base.npy, queries.npy, gt.npy for scripts/bench_hnswlib.py
 //!     [--exact-sweep]      # graph vs exact-scan latency by collection size (exact_threshold)
+//!     [--efs 32,48,64]     # ef values to sweep (default 10..768)
 //!     [--reps 3]           # timed passes per setting; the best is reported
 //!     [--cache DIR]        # load the index from DIR if saved there, else build and save it
 //! ```
@@ -26,7 +27,6 @@ use glimpse_index::{Index, IndexConfig};
 use rayon::prelude::*;
 
 #[path = "../tests/common/data.rs"]
-#[allow(dead_code)]
 mod data;
 
 const EFS: &[usize] = &[10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768];
@@ -125,11 +125,13 @@ fn main() -> Result<()> {
     let threads = rayon::current_num_threads();
     let rss1 = rss_kib();
     let stats = index.stats();
-    println!(
-        "build: {n} x {dims}, M={m}, ef_construction={efc}: {build_s:.1} s = {:.0} vectors/s \
-         ({threads} rayon threads)",
-        n as f64 / build_s
-    );
+    if !cached {
+        println!(
+            "build: {n} x {dims}, M={m}, ef_construction={efc}: {build_s:.1} s = {:.0} vectors/s \
+             ({threads} rayon threads)",
+            n as f64 / build_s
+        );
+    }
     println!(
         "memory: RSS +{:.0} MiB over the raw vectors' load (stats estimate {:.0} MiB, raw f32 {:.0} MiB)",
         (rss1.saturating_sub(rss0)) as f64 / 1024.0,
@@ -177,7 +179,14 @@ fn main() -> Result<()> {
         "ef", "recall@10", "QPS", "ms/query"
     );
     let mut sweep = Vec::new();
-    for &ef in EFS {
+    let efs: Vec<usize> = match args.value("efs") {
+        Some(list) => list
+            .split(',')
+            .map(|e| e.trim().parse())
+            .collect::<Result<_, _>>()?,
+        None => EFS.to_vec(),
+    };
+    for &ef in &efs {
         // Warm-up pass, then the timed pass (single thread).
         for q in queries.chunks_exact(dims).take(50) {
             std::hint::black_box(index.search_with_ef(q, k, None, ef)?);
@@ -266,7 +275,8 @@ fn exact_sweep(
             .collect();
         index.insert_batch(&items)?;
         let qs: Vec<&[f32]> = queries.chunks_exact(dims).take(300).collect();
-        let time = |f: &dyn Fn(&[f32]) -> Vec<(u64, f32)>| {
+        type Hits = Vec<(u64, f32)>;
+        let time = |f: &dyn Fn(&[f32]) -> Hits| {
             let t = Instant::now();
             let out: Vec<_> = qs.iter().map(|q| f(q)).collect();
             (t.elapsed().as_secs_f64() * 1e6 / qs.len() as f64, out)

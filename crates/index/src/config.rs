@@ -11,9 +11,10 @@ pub const DEFAULT_EF_CONSTRUCTION: usize = 200;
 /// Default candidate-list width while searching (recall@10 ≥ 0.98 on clustered 512-d data, see
 /// `docs/PERFORMANCE.md`).
 pub const DEFAULT_EF_SEARCH: usize = 96;
-/// Default collection size below which searches scan every vector exactly (measured: below a
-/// few thousand 512-d vectors a SIMD scan is as fast as the graph walk, and always exact).
-pub const DEFAULT_EXACT_THRESHOLD: usize = 2_000;
+/// Default collection size below which searches scan every vector exactly. Measured on 512-d
+/// clustered data at the default `ef_search` (`ann_bench --exact-sweep`, docs/PERFORMANCE.md):
+/// the scan is faster up to 4000 vectors (~250 µs vs ~320 µs), the graph from 8000 on.
+pub const DEFAULT_EXACT_THRESHOLD: usize = 4_000;
 /// Default share of removed entries (tombstones) that triggers a graph rebuild.
 pub const DEFAULT_COMPACT_RATIO: f32 = 0.25;
 

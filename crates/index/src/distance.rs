@@ -28,19 +28,23 @@ pub(crate) fn dot_kernel() -> DotFn {
     *KERNEL.get_or_init(select_kernel)
 }
 
-/// Hints the CPU to start loading the first cache lines of `v`.
+/// Hints the CPU to start loading every cache line of `v`.
 #[inline(always)]
 pub(crate) fn prefetch(v: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = std::mem::size_of_val(v);
         let p = v.as_ptr() as *const i8;
-        // SAFETY: prefetch never faults; SSE is baseline on x86-64. (Safe to call on newer
-        // toolchains, hence the allow.)
-        #[allow(unused_unsafe)]
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(p);
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
+        let mut off = 0;
+        while off < bytes {
+            // SAFETY: prefetch never faults and `off` stays inside `v`; SSE is baseline on
+            // x86-64. (The intrinsic is safe on newer toolchains, hence the allow.)
+            #[allow(unused_unsafe)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(p.add(off));
+            }
+            off += 64;
         }
     }
     #[cfg(not(target_arch = "x86_64"))]

@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::distance::{dot_kernel, prefetch};
 use crate::exact::Scored;
@@ -18,6 +19,27 @@ use crate::graph::Graph;
 use crate::slots::Slots;
 
 const NONE: u32 = u32::MAX;
+
+/// Upper-layer adjacency, keyed by slot with a multiplicative hash (SipHash showed up in
+/// profiles of the greedy descent).
+type SlotMap = HashMap<u32, Box<[u32]>, BuildHasherDefault<SlotHasher>>;
+
+#[derive(Default)]
+struct SlotHasher(u64);
+
+impl Hasher for SlotHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (u64::from(n) ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct FlatGraph {
@@ -28,7 +50,7 @@ pub(crate) struct FlatGraph {
     /// `degree0` neighbours per slot on layer 0, padded with `NONE`.
     layer0: Vec<u32>,
     /// Layers 1.. : neighbours of the nodes present on each layer.
-    upper: Vec<HashMap<u32, Box<[u32]>>>,
+    upper: Vec<SlotMap>,
 }
 
 impl FlatGraph {
@@ -50,7 +72,7 @@ impl FlatGraph {
         }
         let degree0 = 2 * graph.max_connections();
         let mut layer0 = vec![NONE; nodes * degree0];
-        let mut upper: Vec<HashMap<u32, Box<[u32]>>> = Vec::new();
+        let mut upper: Vec<SlotMap> = Vec::new();
         let (mut entry, mut max_level) = (NONE, 0usize);
         graph.for_each_node(|slot, level, links| {
             if slot >= nodes {
@@ -74,7 +96,7 @@ impl FlatGraph {
                     }
                 } else {
                     if upper.len() < l {
-                        upper.resize_with(l, HashMap::new);
+                        upper.resize_with(l, SlotMap::default);
                     }
                     upper[l - 1].insert(slot as u32, ids.collect());
                 }

@@ -13,7 +13,11 @@ fn concurrent_searches_during_inserts_and_removes() {
     let seed = common::seed("concurrency");
     let (n0, n1) = (2_500usize, 600usize);
     let (base, queries) = common::dataset(seed, n0 + n1, 50);
-    let index = Arc::new(common::build(IndexConfig::new(DIMS), &base[..n0 * DIMS]));
+    let config = IndexConfig {
+        exact_threshold: 0,
+        ..IndexConfig::new(DIMS)
+    };
+    let index = Arc::new(common::build(config, &base[..n0 * DIMS]));
     let done = Arc::new(AtomicBool::new(false));
     // Ids >= 1_000_000 are inserted then removed by the writer; readers may see them only
     // transiently, never after the writer finished.

@@ -10,9 +10,13 @@ fn filters_return_only_allowed_ids_and_k_of_them() {
     let n = 4_000;
     let (base, queries) = common::dataset(seed, n, 50);
     let norm = data::normalize_rows(&base, DIMS);
-    let index = common::build(IndexConfig::new(DIMS), &base);
+    let config = IndexConfig {
+        exact_threshold: 0,
+        ..IndexConfig::new(DIMS)
+    };
+    let index = common::build(config, &base);
     // Selectivities from 50 % down to 1 % (60 ids) and a filter keeping only 3 ids.
-    for (name, modulus) in [("50%", 2u64), ("10%", 10), ("1%", 100), ("3 ids", 2_000)] {
+    for (name, modulus) in [("50%", 2u64), ("10%", 10), ("1%", 100), ("3 ids", 1_500)] {
         let allowed = |id: u64| id % modulus == 1;
         let n_allowed = (0..n as u64).filter(|&i| allowed(i)).count();
         let mut total_recall = 0.0;
@@ -49,6 +53,7 @@ fn filters_and_tombstones_combine() {
     let (base, queries) = common::dataset(seed, 4_000, 20);
     let config = IndexConfig {
         compact_ratio: 1.0,
+        exact_threshold: 0,
         ..IndexConfig::new(DIMS)
     };
     let index = common::build(config, &base);

@@ -13,6 +13,7 @@ fn save_load_gives_identical_results() {
     let (base, queries) = common::dataset(seed, 3_000, 30);
     let config = IndexConfig {
         compact_ratio: 1.0,
+        exact_threshold: 0,
         ..IndexConfig::new(DIMS)
     };
     let index = common::build(config.clone(), &base);

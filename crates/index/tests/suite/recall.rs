@@ -4,8 +4,8 @@ use glimpse_index::IndexConfig;
 
 use crate::common::{self, data, DIMS};
 
-const N: usize = 3_000;
-const QUERIES: usize = 200;
+const N: usize = 5_000;
+const QUERIES: usize = 100;
 
 #[test]
 fn recall_at_defaults_and_scores_are_exact_cosines() {
@@ -40,13 +40,14 @@ fn removed_ids_never_return_and_recall_holds() {
     let norm = data::normalize_rows(&base, DIMS);
     // Once with automatic compaction (defaults: at 25 % tombstones), once with tombstones only.
     for compact_ratio in [IndexConfig::new(DIMS).compact_ratio, 1.0] {
-        let index = common::build(
-            IndexConfig {
-                compact_ratio,
-                ..IndexConfig::new(DIMS)
-            },
-            &base,
-        );
+        // exact_threshold 0: the live count drops below the default threshold, and this test
+        // is about the graph.
+        let config = IndexConfig {
+            compact_ratio,
+            exact_threshold: 0,
+            ..IndexConfig::new(DIMS)
+        };
+        let index = common::build(config, &base);
         let removed: Vec<bool> = (0..N as u64)
             .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed) % 10 < 3)
             .collect();
