@@ -148,6 +148,15 @@ pub enum Error {
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
+    /// A training data set is malformed (a bad `captions.tsv` line, no images, ...).
+    #[error("invalid training data {path}: {message}")]
+    Dataset {
+        /// The data set's caption file or folder.
+        path: PathBuf,
+        /// What is wrong with it, naming the line where there is one.
+        message: String,
+    },
+
     /// The backend failed while computing or reading back a result.
     #[error("backend execution failed: {0}")]
     Execution(String),

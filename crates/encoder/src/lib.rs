@@ -9,9 +9,12 @@ pub mod error;
 pub mod loader;
 pub mod mlp;
 pub mod model;
+pub mod synth;
 pub mod text;
 pub mod preprocess;
 pub mod tokenize;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod vision;
 
 pub use backend::Backend;
