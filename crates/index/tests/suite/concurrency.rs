@@ -11,7 +11,7 @@ use crate::common::{self, data, DIMS};
 #[test]
 fn concurrent_searches_during_inserts_and_removes() {
     let seed = common::seed("concurrency");
-    let (n0, n1) = (2_500usize, 600usize);
+    let (n0, n1) = (2_000usize, 400usize);
     let (base, queries) = common::dataset(seed, n0 + n1, 50);
     let config = IndexConfig {
         exact_threshold: 0,

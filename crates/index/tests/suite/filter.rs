@@ -7,7 +7,7 @@ use crate::common::{self, data, DIMS};
 #[test]
 fn filters_return_only_allowed_ids_and_k_of_them() {
     let seed = common::seed("filters");
-    let n = 4_000;
+    let n = 3_000;
     let (base, queries) = common::dataset(seed, n, 50);
     let norm = data::normalize_rows(&base, DIMS);
     let config = IndexConfig {
@@ -16,7 +16,7 @@ fn filters_return_only_allowed_ids_and_k_of_them() {
     };
     let index = common::build(config, &base);
     // Selectivities from 50 % down to 1 % (60 ids) and a filter keeping only 3 ids.
-    for (name, modulus) in [("50%", 2u64), ("10%", 10), ("1%", 100), ("3 ids", 1_500)] {
+    for (name, modulus) in [("50%", 2u64), ("10%", 10), ("1%", 100), ("3 ids", 1_000)] {
         let allowed = |id: u64| id % modulus == 1;
         let n_allowed = (0..n as u64).filter(|&i| allowed(i)).count();
         let mut total_recall = 0.0;
@@ -50,14 +50,14 @@ fn filters_return_only_allowed_ids_and_k_of_them() {
 #[test]
 fn filters_and_tombstones_combine() {
     let seed = common::seed("filters_and_tombstones");
-    let (base, queries) = common::dataset(seed, 4_000, 20);
+    let (base, queries) = common::dataset(seed, 2_000, 20);
     let config = IndexConfig {
         compact_ratio: 1.0,
         exact_threshold: 0,
         ..IndexConfig::new(DIMS)
     };
     let index = common::build(config, &base);
-    for id in (0..4_000u64).filter(|i| i % 3 == 0) {
+    for id in (0..2_000u64).filter(|i| i % 3 == 0) {
         index.remove(id);
     }
     let even = |id: u64| id % 2 == 0;

@@ -36,6 +36,7 @@ fn recall_at_defaults_and_scores_are_exact_cosines() {
 #[test]
 fn removed_ids_never_return_and_recall_holds() {
     let seed = common::seed("removed_ids_never_return");
+    const N: usize = 3_000;
     let (base, queries) = common::dataset(seed, N, QUERIES);
     let norm = data::normalize_rows(&base, DIMS);
     // Once with automatic compaction (defaults: at 25 % tombstones), once with tombstones only.
@@ -98,7 +99,7 @@ fn small_collections_are_exact() {
 #[test]
 fn per_call_ef_trades_recall() {
     let seed = common::seed("per_call_ef");
-    let (base, queries) = common::dataset(seed, 3_000, 100);
+    let (base, queries) = common::dataset(seed, 2_000, 100);
     let config = IndexConfig {
         exact_threshold: 0,
         ..IndexConfig::new(DIMS)
