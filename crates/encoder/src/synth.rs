@@ -191,7 +191,10 @@ impl Position {
 
     /// Grid cell: column and row in `0..3`.
     fn cell(self) -> (u32, u32) {
-        let i = Position::ALL.iter().position(|&p| p == self).expect("listed") as u32;
+        let i = Position::ALL
+            .iter()
+            .position(|&p| p == self)
+            .expect("listed") as u32;
         (i % 3, i / 3)
     }
 
@@ -475,9 +478,7 @@ fn inside(shape: Shape, u: f32, v: f32) -> bool {
         Shape::Circle => u * u + v * v <= 1.0,
         Shape::Square => u.abs() <= 0.85 && v.abs() <= 0.85,
         Shape::Diamond => u.abs() + v.abs() <= 1.0,
-        Shape::Cross => {
-            (u.abs() <= 0.32 && v.abs() <= 1.0) || (v.abs() <= 0.32 && u.abs() <= 1.0)
-        }
+        Shape::Cross => (u.abs() <= 0.32 && v.abs() <= 1.0) || (v.abs() <= 0.32 && u.abs() <= 1.0),
         Shape::Triangle => {
             // Apex at (0, -1), base from (-1, 0.8) to (1, 0.8).
             (-1.0..=0.8).contains(&v) && u.abs() <= (v + 1.0) / 1.8
@@ -528,9 +529,10 @@ pub fn render(spec: &Spec, size: u32) -> RgbImage {
             _ => side * rng.gen_range(0.09..0.18),
         },
         angle: match spec.background {
-            Background::Striped => *[0.0f32, 90.0, 45.0, 135.0].choose(&mut rng).expect("4")
-                * std::f32::consts::PI
-                / 180.0,
+            Background::Striped => {
+                *[0.0f32, 90.0, 45.0, 135.0].choose(&mut rng).expect("4") * std::f32::consts::PI
+                    / 180.0
+            }
             _ => rng.gen_range(0.0..std::f32::consts::TAU),
         },
         phase: rng.gen_range(0.0..side),
@@ -554,7 +556,8 @@ pub fn render(spec: &Spec, size: u32) -> RgbImage {
     let cx = slot(col) + rng.gen_range(-jitter..jitter);
     let cy = slot(row) + rng.gen_range(-jitter..jitter);
     let nominal = spec.colour.rgb();
-    let colour: [f32; 3] = nominal.map(|v| (v as f32 + rng.gen_range(-18.0..18.0)).clamp(0.0, 255.0));
+    let colour: [f32; 3] =
+        nominal.map(|v| (v as f32 + rng.gen_range(-18.0..18.0)).clamp(0.0, 255.0));
     let shade = rng.gen_range(-0.12f32..0.12);
 
     let mut image = RgbImage::new(size, size);
@@ -751,7 +754,12 @@ mod tests {
                     .zip(images[j].pixels())
                     .filter(|(a, b)| a != b)
                     .count();
-                assert!(differing > 100, "{:?} vs {:?}", Shape::ALL[i], Shape::ALL[j]);
+                assert!(
+                    differing > 100,
+                    "{:?} vs {:?}",
+                    Shape::ALL[i],
+                    Shape::ALL[j]
+                );
             }
         }
     }

@@ -221,7 +221,11 @@ fn a_saved_checkpoint_reloads_with_the_same_embeddings_and_resumes() {
     let a = embeddings(&trained, pixels.clone(), &ids);
     let b = embeddings(&loaded, pixels, &ids);
     assert_eq!(a.len(), b.len());
-    let max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let max = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
     assert!(max < 1e-6, "embeddings differ by {max}");
 
     // f16 checkpoints load too (the loader widens them), close to the f32 weights.
@@ -231,9 +235,23 @@ fn a_saved_checkpoint_reloads_with_the_same_embeddings_and_resumes() {
         .unwrap()
         .load_model(&clip_config, Towers::TextOnly, &device)
         .unwrap();
-    let e16: Vec<f32> = h.encode_texts(&ids).unwrap().into_data().try_into_vec().unwrap();
-    let e32: Vec<f32> = trained.encode_texts(&ids).unwrap().into_data().try_into_vec().unwrap();
-    let max = e16.iter().zip(&e32).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let e16: Vec<f32> = h
+        .encode_texts(&ids)
+        .unwrap()
+        .into_data()
+        .try_into_vec()
+        .unwrap();
+    let e32: Vec<f32> = trained
+        .encode_texts(&ids)
+        .unwrap()
+        .into_data()
+        .try_into_vec()
+        .unwrap();
+    let max = e16
+        .iter()
+        .zip(&e32)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
     assert!(max < 1e-2, "f16 embeddings differ by {max}");
 
     // Resuming continues from the saved step with the saved optimiser state.
@@ -246,7 +264,11 @@ fn a_saved_checkpoint_reloads_with_the_same_embeddings_and_resumes() {
 }
 
 /// Replaces element `index` of a parameter's value by `value + delta`.
-fn perturbed<const D: usize>(param: &Param<Tensor<D>>, index: usize, delta: f32) -> Param<Tensor<D>> {
+fn perturbed<const D: usize>(
+    param: &Param<Tensor<D>>,
+    index: usize,
+    delta: f32,
+) -> Param<Tensor<D>> {
     let tensor = param.val();
     let shape = tensor.shape();
     let device = tensor.device();
@@ -283,10 +305,24 @@ fn gradient_matches_finite_differences() {
     let grads = model.forward(&batch).loss.backward();
     let g = |t: Option<Tensor<1>>| values(t.expect("a gradient"));
     let grad_scale = g(model.logit_scale.val().grad(&grads));
-    let grad_vproj: Vec<f32> =
-        values(model.vision.visual_projection.weight.val().grad(&grads).unwrap());
-    let grad_tproj: Vec<f32> =
-        values(model.text.text_projection.weight.val().grad(&grads).unwrap());
+    let grad_vproj: Vec<f32> = values(
+        model
+            .vision
+            .visual_projection
+            .weight
+            .val()
+            .grad(&grads)
+            .unwrap(),
+    );
+    let grad_tproj: Vec<f32> = values(
+        model
+            .text
+            .text_projection
+            .weight
+            .val()
+            .grad(&grads)
+            .unwrap(),
+    );
     let grad_patch: Vec<f32> = values(
         model
             .vision
@@ -297,7 +333,13 @@ fn gradient_matches_finite_differences() {
             .grad(&grads)
             .unwrap(),
     );
-    let grad_ln = g(model.vision.vision_model.pre_layrnorm.gamma.val().grad(&grads));
+    let grad_ln = g(model
+        .vision
+        .vision_model
+        .pre_layrnorm
+        .gamma
+        .val()
+        .grad(&grads));
     let grad_q = values(
         model.text.text_model.encoder.layers[0]
             .self_attn
@@ -315,9 +357,8 @@ fn gradient_matches_finite_differences() {
         ids: batch.ids.clone().inner(),
         pooled: batch.pooled.clone(),
     };
-    let loss = |m: &ContrastiveModel| -> f64 {
-        m.forward(&plain_batch).loss.into_scalar::<f32>() as f64
-    };
+    let loss =
+        |m: &ContrastiveModel| -> f64 { m.forward(&plain_batch).loss.into_scalar::<f32>() as f64 };
     let eps = 1e-2f32;
     let check = |name: &str, analytic: f32, plus: &ContrastiveModel, minus: &ContrastiveModel| {
         let numeric = ((loss(plus) - loss(minus)) / (2.0 * eps as f64)) as f32;
@@ -326,7 +367,10 @@ fn gradient_matches_finite_differences() {
             (numeric - analytic).abs() <= tolerance,
             "{name}: autodiff {analytic}, finite differences {numeric}"
         );
-        assert!(analytic.abs() > 1e-4, "{name}: gradient too small to check ({analytic})");
+        assert!(
+            analytic.abs() > 1e-4,
+            "{name}: gradient too small to check ({analytic})"
+        );
     };
 
     let with = |f: &dyn Fn(&mut ContrastiveModel, f32), delta: f32| {
@@ -334,7 +378,8 @@ fn gradient_matches_finite_differences() {
         f(&mut m, delta);
         m
     };
-    let cases: Vec<(&str, f32, Box<dyn Fn(&mut ContrastiveModel, f32)>)> = vec![
+    type Perturb = Box<dyn Fn(&mut ContrastiveModel, f32)>;
+    let cases: Vec<(&str, f32, Perturb)> = vec![
         (
             "logit_scale",
             grad_scale[0],
@@ -397,6 +442,11 @@ fn gradient_matches_finite_differences() {
         },
     ];
     for (name, analytic, f) in &cases {
-        check(name, *analytic, &with(f.as_ref(), eps), &with(f.as_ref(), -eps));
+        check(
+            name,
+            *analytic,
+            &with(f.as_ref(), eps),
+            &with(f.as_ref(), -eps),
+        );
     }
 }

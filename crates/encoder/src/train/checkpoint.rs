@@ -52,7 +52,7 @@ impl SaveDType {
 }
 
 /// Tensors by checkpoint key: shape and row-major `f32` values.
-type StateDict = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+pub type StateDict = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
 fn values<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
     tensor
@@ -174,7 +174,7 @@ impl Writer {
 /// # Errors
 /// [`Error::TowerNotLoaded`] unless both towers are present; [`Error::Execution`] if a weight
 /// cannot be read back from the device.
-pub fn state_dict(model: &ClipModel) -> Result<BTreeMap<String, (Vec<usize>, Vec<f32>)>> {
+pub fn state_dict(model: &ClipModel) -> Result<StateDict> {
     let mut writer = Writer {
         state: BTreeMap::new(),
     };
@@ -190,10 +190,7 @@ pub fn state_dict(model: &ClipModel) -> Result<BTreeMap<String, (Vec<usize>, Vec
 /// order, `{"format": "pt"}` metadata as PyTorch writes it).
 pub fn safetensors_bytes(state: &StateDict, dtype: SaveDType) -> Vec<u8> {
     let mut header = serde_json::Map::new();
-    header.insert(
-        "__metadata__".into(),
-        serde_json::json!({ "format": "pt" }),
-    );
+    header.insert("__metadata__".into(), serde_json::json!({ "format": "pt" }));
     let mut data = Vec::new();
     for (key, (shape, values)) in state {
         let begin = data.len();
@@ -230,7 +227,9 @@ pub fn safetensors_bytes(state: &StateDict, dtype: SaveDType) -> Vec<u8> {
 /// fields [`ClipConfig`] reads, plus `architectures`, `model_type`s and the dtype).
 pub fn config_json(config: &ClipConfig, dtype: SaveDType) -> serde_json::Value {
     let mut value = serde_json::to_value(config).expect("the config serialises");
-    let object = value.as_object_mut().expect("a struct serialises to an object");
+    let object = value
+        .as_object_mut()
+        .expect("a struct serialises to an object");
     object.insert("architectures".into(), serde_json::json!(["CLIPModel"]));
     object.insert("model_type".into(), "clip".into());
     object.insert("torch_dtype".into(), dtype.torch_name().into());

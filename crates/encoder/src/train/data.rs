@@ -188,7 +188,13 @@ pub(crate) fn batch_pixels(
         .map(|(&i, &seed)| {
             let mut rng = StdRng::seed_from_u64(seed);
             augment
-                .apply(&data.images[i], &data.captions[i], size, preprocessor, &mut rng)
+                .apply(
+                    &data.images[i],
+                    &data.captions[i],
+                    size,
+                    preprocessor,
+                    &mut rng,
+                )
                 .data
         })
         .collect();

@@ -500,7 +500,10 @@ impl Trainer {
     ) -> Result<Batch> {
         let size = self.clip_config.vision_config.image_size;
         let pixels = batch_pixels(data, indices, seeds, augment, size, &self.preprocessor);
-        let captions: Vec<&str> = indices.iter().map(|&i| data.captions()[i].as_str()).collect();
+        let captions: Vec<&str> = indices
+            .iter()
+            .map(|&i| data.captions()[i].as_str())
+            .collect();
         let ids = self.tokenizer.encode_batch(&captions)?;
         self.batch_from_parts(pixels, &ids)
     }
@@ -635,12 +638,10 @@ impl Trainer {
             source,
         })?;
         let optimizer_path = dir.join(OPTIMIZER_STATE);
-        self.optimizer
-            .save(&optimizer_path)
-            .map_err(|e| Error::Io {
-                path: optimizer_path,
-                source: std::io::Error::other(format!("{e:?}")),
-            })
+        self.optimizer.save(&optimizer_path).map_err(|e| Error::Io {
+            path: optimizer_path,
+            source: std::io::Error::other(format!("{e:?}")),
+        })
     }
 
     /// Saves only the Hugging Face checkpoint (no trainer state): what a model to ship needs.

@@ -127,7 +127,11 @@ impl ContrastiveModel {
 /// # Shapes
 /// - images, texts: `[batch, dim]`, unit rows
 /// - scale: `[1]`
-pub fn contrastive_loss(images: Tensor<2>, texts: Tensor<2>, scale: Tensor<1>) -> ContrastiveOutput {
+pub fn contrastive_loss(
+    images: Tensor<2>,
+    texts: Tensor<2>,
+    scale: Tensor<1>,
+) -> ContrastiveOutput {
     let [batch, _] = images.dims();
     let device = images.device();
     let logits = images.matmul(texts.transpose()) * scale.unsqueeze::<2>(); // [batch, batch]
