@@ -132,6 +132,7 @@ fn main() -> Result<()> {
             n as f64 / build_s
         );
     }
+    println!("mean layer-0 links per node: {:.1}", stats.mean_links);
     println!(
         "memory: RSS +{:.0} MiB over the raw vectors' load (stats estimate {:.0} MiB, raw f32 {:.0} MiB)",
         (rss1.saturating_sub(rss0)) as f64 / 1024.0,

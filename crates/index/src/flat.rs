@@ -117,6 +117,15 @@ impl FlatGraph {
         self.nodes
     }
 
+    /// Mean number of layer-0 links per node.
+    pub(crate) fn mean_degree(&self) -> f32 {
+        if self.nodes == 0 {
+            return 0.0;
+        }
+        let links = self.layer0.iter().filter(|&&s| s != NONE).count();
+        links as f32 / self.nodes as f32
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         self.layer0.capacity() * 4
             + self

@@ -80,7 +80,7 @@ impl State {
 }
 
 /// Sizes and memory use of an [`Index`], from [`Index::stats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct IndexStats {
     /// Live (searchable) entries.
@@ -92,6 +92,8 @@ pub struct IndexStats {
     /// Approximate heap bytes: the index's vector copy and id map plus the graph (which keeps
     /// its own copy of each vector and up to `2·m` links per node on layer 0).
     pub memory_bytes: usize,
+    /// Mean number of layer-0 links per node in the search snapshot (at most `2·m`).
+    pub mean_links: f32,
 }
 
 impl Index {
@@ -150,12 +152,16 @@ impl Index {
         let dims = self.config.dims;
         // Graph: its vector copy, ~2m links of ~40 bytes on layer 0, node overhead.
         let graph_bytes = nodes * (dims * 4 + 2 * state.graph.max_connections() * 40 + 200);
-        let flat_bytes = state.flat.read().heap_bytes();
+        let (flat_bytes, mean_links) = {
+            let flat = state.flat.read();
+            (flat.heap_bytes(), flat.mean_degree())
+        };
         IndexStats {
             len: state.slots.live_len(),
             tombstones: state.slots.dead_len(),
             graph_nodes: nodes,
             memory_bytes: state.slots.heap_bytes() + graph_bytes + flat_bytes,
+            mean_links,
         }
     }
 
