@@ -220,6 +220,7 @@ def make_images(out: Path) -> list[dict]:
 
     def add(name: str, im: Image.Image, fmt: str = "PNG", note: str = "", **save):
         path = out / name
+        assert all(sp["name"] != path.stem for sp in specs), f"duplicate image name {path.stem}"
         im.save(path, fmt, **save)
         reopened = Image.open(path)
         specs.append(
@@ -278,6 +279,16 @@ def make_images(out: Path) -> list[dict]:
         note="JPEG baseline 4:4:4")
     add("gray_q90.jpg", photo(120, 100, 13).convert("L"), fmt="JPEG", quality=90,
         note="JPEG grayscale")
+    # Other formats users have: GIF (palette + transparency), WebP (lossless and lossy), BMP,
+    # TIFF.
+    gif = photo(110, 80, 14).quantize(colors=48, method=Image.Quantize.MEDIANCUT, dither=0)
+    add("palette_trns_gif.gif", gif, fmt="GIF", transparency=3, note="GIF, palette with transparency")
+    add("photo_lossless.webp", photo(130, 90, 15), fmt="WEBP", lossless=True,
+        note="WebP lossless")
+    add("photo_lossy.webp", photo(130, 90, 15), fmt="WEBP", quality=85,
+        note="WebP lossy (decoder differences possible)")
+    add("photo_bmp.bmp", photo(70, 50, 16), fmt="BMP", note="BMP 24-bit")
+    add("photo_tiff.tiff", photo(90, 60, 17), fmt="TIFF", note="TIFF, uncompressed RGB")
     del rng
     return specs
 

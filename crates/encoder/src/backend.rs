@@ -156,7 +156,10 @@ mod tests {
     fn uncompiled_backend_is_a_typed_error() {
         assert!(matches!(
             Backend::Wgpu.device(),
-            Err(Error::BackendUnavailable { backend: "wgpu", .. })
+            Err(Error::BackendUnavailable {
+                backend: "wgpu",
+                ..
+            })
         ));
     }
 }

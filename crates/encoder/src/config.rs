@@ -248,7 +248,8 @@ impl ClipConfig {
             .as_object_mut()
             .ok_or_else(|| config_error("the top level is not a JSON object".into()))?;
         for tower in ["text_config", "vision_config"] {
-            let Some(serde_json::Value::Object(overrides)) = object.remove(&format!("{tower}_dict"))
+            let Some(serde_json::Value::Object(overrides)) =
+                object.remove(&format!("{tower}_dict"))
             else {
                 continue;
             };
@@ -265,7 +266,8 @@ impl ClipConfig {
                 object.remove(tower);
             }
         }
-        let config: Self = serde_json::from_value(value).map_err(|e| config_error(e.to_string()))?;
+        let config: Self =
+            serde_json::from_value(value).map_err(|e| config_error(e.to_string()))?;
         config.validate().map_err(|e| match e {
             Error::Config { message, .. } => config_error(message),
             other => other,
@@ -289,7 +291,10 @@ impl ClipConfig {
             ("text_config.hidden_size", t.hidden_size),
             ("text_config.intermediate_size", t.intermediate_size),
             ("text_config.num_attention_heads", t.num_attention_heads),
-            ("text_config.max_position_embeddings", t.max_position_embeddings),
+            (
+                "text_config.max_position_embeddings",
+                t.max_position_embeddings,
+            ),
             ("vision_config.hidden_size", v.hidden_size),
             ("vision_config.intermediate_size", v.intermediate_size),
             ("vision_config.num_attention_heads", v.num_attention_heads),

@@ -72,7 +72,9 @@ impl ClipEncoderLayer {
     /// - x: `[batch, seq, hidden]`
     /// - output: `[batch, seq, hidden]`
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let h = self.self_attn.forward(self.layer_norm1.forward(x.clone()), causal);
+        let h = self
+            .self_attn
+            .forward(self.layer_norm1.forward(x.clone()), causal);
         let x = x + h; // [batch, seq, hidden]
         let h = self.mlp.forward(self.layer_norm2.forward(x.clone()));
         x + h // [batch, seq, hidden]

@@ -1,8 +1,61 @@
-//! CLIP dual-tower encoder for Glimpse (work in progress: see the encoder issue).
+//! CLIP for Glimpse: photos and texts into one embedding space, computing what Hugging Face
+//! `transformers`' `CLIPModel` computes (cosine ≥ 0.99999 to it in the parity tests), in pure
+//! Rust on [burn](https://burn.dev).
+//!
+//! ```
+//! use glimpse_encoder::{Backend, ClipEncoder, Preprocessor, Towers};
+//!
+//! # fn main() -> glimpse_encoder::Result<()> {
+//! // A checkpoint in Hugging Face layout: config.json, model.safetensors, tokenizer.json,
+//! // preprocessor_config.json (here the tiny random one the tests use).
+//! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-clip");
+//! let device = Backend::Flex.device()?; // or Backend::Wgpu, or "cpu".parse()?
+//! let encoder = ClipEncoder::load(dir, &device, Towers::Both)?;
+//!
+//! // Images: decode and preprocess on the CPU (a separate, parallel step), then encode.
+//! let preprocessor = Preprocessor::from_dir(dir)?;
+//! let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/images/photo_rgb.png");
+//! let images = encoder.embed_pixels(&[preprocessor.preprocess_path(photo)?])?;
+//!
+//! // Texts: tokenize and encode.
+//! let texts = encoder.embed_texts(&["a photo of a cat", "a photo of a dog"])?;
+//!
+//! // Embeddings are unit vectors: cosine similarity is a dot product.
+//! let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+//! assert_eq!(images[0].len(), encoder.dim());
+//! assert!((dot(&texts[0], &texts[0]) - 1.0).abs() < 1e-5);
+//! let (cat, dog) = (dot(&images[0], &texts[0]), dot(&images[0], &texts[1]));
+//! assert!(cat.abs() <= 1.0 + 1e-5 && dog.abs() <= 1.0 + 1e-5);
+//! # Ok(()) }
+//! ```
+//!
+//! # The pieces
+//! - [`config`]: [`ClipConfig`] read from the checkpoint's `config.json` (every ViT CLIP in HF
+//!   layout: OpenAI's ViT-B/32, B/16, L/14, L/14-336, LAION's OpenCLIP conversions), with named
+//!   presets.
+//! - [`vision`], [`text`], [`encoder`], [`attention`], [`mlp`]: the two towers as burn modules,
+//!   mirroring the checkpoint's module tree; [`model`]: the dual tower [`ClipModel`].
+//! - [`loader`]: `model.safetensors`, memory-mapped, into modules; every checkpoint key's
+//!   destination is listed there. Either tower can be loaded alone ([`Towers`]).
+//! - [`backend`]: the compute [`Backend`] chosen at run time (`flex` CPU by default, `wgpu`
+//!   with the `wgpu` feature), with a typed error when it is unavailable.
+//! - [`tokenize`], [`preprocess`]: [`ClipTokenizer`] and [`Preprocessor`], reproducing
+//!   `CLIPTokenizerFast` and `CLIPImageProcessor` exactly.
+//! - [`ClipEncoder`]: all of the above behind `load` / `embed_pixels` / `embed_texts`.
+//!
+//! # Design notes
+//! - The text tower is causal and pools at the end-of-text token, so a batch runs only as long
+//!   as its longest sequence, never padded to 77 tokens: same embeddings, several times less
+//!   work for short queries.
+//! - Models are plain burn modules with no backend type parameter (burn 0.22): the backend is a
+//!   property of the [`Device`] the weights were loaded onto.
+//! - Nothing panics on bad input: malformed checkpoints, shape mismatches, wrong pixel sizes,
+//!   over-long token sequences and missing GPUs are [`Error`] values.
 #![deny(missing_docs)]
 
 pub mod attention;
 pub mod backend;
+pub mod clip;
 pub mod config;
 pub mod encoder;
 pub mod error;
@@ -19,6 +72,7 @@ pub mod vision;
 
 pub use backend::Backend;
 pub use burn::tensor::Device;
+pub use clip::ClipEncoder;
 pub use config::{Activation, ClipConfig, ClipTextConfig, ClipVisionConfig};
 pub use error::{Error, Result};
 pub use model::{ClipModel, Towers};

@@ -128,7 +128,10 @@ impl SafetensorsFile {
             message,
         };
         if mmap.len() < 8 {
-            return Err(bad(format!("file is {} bytes, too short for a header", mmap.len())));
+            return Err(bad(format!(
+                "file is {} bytes, too short for a header",
+                mmap.len()
+            )));
         }
         let header_len = u64::from_le_bytes(mmap[..8].try_into().expect("8 bytes")) as usize;
         let data_start = 8usize
@@ -362,7 +365,10 @@ impl Reader<'_> {
 
     fn tensor<const D: usize>(&mut self, key: &str, shape: [usize; D]) -> Result<Tensor<D>> {
         let values = self.f32_values(key, &shape)?;
-        Ok(Tensor::from_data(TensorData::new(values, shape), &self.device))
+        Ok(Tensor::from_data(
+            TensorData::new(values, shape),
+            &self.device,
+        ))
     }
 
     /// A PyTorch `nn.Linear` (`{prefix}.weight` `[out, in]`, optional `{prefix}.bias` `[out]`).

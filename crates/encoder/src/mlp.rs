@@ -38,7 +38,12 @@ pub struct ClipMlp {
 
 impl ClipMlp {
     /// A randomly initialised block (for tests; real weights come from the loader).
-    pub fn init(hidden: usize, intermediate: usize, activation: Activation, device: &Device) -> Self {
+    pub fn init(
+        hidden: usize,
+        intermediate: usize,
+        activation: Activation,
+        device: &Device,
+    ) -> Self {
         Self {
             fc1: LinearConfig::new(hidden, intermediate).init(device),
             fc2: LinearConfig::new(intermediate, hidden).init(device),

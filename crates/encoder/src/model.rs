@@ -45,6 +45,28 @@ pub struct ClipTextTower {
 }
 
 impl ClipTextTower {
+    /// Checks that `ids` (sequence number `index` of a batch, for the message) can be encoded:
+    /// `1..=context` ids, all inside the vocabulary.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] saying what is wrong.
+    pub fn check_ids(&self, ids: &[u32], index: usize) -> Result<()> {
+        let context = self.text_model.context_length();
+        let vocab = self.text_model.embeddings.token_embedding.weight.dims()[0];
+        if ids.is_empty() || ids.len() > context {
+            return Err(Error::InvalidInput(format!(
+                "token sequence {index} has {} ids; the model takes 1..={context}",
+                ids.len()
+            )));
+        }
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(Error::InvalidInput(format!(
+                "token sequence {index} has id {id}, outside the vocabulary of {vocab}"
+            )));
+        }
+        Ok(())
+    }
+
     /// Projected, *unnormalised* text features (`CLIPModel.get_text_features`).
     ///
     /// # Shapes
@@ -107,9 +129,12 @@ impl ClipModel {
     pub fn init(config: &ClipConfig, towers: Towers, device: &Device) -> Self {
         let text = towers.text().then(|| ClipTextTower {
             text_model: config.text_config.init(device),
-            text_projection: LinearConfig::new(config.text_config.hidden_size, config.projection_dim)
-                .with_bias(false)
-                .init(device),
+            text_projection: LinearConfig::new(
+                config.text_config.hidden_size,
+                config.projection_dim,
+            )
+            .with_bias(false)
+            .init(device),
         });
         let vision = towers.vision().then(|| ClipVisionTower {
             vision_model: config.vision_config.init(device),
@@ -160,7 +185,10 @@ impl ClipModel {
         let tower = self.vision_tower()?;
         let e = &tower.vision_model.embeddings;
         let [batch, channels, height, width] = pixels.dims();
-        if batch == 0 || channels != e.num_channels || height != e.image_size || width != e.image_size
+        if batch == 0
+            || channels != e.num_channels
+            || height != e.image_size
+            || width != e.image_size
         {
             return Err(Error::InvalidInput(format!(
                 "pixels have shape {:?}, the model takes [batch >= 1, {}, {}, {}]",
@@ -190,27 +218,13 @@ impl ClipModel {
         let tower = self.text_tower()?;
         let device = tower.text_projection.weight.device();
         let model = &tower.text_model;
-        let context = model.context_length();
-        let vocab = model.embeddings.token_embedding.weight.dims()[0];
         if ids.is_empty() {
             return Err(Error::InvalidInput("no token sequences".into()));
         }
-        let mut seq = 0;
         for (i, row) in ids.iter().enumerate() {
-            let row = row.as_ref();
-            if row.is_empty() || row.len() > context {
-                return Err(Error::InvalidInput(format!(
-                    "token sequence {i} has {} ids; the model takes 1..={context}",
-                    row.len()
-                )));
-            }
-            if let Some(&id) = row.iter().find(|&&id| id as usize >= vocab) {
-                return Err(Error::InvalidInput(format!(
-                    "token sequence {i} has id {id}, outside the vocabulary of {vocab}"
-                )));
-            }
-            seq = seq.max(row.len());
+            tower.check_ids(row.as_ref(), i)?;
         }
+        let seq = ids.iter().map(|row| row.as_ref().len()).max().unwrap_or(0);
         let mut flat = Vec::with_capacity(ids.len() * seq);
         let mut pooled = Vec::with_capacity(ids.len());
         for row in ids {

@@ -137,8 +137,8 @@ impl ClipTextTransformer {
             .collect();
         let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [batch]), &device);
         let x = x.reshape([batch * seq, hidden]).select(0, rows); // [batch, hidden]
-        // Layer norm is per token, so normalising only the pooled rows is the same as
-        // normalising everything and then pooling.
+                                                                  // Layer norm is per token, so normalising only the pooled rows is the same as
+                                                                  // normalising everything and then pooling.
         self.final_layer_norm.forward(x) // [batch, hidden]
     }
 }

@@ -90,9 +90,7 @@ impl ClipVisionEmbeddings {
             .reshape([batch, channels, rows, p, cols, p])
             .permute([0, 2, 4, 1, 3, 5]) // [batch, rows, cols, channels, p, p]
             .reshape([batch * rows * cols, patch_len]);
-        let patches = patches
-            .matmul(weight)
-            .reshape([batch, rows * cols, hidden]); // [batch, patches, hidden]
+        let patches = patches.matmul(weight).reshape([batch, rows * cols, hidden]); // [batch, patches, hidden]
         let class = self
             .class_embedding
             .val()

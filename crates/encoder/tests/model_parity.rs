@@ -12,13 +12,14 @@ use glimpse_encoder::loader::Checkpoint;
 use glimpse_encoder::{ClipConfig, ClipModel, Device, Error, Towers};
 
 /// The bar every embedding must clear.
-const MIN_COSINE: f32 = 0.99999;
+const MIN_COSINE: f64 = 0.99999;
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
+/// Cosine similarity, computed in f64 so that `1 - cos` is meaningful down to ~1e-12.
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
     let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    (dot / (na * nb)) as f32
+    dot / (na * nb)
 }
 
 fn load(name: &str, towers: Towers) -> (ClipConfig, ClipModel, Device) {
@@ -43,21 +44,26 @@ fn rows(t: Tensor<2>) -> Vec<Vec<f32>> {
 }
 
 /// Embeds every reference image (one batch) and returns `(name, cosine to reference)`.
-fn image_cosines(model: &ClipModel, device: &Device, prefix: &str) -> Vec<(String, f32)> {
+fn image_cosines(model: &ClipModel, device: &Device, prefix: &str) -> Vec<(String, f64)> {
     let reference = Reference::load();
     let images = reference.images();
     let mut flat = Vec::new();
     for (name, _) in &images {
         flat.extend(reference.tensor(&format!("pixel_values.{name}")).f32());
     }
-    let size = reference.tensor(&format!("pixel_values.{}", images[0].0)).shape[1];
-    let pixels = Tensor::<4>::from_data(TensorData::new(flat, [images.len(), 3, size, size]), device);
+    let size = reference
+        .tensor(&format!("pixel_values.{}", images[0].0))
+        .shape[1];
+    let pixels =
+        Tensor::<4>::from_data(TensorData::new(flat, [images.len(), 3, size, size]), device);
     let embeds = rows(model.encode_images(pixels).unwrap());
     images
         .iter()
         .zip(embeds)
         .map(|((name, _), e)| {
-            let want = reference.tensor(&format!("{prefix}image_embeds.{name}")).f32();
+            let want = reference
+                .tensor(&format!("{prefix}image_embeds.{name}"))
+                .f32();
             (name.clone(), cosine(&e, &want))
         })
         .collect()
@@ -65,7 +71,7 @@ fn image_cosines(model: &ClipModel, device: &Device, prefix: &str) -> Vec<(Strin
 
 /// Embeds every reference text (one batch, run at its longest sequence) and returns
 /// `(index, cosine to reference)`.
-fn text_cosines(model: &ClipModel, prefix: &str) -> Vec<(usize, f32)> {
+fn text_cosines(model: &ClipModel, prefix: &str) -> Vec<(usize, f64)> {
     let reference = Reference::load();
     let ids: Vec<Vec<u32>> = reference.texts().into_iter().map(|(_, ids)| ids).collect();
     let embeds = rows(model.encode_texts(&ids).unwrap());
@@ -79,9 +85,13 @@ fn text_cosines(model: &ClipModel, prefix: &str) -> Vec<(usize, f32)> {
         .collect()
 }
 
-fn assert_all_close<K: std::fmt::Debug>(what: &str, cosines: &[(K, f32)]) {
-    let min = cosines.iter().map(|c| c.1).fold(f32::INFINITY, f32::min);
-    println!("{what}: {} embeddings, min cosine {min:.7}", cosines.len());
+fn assert_all_close<K: std::fmt::Debug>(what: &str, cosines: &[(K, f64)]) {
+    let min = cosines.iter().map(|c| c.1).fold(f64::INFINITY, f64::min);
+    println!(
+        "{what}: {} embeddings, min cosine {min:.10} (1 - cos = {:.1e})",
+        cosines.len(),
+        1.0 - min
+    );
     for (k, c) in cosines {
         assert!(c >= &MIN_COSINE, "{what} {k:?}: cosine {c} < {MIN_COSINE}");
     }
@@ -119,7 +129,11 @@ fn logit_scale_and_logits_match_reference() {
     let (_, model, device) = load("tiny-clip", Towers::Both);
     let reference = Reference::load();
     let want = reference.tensor("logit_scale").f32()[0];
-    assert!((model.logit_scale - want).abs() < 1e-6, "{} vs {want}", model.logit_scale);
+    assert!(
+        (model.logit_scale - want).abs() < 1e-6,
+        "{} vs {want}",
+        model.logit_scale
+    );
     // logits_per_image = exp(logit_scale) * image_embeds @ text_embeds.T
     let images = image_cosines(&model, &device, "");
     let logits = reference.tensor("logits_per_image");
@@ -138,7 +152,10 @@ fn logit_scale_and_logits_match_reference() {
         for (j, t) in text.iter().enumerate() {
             let got = model.logit_scale_exp() * e.iter().zip(t).map(|(a, b)| a * b).sum::<f32>();
             let expected = want[i * text.len() + j];
-            assert!((got - expected).abs() < 1e-3, "logit [{i},{j}] {got} vs {expected}");
+            assert!(
+                (got - expected).abs() < 1e-3,
+                "logit [{i},{j}] {got} vs {expected}"
+            );
         }
     }
 }
@@ -146,12 +163,19 @@ fn logit_scale_and_logits_match_reference() {
 /// The parity check has teeth: small, plausible bugs push the cosine far below the bar.
 #[test]
 fn perturbed_models_fail_the_check() {
-    let worst = |c: &[(String, f32)]| c.iter().map(|c| c.1).fold(f32::INFINITY, f32::min);
-    let worst_text = |c: &[(usize, f32)]| c.iter().map(|c| c.1).fold(f32::INFINITY, f32::min);
+    let worst = |c: &[(String, f64)]| c.iter().map(|c| c.1).fold(f64::INFINITY, f64::min);
+    let worst_text = |c: &[(usize, f64)]| c.iter().map(|c| c.1).fold(f64::INFINITY, f64::min);
 
     // Skip the last vision layer.
     let (_, mut model, device) = load("tiny-clip", Towers::Both);
-    model.vision.as_mut().unwrap().vision_model.encoder.layers.pop();
+    model
+        .vision
+        .as_mut()
+        .unwrap()
+        .vision_model
+        .encoder
+        .layers
+        .pop();
     let w = worst(&image_cosines(&model, &device, ""));
     println!("vision, last layer skipped: min cosine {w}");
     assert!(w < 0.99, "skipping a vision layer went unnoticed: {w}");
@@ -194,7 +218,11 @@ fn text_embedding_is_independent_of_batch_length() {
     let reference = Reference::load();
     let texts = reference.texts();
     let short = texts[0].1.clone(); // "a photo of a cat", 7 ids
-    let long = texts.iter().map(|t| t.1.clone()).max_by_key(|ids| ids.len()).unwrap();
+    let long = texts
+        .iter()
+        .map(|t| t.1.clone())
+        .max_by_key(|ids| ids.len())
+        .unwrap();
     assert!(long.len() > 3 * short.len());
     let alone = rows(model.encode_texts(&[short.clone()]).unwrap()).remove(0);
     let batched = rows(model.encode_texts(&[long.clone(), short.clone()]).unwrap()).remove(1);
@@ -203,7 +231,10 @@ fn text_embedding_is_independent_of_batch_length() {
         .zip(&batched)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
-    println!("short text alone vs padded to {}: max |diff| {max_diff:e}", long.len());
+    println!(
+        "short text alone vs padded to {}: max |diff| {max_diff:e}",
+        long.len()
+    );
     assert!(max_diff < 1e-5, "{max_diff}");
     // And equal to the reference, which was computed padded to 77.
     let want = reference.tensor("text_embeds.0").f32();
@@ -227,7 +258,10 @@ fn one_tower_models_refuse_the_other_input() {
     ));
     // Wrong resolution and over-long text are input errors, not panics.
     let pixels = Tensor::<4>::zeros([1, 3, 64, 64], &device);
-    assert!(matches!(vision_only.encode_images(pixels), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        vision_only.encode_images(pixels),
+        Err(Error::InvalidInput(_))
+    ));
     assert!(matches!(
         text_only.encode_texts(&[vec![1u32; 78]]),
         Err(Error::InvalidInput(_))

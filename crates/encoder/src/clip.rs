@@ -1,0 +1,204 @@
+//! The high-level encoder: a checkpoint directory in, `Vec<f32>` embeddings out.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+
+use crate::config::ClipConfig;
+use crate::error::{Error, Result};
+use crate::loader::Checkpoint;
+use crate::model::{ClipModel, Towers};
+use crate::preprocess::Pixels;
+use crate::tokenize::ClipTokenizer;
+
+/// Inputs per forward pass; larger calls are split into chunks of this many.
+const MAX_BATCH: usize = 32;
+
+/// A CLIP checkpoint loaded for embedding: config, weights on a device and (with the text
+/// tower) the tokenizer.
+///
+/// Embeddings are L2-normalised `Vec<f32>` of length [`ClipEncoder::dim`]; the cosine
+/// similarity of an image and a text is their dot product.
+#[derive(Debug)]
+pub struct ClipEncoder {
+    dir: PathBuf,
+    config: ClipConfig,
+    model: ClipModel,
+    tokenizer: Option<ClipTokenizer>,
+    device: Device,
+}
+
+impl ClipEncoder {
+    /// Loads a checkpoint in Hugging Face layout from `model_dir`: `config.json`,
+    /// `model.safetensors` (or `model.safetensors.index.json` and its shards) and, for the text
+    /// tower, `tokenizer.json`. Only the `towers` asked for are read.
+    ///
+    /// # Errors
+    /// [`Error::Io`] for a missing file, [`Error::Config`], [`Error::Checkpoint`],
+    /// [`Error::MissingWeight`], [`Error::UnexpectedWeight`], [`Error::ShapeMismatch`],
+    /// [`Error::Tokenizer`].
+    pub fn load(model_dir: impl AsRef<Path>, device: &Device, towers: Towers) -> Result<Self> {
+        let dir = model_dir.as_ref().to_owned();
+        let config = ClipConfig::from_file(dir.join("config.json"))?;
+        let model = Checkpoint::open_dir(&dir)?.load_model(&config, towers, device)?;
+        let tokenizer = match towers.text() {
+            true => Some(ClipTokenizer::from_dir(&dir)?),
+            false => None,
+        };
+        Ok(Self {
+            dir,
+            config,
+            model,
+            tokenizer,
+            device: device.clone(),
+        })
+    }
+
+    /// The directory the checkpoint was loaded from.
+    pub fn model_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The checkpoint's configuration.
+    pub fn config(&self) -> &ClipConfig {
+        &self.config
+    }
+
+    /// The model (for tensor-level use).
+    pub fn model(&self) -> &ClipModel {
+        &self.model
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The embedding width (`projection_dim`).
+    pub fn dim(&self) -> usize {
+        self.config.projection_dim
+    }
+
+    /// The side of the square pixel input (`vision_config.image_size`).
+    pub fn image_size(&self) -> usize {
+        self.config.vision_config.image_size
+    }
+
+    /// The tokenizer, or [`Error::TowerNotLoaded`] without the text tower.
+    pub fn tokenizer(&self) -> Result<&ClipTokenizer> {
+        self.tokenizer
+            .as_ref()
+            .ok_or(Error::TowerNotLoaded { tower: "text" })
+    }
+
+    /// Embeds images given as preprocessed pixel values: each slice is one image, `[3, H, W]`
+    /// row-major with `H = W =` [`image_size`](Self::image_size), as `CLIPImageProcessor`
+    /// produces them.
+    ///
+    /// # Errors
+    /// [`Error::TowerNotLoaded`]; [`Error::InvalidInput`] for a slice of the wrong length;
+    /// [`Error::Execution`] if the backend fails.
+    pub fn embed_pixel_values<P: AsRef<[f32]>>(&self, images: &[P]) -> Result<Vec<Vec<f32>>> {
+        self.model.vision_tower()?;
+        let v = &self.config.vision_config;
+        let (c, s) = (v.num_channels, v.image_size);
+        let len = c * s * s;
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(MAX_BATCH) {
+            let mut flat = Vec::with_capacity(chunk.len() * len);
+            for (i, image) in chunk.iter().enumerate() {
+                let image = image.as_ref();
+                if image.len() != len {
+                    return Err(Error::InvalidInput(format!(
+                        "image {} has {} pixel values; the model takes [{c}, {s}, {s}] = {len}",
+                        out.len() + i,
+                        image.len()
+                    )));
+                }
+                flat.extend_from_slice(image);
+            }
+            let pixels =
+                Tensor::<4>::from_data(TensorData::new(flat, [chunk.len(), c, s, s]), &self.device);
+            out.extend(rows(self.model.encode_images(pixels)?)?);
+        }
+        Ok(out)
+    }
+
+    /// Embeds preprocessed images (see [`crate::Preprocessor`]).
+    ///
+    /// # Errors
+    /// As [`embed_pixel_values`](Self::embed_pixel_values); [`Error::InvalidInput`] for pixels
+    /// whose size is not the model's.
+    pub fn embed_pixels(&self, images: &[Pixels]) -> Result<Vec<Vec<f32>>> {
+        let s = self.image_size();
+        if let Some((i, p)) = images
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.height != s || p.width != s)
+        {
+            return Err(Error::InvalidInput(format!(
+                "image {i} is {}x{} pixels; the model takes {s}x{s}",
+                p.width, p.height
+            )));
+        }
+        let values: Vec<&[f32]> = images.iter().map(|p| p.data.as_slice()).collect();
+        self.embed_pixel_values(&values)
+    }
+
+    /// Embeds token id sequences (unpadded, as [`ClipTokenizer::encode`] returns them).
+    ///
+    /// # Errors
+    /// [`Error::TowerNotLoaded`]; [`Error::InvalidInput`] for an empty or over-long sequence or
+    /// an id outside the vocabulary; [`Error::Execution`] if the backend fails.
+    pub fn embed_token_ids<S: AsRef<[u32]>>(&self, ids: &[S]) -> Result<Vec<Vec<f32>>> {
+        let tower = self.model.text_tower()?;
+        for (i, row) in ids.iter().enumerate() {
+            tower.check_ids(row.as_ref(), i)?;
+        }
+        // Batch sequences of similar length together (each batch runs as long as its longest
+        // sequence), then restore the caller's order.
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| ids[i].as_ref().len());
+        let mut out = vec![Vec::new(); ids.len()];
+        for chunk in order.chunks(MAX_BATCH) {
+            let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_ref()).collect();
+            let embedded = rows(self.model.encode_texts(&batch)?)?;
+            for (&i, e) in chunk.iter().zip(embedded) {
+                out[i] = e;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tokenizes and embeds texts.
+    ///
+    /// # Errors
+    /// As [`embed_token_ids`](Self::embed_token_ids), plus [`Error::Tokenizer`].
+    pub fn embed_texts<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        let ids = self.tokenizer()?.encode_batch(texts)?;
+        self.embed_token_ids(&ids)
+    }
+}
+
+/// Reads a `[batch, dim]` tensor back as rows.
+fn rows(tensor: Tensor<2>) -> Result<Vec<Vec<f32>>> {
+    let [_, dim] = tensor.dims();
+    let data = tensor
+        .try_into_data()
+        .map_err(|e| Error::Execution(format!("{e:?}")))?;
+    let values = data
+        .try_to_vec::<f32>()
+        .map_err(|e| Error::Execution(format!("{e:?}")))?;
+    Ok(values.chunks(dim).map(<[f32]>::to_vec).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoder_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<ClipEncoder>();
+    }
+}

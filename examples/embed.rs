@@ -1,0 +1,184 @@
+//! Embeds images and texts with a CLIP checkpoint in Hugging Face layout and prints one JSON
+//! object per input on stdout, images first then texts, in the order given:
+//!
+//! ```text
+//! {"image":"<PATH>","embedding":[...]}
+//! {"text":"<STRING>","ids":[...],"embedding":[...]}
+//! {"image":"<PATH>","error":"<message>"}        (an input that failed; the rest continue)
+//! ```
+//!
+//! Embeddings are L2-normalised; `ids` are the token ids without padding. The exit code is 1 if
+//! any input failed (or the model could not be loaded), 0 otherwise. Timings go to stderr.
+//!
+//! ```sh
+//! cargo run --release --example embed -- --model <DIR> [--device cpu|wgpu] \
+//!     [--image <PATH>]... [--text <STRING>]...
+//! ```
+//!
+//! `--device wgpu` needs the `wgpu` feature (`--features wgpu`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Parser;
+use glimpse_encoder::{Backend, ClipEncoder, Preprocessor, Towers};
+
+/// Embed images and texts with a CLIP checkpoint.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Checkpoint directory: config.json, model.safetensors, tokenizer.json,
+    /// preprocessor_config.json.
+    #[arg(long)]
+    model: PathBuf,
+    /// Compute backend: cpu (flex) or wgpu.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// An image to embed (repeatable).
+    #[arg(long = "image")]
+    images: Vec<PathBuf>,
+    /// A text to embed (repeatable).
+    #[arg(long = "text")]
+    texts: Vec<String>,
+    /// Inputs per forward pass.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+}
+
+/// One output line: the input's key and value, then either the result fields or the error.
+fn line(key: &str, input: &str, result: Result<String, String>) -> String {
+    let input = serde_json::to_string(input).expect("strings serialise");
+    match result {
+        Ok(fields) => format!("{{\"{key}\":{input},{fields}}}"),
+        Err(message) => {
+            let message = serde_json::to_string(&message).expect("strings serialise");
+            format!("{{\"{key}\":{input},\"error\":{message}}}")
+        }
+    }
+}
+
+fn embedding_field(embedding: &[f32]) -> String {
+    format!(
+        "\"embedding\":{}",
+        serde_json::to_string(embedding).expect("floats serialise")
+    )
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Returns whether every input succeeded.
+fn run(args: &Args) -> anyhow::Result<bool> {
+    let backend: Backend = args.device.parse()?;
+    let device = backend.device()?;
+    let towers = match (args.images.is_empty(), args.texts.is_empty()) {
+        (false, true) => Towers::VisionOnly,
+        (true, false) => Towers::TextOnly,
+        _ => Towers::Both,
+    };
+    let start = Instant::now();
+    let encoder = ClipEncoder::load(&args.model, &device, towers)
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    eprintln!(
+        "loaded {} on {backend} in {:.2?}",
+        args.model.display(),
+        start.elapsed()
+    );
+    let batch = args.batch.max(1);
+    let mut all_ok = true;
+
+    if !args.images.is_empty() {
+        let preprocessor = Preprocessor::from_dir(&args.model)?;
+        let start = Instant::now();
+        // Decoding and preprocessing run in parallel; each image succeeds or fails alone.
+        let pixels = preprocessor.preprocess_paths(&args.images);
+        let preprocess_time = start.elapsed();
+        let start = Instant::now();
+        let mut results: Vec<Result<Vec<f32>, String>> = Vec::with_capacity(pixels.len());
+        for chunk in pixels.chunks(batch) {
+            let ok: Vec<_> = chunk
+                .iter()
+                .filter_map(|p| p.as_ref().ok())
+                .cloned()
+                .collect();
+            let embedded = encoder.embed_pixels(&ok).map_err(|e| e.to_string());
+            let mut embedded = match embedded {
+                Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e); ok.len()],
+            }
+            .into_iter();
+            for p in chunk {
+                results.push(match p {
+                    Ok(_) => embedded.next().expect("one row per image"),
+                    Err(e) => Err(e.to_string()),
+                });
+            }
+        }
+        let n = args.images.len();
+        eprintln!(
+            "{n} images: preprocess {preprocess_time:.2?}, encode {:.2?} ({:.1} ms/image)",
+            start.elapsed(),
+            start.elapsed().as_secs_f64() * 1e3 / n as f64
+        );
+        for (path, result) in args.images.iter().zip(results) {
+            all_ok &= result.is_ok();
+            let result = result.map(|e| embedding_field(&e));
+            println!("{}", line("image", &path.display().to_string(), result));
+        }
+    }
+
+    if !args.texts.is_empty() {
+        let tokenizer = encoder.tokenizer()?;
+        let start = Instant::now();
+        let ids: Vec<Result<Vec<u32>, String>> = args
+            .texts
+            .iter()
+            .map(|t| tokenizer.encode(t).map_err(|e| e.to_string()))
+            .collect();
+        let mut results: Vec<Result<(Vec<u32>, Vec<f32>), String>> = Vec::new();
+        for chunk in ids.chunks(batch) {
+            let ok: Vec<&Vec<u32>> = chunk.iter().filter_map(|r| r.as_ref().ok()).collect();
+            let embedded = encoder.embed_token_ids(&ok).map_err(|e| e.to_string());
+            let mut embedded = match embedded {
+                Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e); ok.len()],
+            }
+            .into_iter();
+            for r in chunk {
+                results.push(match r {
+                    Ok(ids) => embedded
+                        .next()
+                        .expect("one row per text")
+                        .map(|e| (ids.clone(), e)),
+                    Err(e) => Err(e.clone()),
+                });
+            }
+        }
+        let n = args.texts.len();
+        eprintln!(
+            "{n} texts: {:.2?} ({:.1} ms/text)",
+            start.elapsed(),
+            start.elapsed().as_secs_f64() * 1e3 / n as f64
+        );
+        for (text, result) in args.texts.iter().zip(results) {
+            all_ok &= result.is_ok();
+            let result = result.map(|(ids, e)| {
+                let ids = serde_json::to_string(&ids).expect("ids serialise");
+                format!("\"ids\":{ids},{}", embedding_field(&e))
+            });
+            println!("{}", line("text", text, result));
+        }
+    }
+    Ok(all_ok)
+}
