@@ -72,7 +72,14 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The chain of causes, skipping those a message already quotes.
+            let mut message = e.to_string();
+            for cause in e.chain().skip(1).map(|c| c.to_string()) {
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
