@@ -12,9 +12,10 @@ pub const DEFAULT_EF_CONSTRUCTION: usize = 200;
 /// `docs/PERFORMANCE.md`).
 pub const DEFAULT_EF_SEARCH: usize = 96;
 /// Default collection size below which searches scan every vector exactly. Measured on 512-d
-/// clustered data at the default `ef_search` (`ann_bench --exact-sweep`, docs/PERFORMANCE.md):
-/// the scan is faster up to 4000 vectors (~250 µs vs ~320 µs), the graph from 8000 on.
-pub const DEFAULT_EXACT_THRESHOLD: usize = 4_000;
+/// clustered data at the default `ef_search` (criterion `search/*` and `ann_bench
+/// --exact-sweep`, docs/PERFORMANCE.md): the scan wins at 2000 vectors (128 µs vs 150 µs), the
+/// graph at 4000 (151 µs vs 196 µs); the crossover is near 3000.
+pub const DEFAULT_EXACT_THRESHOLD: usize = 3_000;
 /// Default share of removed entries (tombstones) that triggers a graph rebuild.
 pub const DEFAULT_COMPACT_RATIO: f32 = 0.25;
 

@@ -22,6 +22,11 @@
 //!
 //! Saving writes `index.glimpse.<pid>.tmp`, fsyncs it, renames it over `index.glimpse` and
 //! fsyncs the directory: a crash leaves either the old or the new index, never a mix.
+//!
+//! hnsw_rs dumps and reloads its graph only through files, so `save` and `load` pass the graph
+//! through a scratch directory `.glimpse-*` inside `dir` (for `load`, the system temp directory
+//! when `dir` is read-only), removed afterwards. Measured at 100k × 512: a 252 MiB file, saved in
+//! 2.8 s and loaded in 2.7–5 s (docs/PERFORMANCE.md).
 
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
