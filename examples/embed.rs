@@ -47,6 +47,9 @@ struct Args {
     batch: usize,
 }
 
+/// A text's token ids and embedding.
+type TextEmbedding = (Vec<u32>, Vec<f32>);
+
 /// One output line: the input's key and value, then either the result fields or the error.
 fn line(key: &str, input: &str, result: Result<String, String>) -> String {
     let input = serde_json::to_string(input).expect("strings serialise");
@@ -153,7 +156,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             .iter()
             .map(|t| tokenizer.encode(t).map_err(|e| e.to_string()))
             .collect();
-        let mut results: Vec<Result<(Vec<u32>, Vec<f32>), String>> = Vec::new();
+        let mut results: Vec<Result<TextEmbedding, String>> = Vec::new();
         for chunk in ids.chunks(batch) {
             let ok: Vec<&Vec<u32>> = chunk.iter().filter_map(|r| r.as_ref().ok()).collect();
             let embedded = encoder.embed_token_ids(&ok).map_err(|e| e.to_string());

@@ -90,14 +90,28 @@ fn full_size_vit_b32_matches_reference() {
         t.elapsed().as_secs_f64() * 1e3 / n as f64
     );
     assert!(cosine(&first[0], &embeds[0]) > 0.99999);
+    // JPEG decoding is not bit-exact across decoders (the `image` crate's vs libjpeg-turbo in
+    // Pillow: chroma upsampling and IDCT rounding), so JPEG inputs reach the model slightly
+    // different and get a looser bar; every other format decodes exactly and must meet the
+    // model's own bar.
     let mut min = f64::INFINITY;
-    for ((name, _), e) in images.iter().zip(&embeds) {
+    for ((name, path), e) in images.iter().zip(&embeds) {
         let c = cosine(e, &reference[&format!("image_embeds.{name}")].f32());
-        println!("  image {name}: cosine {c:.9}");
-        min = min.min(c);
+        let jpeg = path
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("jpeg"));
+        println!(
+            "  image {name}: cosine {c:.9}{}",
+            if jpeg { " (JPEG)" } else { "" }
+        );
+        if jpeg {
+            assert!(c >= 0.9999, "JPEG image {name}: cosine {c}");
+        } else {
+            min = min.min(c);
+        }
     }
     println!(
-        "full-size images: min cosine {min:.10} (1 - cos = {:.1e})",
+        "full-size images (non-JPEG): min cosine {min:.10} (1 - cos = {:.1e})",
         1.0 - min
     );
 

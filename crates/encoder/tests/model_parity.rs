@@ -224,7 +224,7 @@ fn text_embedding_is_independent_of_batch_length() {
         .max_by_key(|ids| ids.len())
         .unwrap();
     assert!(long.len() > 3 * short.len());
-    let alone = rows(model.encode_texts(&[short.clone()]).unwrap()).remove(0);
+    let alone = rows(model.encode_texts(std::slice::from_ref(&short)).unwrap()).remove(0);
     let batched = rows(model.encode_texts(&[long.clone(), short.clone()]).unwrap()).remove(1);
     let max_diff = alone
         .iter()
