@@ -41,6 +41,9 @@ const FILTER_EXACT_FACTOR: usize = 8;
 ///   without holding the state lock, then swaps it in under a brief write lock. Other writers
 ///   wait for it; readers do not.
 /// - [`save`](Self::save) holds the writer mutex and the read lock.
+/// - Searches walk an immutable snapshot of the graph's links (an `Arc`, swapped under its own
+///   short lock after batch inserts, compaction, load, or once entries added since the last
+///   snapshot pass 1/64 of it); entries newer than the snapshot are scanned exactly.
 ///
 /// `Index` is `Send + Sync`; share it with `Arc<Index>`.
 #[derive(Debug)]
