@@ -54,7 +54,7 @@
 //!
 //! Memory: about `2 × 4 × dims` bytes per entry (hnsw_rs keeps its own copy of each vector)
 //! plus hnsw_rs's links (~40 bytes each, up to `2·m` on layer 0) and the snapshot's (4 bytes
-//! each): measured ~7 KB per 512-d entry at the defaults (see `docs/PERFORMANCE.md`).
+//! each): measured ~8.4 KB per 512-d entry at the defaults (RSS at 100k) (see `docs/PERFORMANCE.md`).
 #![deny(missing_docs)]
 
 pub mod config;
