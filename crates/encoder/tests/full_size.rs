@@ -7,7 +7,8 @@
 //! cargo test -p glimpse-encoder --test full_size -- --ignored --nocapture
 //! ```
 //!
-//! `GLIMPSE_FULL_MODEL` overrides the directory (default `/root/.cache/glimpse/vit-b32-random`).
+//! `GLIMPSE_FULL_MODEL` overrides the directory (default `/root/.cache/glimpse/vit-b32-random`);
+//! `GLIMPSE_FULL_BACKEND=wgpu` (with `--features wgpu`) runs it on the GPU backend.
 //! Unlike `model_parity`, images go through the whole pipeline (decode, preprocess, encode).
 
 mod common;
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use common::read_safetensors;
-use glimpse_encoder::{ClipConfig, ClipEncoder, Device, Preprocessor, Towers};
+use glimpse_encoder::{Backend, ClipConfig, ClipEncoder, Preprocessor, Towers};
 
 /// Cosine similarity, computed in f64 so that `1 - cos` is meaningful down to ~1e-12.
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -44,7 +45,13 @@ fn full_size_vit_b32_matches_reference() {
         &std::fs::read_to_string(dir.join("reference/reference.json")).unwrap(),
     )
     .unwrap();
-    let device = Device::flex();
+    // GLIMPSE_FULL_BACKEND=wgpu (with `--features wgpu`) runs the same check on the GPU backend.
+    let backend: Backend = std::env::var("GLIMPSE_FULL_BACKEND")
+        .unwrap_or_else(|_| "cpu".into())
+        .parse()
+        .unwrap();
+    let device = backend.device().unwrap();
+    println!("backend: {backend}");
 
     let t = Instant::now();
     let encoder = ClipEncoder::load(&dir, &device, Towers::Both).unwrap();

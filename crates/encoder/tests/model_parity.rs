@@ -267,3 +267,75 @@ fn one_tower_models_refuse_the_other_input() {
         Err(Error::InvalidInput(_))
     ));
 }
+
+/// The high-level API keeps the caller's order (it batches texts by length internally, in chunks
+/// of 32) and matches the reference.
+#[test]
+fn clip_encoder_api_matches_reference() {
+    use glimpse_encoder::ClipEncoder;
+    let encoder =
+        ClipEncoder::load(fixtures().join("tiny-clip"), &Device::flex(), Towers::Both).unwrap();
+    let reference = Reference::load();
+    let texts = reference.texts();
+    // 42 sequences of mixed lengths: two chunks, reordered by length inside.
+    let ids: Vec<Vec<u32>> = texts
+        .iter()
+        .chain(texts.iter().rev())
+        .map(|t| t.1.clone())
+        .collect();
+    let embeds = encoder.embed_token_ids(&ids).unwrap();
+    let n = texts.len();
+    for (k, e) in embeds.iter().enumerate() {
+        let i = if k < n { k } else { 2 * n - 1 - k };
+        let c = cosine(e, &reference.tensor(&format!("text_embeds.{i}")).f32());
+        assert!(c >= MIN_COSINE, "text {k} (reference {i}): cosine {c}");
+    }
+    // Tokenizing inside gives the same embeddings.
+    let strings: Vec<&str> = texts.iter().map(|t| t.0.as_str()).collect();
+    let from_text = encoder.embed_texts(&strings).unwrap();
+    for (a, b) in from_text.iter().zip(&embeds) {
+        assert!(cosine(a, b) >= MIN_COSINE);
+    }
+    // Pixels.
+    let images = reference.images();
+    let pixels: Vec<Vec<f32>> = images
+        .iter()
+        .map(|(name, _)| reference.tensor(&format!("pixel_values.{name}")).f32())
+        .collect();
+    let embeds = encoder.embed_pixel_values(&pixels).unwrap();
+    for ((name, _), e) in images.iter().zip(&embeds) {
+        let c = cosine(e, &reference.tensor(&format!("image_embeds.{name}")).f32());
+        assert!(c >= MIN_COSINE, "image {name}: cosine {c}");
+        assert_eq!(e.len(), encoder.dim());
+    }
+    // Input errors name the input.
+    let err = encoder.embed_pixel_values(&[vec![0.0; 10]]).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput(m) if m.contains("image 0")),
+        "{err:?}"
+    );
+    let err = encoder
+        .embed_token_ids(&[vec![49406, 49407], vec![]])
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput(m) if m.contains("sequence 1")),
+        "{err:?}"
+    );
+    let err = encoder
+        .embed_token_ids(&[vec![49406, 60000, 49407]])
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput(m) if m.contains("60000")),
+        "{err:?}"
+    );
+    let vision_only = ClipEncoder::load(
+        fixtures().join("tiny-clip"),
+        &Device::flex(),
+        Towers::VisionOnly,
+    )
+    .unwrap();
+    assert!(matches!(
+        vision_only.embed_texts(&["a cat"]),
+        Err(Error::TowerNotLoaded { tower: "text" })
+    ));
+}
