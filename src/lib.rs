@@ -1,2 +1,58 @@
-//! Glimpse: an embedded text-to-image search engine (work in progress).
+//! Glimpse: an embedded text-to-image search engine.
+//!
+//! Link it, point it at a photo folder, and find photos by describing them or by showing an
+//! example. The CLIP model, the HNSW index and the RocksDB metadata live in-process and on local
+//! disk; nothing runs as a server.
+//!
+//! ```
+//! use glimpse::{IndexOptions, Library};
+//! # fn main() -> glimpse::Result<()> {
+//! # let model = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/encoder/tests/fixtures/tiny-clip");
+//! # let photos = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/encoder/tests/fixtures/images");
+//! let dir = tempfile::tempdir().unwrap();
+//! let library = Library::builder().model(model).open(dir.path())?;
+//!
+//! // Walk the folder, embed every photo, commit batch by batch.
+//! let report = library.index_folder(photos, &IndexOptions::default())?;
+//! assert!(report.added > 0);
+//!
+//! // Search by text: hits are (id, path, cosine score), best first.
+//! let hits = library.search_text("a red square on a striped background", 3)?;
+//! assert_eq!(hits.len(), 3);
+//! assert!(hits[0].score >= hits[1].score);
+//!
+//! // Re-indexing an unchanged folder reads nothing and encodes nothing.
+//! let again = library.index_folder(photos, &IndexOptions::default())?;
+//! assert_eq!(again.encoded(), 0);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Concepts
+//! - **Library**: a directory with `store/` (RocksDB: records, paths, content hashes,
+//!   embeddings, model fingerprint — the source of truth) and `index/` (the HNSW index, derived
+//!   from the store and rebuilt from it whenever it is missing, stale or corrupt).
+//! - **Model**: a CLIP checkpoint in Hugging Face layout. A library remembers which model built
+//!   it; opening it with another is [`Error::ModelMismatch`].
+//! - **Hit**: a photo and its score, the cosine similarity of CLIP embeddings (see [`Hit`]).
+//! - **Commit**: every write is durable in the store when its call returns; see [`Library`].
 #![deny(missing_docs)]
+
+mod analysis;
+mod catalog;
+mod error;
+mod ingest;
+mod library;
+mod metadata;
+mod model;
+mod types;
+mod walk;
+
+pub use analysis::{Tags, PROMPT_TEMPLATE};
+pub use error::{Error, Result};
+pub use glimpse_index::IndexConfig;
+pub use library::{Backend, Library, LibraryBuilder, INDEX_DIR, STORE_DIR};
+pub use types::{
+    CancelToken, Failure, Hit, ImageId, IndexOptions, IndexRecovery, IndexReport, Progress,
+    ProgressFn, SearchOptions,
+};

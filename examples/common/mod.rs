@@ -1,0 +1,80 @@
+//! Shared by the examples: opening a library from command-line options, progress bars.
+#![allow(dead_code)]
+
+use anyhow::Context;
+use glimpse::{IndexOptions, Library, Progress};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Opens the library at `dir` with `model` (or the default lookup).
+pub fn open(dir: &Path, model: Option<&PathBuf>, device: Option<&str>) -> anyhow::Result<Library> {
+    let mut b = Library::builder();
+    if let Some(m) = model {
+        b = b.model(m);
+    }
+    if let Some(d) = device {
+        b = b.device(
+            d.parse()
+                .map_err(|e| anyhow::anyhow!("--device {d}: {e}"))?,
+        );
+    }
+    let lib = b
+        .open(dir)
+        .with_context(|| format!("opening library {}", dir.display()))?;
+    if *lib.index_recovery() != glimpse::IndexRecovery::Loaded {
+        eprintln!("index: {:?}", lib.index_recovery());
+    }
+    Ok(lib)
+}
+
+/// Index options with an indicatif progress bar on stderr (hidden when `quiet`).
+pub fn index_options(quiet: bool) -> (IndexOptions, ProgressBar) {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} encoded, {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let b = bar.clone();
+    let progress = Arc::new(move |p: &Progress| {
+        b.set_length(p.to_encode as u64);
+        b.set_position(p.encoded as u64);
+        b.set_message(format!("{} failed, {:.1} img/s", p.failed, p.rate));
+    });
+    (
+        IndexOptions {
+            progress: Some(progress),
+            ..IndexOptions::default()
+        },
+        bar,
+    )
+}
+
+/// Indexes `photos` and prints the report to stderr.
+pub fn index(lib: &Library, photos: &Path, quiet: bool) -> anyhow::Result<glimpse::IndexReport> {
+    let (opts, bar) = index_options(quiet);
+    let report = lib
+        .index_folder(photos, &opts)
+        .with_context(|| format!("indexing {}", photos.display()))?;
+    bar.finish_and_clear();
+    if !quiet {
+        eprintln!(
+            "indexed {}: {} added, {} updated, {} unchanged, {} moved, {} removed, {} failed",
+            photos.display(),
+            report.added,
+            report.updated,
+            report.unchanged,
+            report.moved,
+            report.removed,
+            report.failed.len()
+        );
+        for f in &report.failed {
+            eprintln!("  failed: {}: {}", f.path.display(), f.error);
+        }
+    }
+    Ok(report)
+}

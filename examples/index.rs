@@ -1,0 +1,48 @@
+//! Index a photo folder into a library.
+//!
+//! `cargo run --release --example index -- --library <DIR> [--model <DIR>] <PHOTOS_DIR>`
+
+mod common;
+
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(about = "Index a photo folder into a Glimpse library")]
+struct Args {
+    /// Library directory (created if missing).
+    #[arg(long)]
+    library: PathBuf,
+    /// CLIP checkpoint directory (Hugging Face layout).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Compute backend: cpu or wgpu.
+    #[arg(long)]
+    device: Option<String>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Folder of photos.
+    photos: PathBuf,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let lib = common::open(&args.library, args.model.as_ref(), args.device.as_deref())?;
+    let report = common::index(&lib, &args.photos, args.json)?;
+    if args.json {
+        let failed: Vec<_> = report
+            .failed
+            .iter()
+            .map(|f| serde_json::json!({"path": f.path.to_string_lossy(), "error": f.error.to_string()}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "added": report.added, "updated": report.updated, "unchanged": report.unchanged,
+                "moved": report.moved, "removed": report.removed, "failed": failed,
+            })
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,440 @@
+//! Indexing: walking a folder, deciding what changed, and the decode → encode → commit pipeline.
+//!
+//! Per file, in order: unchanged size + mtime → skipped without reading; otherwise the bytes are
+//! read and hashed (BLAKE3); known content whose old path is gone → a move (the record follows,
+//! no re-encoding); else decode + preprocess (rayon, in a producer thread) while the encoder
+//! works on the previous batch, then one synced store batch per encoder batch. A photo whose
+//! content changed gets a new id (the old one is removed in the same batch), so the index stamp
+//! `(next_id, count)` always changes with the embedding set.
+
+use crate::catalog::Entry;
+use crate::library::Library;
+use crate::metadata::{content_hash, read_exif};
+use crate::model::Prepared;
+use crate::types::{Failure, ImageId, IndexOptions, IndexReport, Progress};
+use crate::walk::find_images;
+use crate::{Error, Result};
+use glimpse_store::{ContentHash, ImageRecord};
+use rayon::prelude::*;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// A file that needs work beyond a stat.
+struct Job {
+    path: PathBuf,
+    size: u64,
+    mtime_ns: i64,
+    /// The library's current id for this path, if any (content changed since).
+    existing: Option<ImageId>,
+}
+
+/// What the producer made of a job.
+enum Ready {
+    /// Decoded and preprocessed: encode it.
+    Encode {
+        job: Job,
+        record: ImageRecord,
+        prepared: Prepared,
+    },
+    /// Same content as before (only the mtime moved): refresh the record.
+    Touch {
+        id: ImageId,
+        record: ImageRecord,
+    },
+    /// Known content whose old path is gone: a move candidate.
+    Moved {
+        job: Job,
+        hash: ContentHash,
+        from: Vec<ImageId>,
+        bytes: Vec<u8>,
+    },
+    Failed(Failure),
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn stat(path: &Path) -> Result<(u64, i64)> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64);
+    Ok((meta.len(), mtime))
+}
+
+impl Library {
+    /// Indexes every image under `folder` (recursively, following symlinks safely): adds new
+    /// photos, re-encodes changed ones, follows moved ones by content hash, skips unchanged ones
+    /// by size + mtime, and (with [`IndexOptions::remove_missing`]) drops photos that are gone.
+    ///
+    /// One bad file never stops the run: it is listed in [`IndexReport::failed`] with its typed
+    /// error. Work is committed batch by batch; after a cancel or a crash, the next run
+    /// continues where this one stopped.
+    pub fn index_folder(
+        &self,
+        folder: impl AsRef<Path>,
+        opts: &IndexOptions,
+    ) -> Result<IndexReport> {
+        let folder = folder.as_ref();
+        let root = std::fs::canonicalize(folder).map_err(|e| Error::io(folder, e))?;
+        let _w = self.lock_writer();
+        let (files, walk_failures) = find_images(&root);
+        let mut report = IndexReport::default();
+        report.failed.extend(
+            walk_failures
+                .into_iter()
+                .map(|(path, error)| Failure { path, error }),
+        );
+
+        let mut jobs = Vec::new();
+        for path in &files {
+            let (size, mtime_ns) = match stat(path) {
+                Ok(s) => s,
+                Err(error) => {
+                    report.failed.push(Failure {
+                        path: path.clone(),
+                        error,
+                    });
+                    continue;
+                }
+            };
+            let existing = self.store.id_for_path(path)?;
+            if let Some(id) = existing {
+                if let Some(rec) = self.store.get(id)? {
+                    if rec.size == size && rec.mtime_ns == mtime_ns {
+                        report.unchanged += 1;
+                        continue;
+                    }
+                }
+            }
+            jobs.push(Job {
+                path: path.clone(),
+                size,
+                mtime_ns,
+                existing,
+            });
+        }
+        let seen: HashSet<PathBuf> = files.into_iter().collect();
+        let mut progress = Progress {
+            seen: seen.len(),
+            to_encode: jobs.len(),
+            ..Progress::default()
+        };
+        progress.failed = report.failed.len();
+        self.run_pipeline(jobs, &seen, opts, &mut report, &mut progress)?;
+
+        if opts.remove_missing && !report.cancelled {
+            let gone: Vec<ImageId> = self
+                .catalog()
+                .ids_under(&root)
+                .into_iter()
+                .filter(|(_, p)| !seen.contains(p) && !p.exists())
+                .map(|(id, _)| id)
+                .collect();
+            report.removed += self.remove_ids(&gone)?;
+        }
+        if let Some(cb) = &opts.progress {
+            cb(&progress);
+        }
+        self.save_index()?;
+        Ok(report)
+    }
+
+    fn run_pipeline(
+        &self,
+        jobs: Vec<Job>,
+        seen: &HashSet<PathBuf>,
+        opts: &IndexOptions,
+        report: &mut IndexReport,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        let batch_size = opts.batch_size.max(1);
+        let started = Instant::now();
+        let mut claimed: HashSet<ImageId> = HashSet::new();
+        std::thread::scope(|scope| -> Result<()> {
+            // Producer: read, hash and preprocess the next batch while this thread encodes.
+            let (tx, rx) = mpsc::sync_channel::<Vec<Ready>>(1);
+            let mut chunks: Vec<Vec<Job>> = Vec::new();
+            let mut jobs = jobs.into_iter().peekable();
+            while jobs.peek().is_some() {
+                chunks.push(jobs.by_ref().take(batch_size).collect());
+            }
+            scope.spawn(move || {
+                for chunk in chunks {
+                    let ready: Vec<Ready> = chunk
+                        .into_par_iter()
+                        .map(|job| self.prepare_job(job, seen))
+                        .collect();
+                    if tx.send(ready).is_err() {
+                        return; // consumer stopped (cancelled or failed)
+                    }
+                }
+            });
+            for ready in rx {
+                if opts.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+                    report.cancelled = true;
+                    break;
+                }
+                self.commit_ready(ready, &mut claimed, report)?;
+                progress.encoded = report.encoded();
+                progress.failed = report.failed.len();
+                progress.rate = progress.encoded as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                if let Some(cb) = &opts.progress {
+                    cb(progress);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Producer side of one file: read, hash, detect moves, decode and preprocess.
+    fn prepare_job(&self, job: Job, seen: &HashSet<PathBuf>) -> Ready {
+        let fail = |path: &Path, error: Error| {
+            Ready::Failed(Failure {
+                path: path.to_path_buf(),
+                error,
+            })
+        };
+        let bytes = match std::fs::read(&job.path) {
+            Ok(b) => b,
+            Err(e) => return fail(&job.path, Error::io(&job.path, e)),
+        };
+        let hash = content_hash(&bytes);
+        let exif = read_exif(&bytes);
+        let record = |width: u32, height: u32, format: String| ImageRecord {
+            path: job.path.clone(),
+            size: job.size,
+            mtime_ns: job.mtime_ns,
+            hash,
+            width,
+            height,
+            format,
+            captured_at: exif.captured_at,
+            added_at: now_secs(),
+        };
+        if let Some(id) = job.existing {
+            if let Ok(Some(old)) = self.store.get(id) {
+                if old.hash == hash {
+                    let mut rec = record(old.width, old.height, old.format.clone());
+                    rec.added_at = old.added_at;
+                    return Ready::Touch { id, record: rec };
+                }
+            }
+        } else {
+            // Same content at a path that no longer exists (and is not part of this walk).
+            let from: Vec<ImageId> = match self.store.ids_for_hash(&hash) {
+                Ok(ids) => ids
+                    .into_iter()
+                    .filter(|id| {
+                        self.catalog()
+                            .get(*id)
+                            .is_some_and(|e| !seen.contains(&e.path) && !e.path.exists())
+                    })
+                    .collect(),
+                Err(e) => return fail(&job.path, e.into()),
+            };
+            if !from.is_empty() {
+                return Ready::Moved {
+                    job,
+                    hash,
+                    from,
+                    bytes,
+                };
+            }
+        }
+        match self.model.prepare(&job.path, &bytes) {
+            Ok(prepared) => {
+                let rec = record(prepared.width, prepared.height, prepared.format.clone());
+                Ready::Encode {
+                    job,
+                    record: rec,
+                    prepared,
+                }
+            }
+            Err(error) => fail(&job.path, error),
+        }
+    }
+
+    /// Consumer side of one batch: resolve moves, encode, commit, update index and catalog.
+    fn commit_ready(
+        &self,
+        ready: Vec<Ready>,
+        claimed: &mut HashSet<ImageId>,
+        report: &mut IndexReport,
+    ) -> Result<()> {
+        let mut to_encode: Vec<(Job, ImageRecord, Prepared)> = Vec::new();
+        let mut batch = self.store.batch();
+        let mut renames: Vec<(ImageId, PathBuf)> = Vec::new();
+        let mut touched = 0;
+        for item in ready {
+            match item {
+                Ready::Failed(f) => report.failed.push(f),
+                Ready::Touch { id, record } => {
+                    batch.update(id, &record, None)?;
+                    touched += 1;
+                }
+                Ready::Moved {
+                    job,
+                    hash,
+                    from,
+                    bytes,
+                } => {
+                    if let Some(&id) = from.iter().find(|id| !claimed.contains(id)) {
+                        claimed.insert(id);
+                        let mut rec = batch.get(id)?.ok_or(Error::NotFound(format!("id {id}")))?;
+                        rec.path = job.path.clone();
+                        rec.size = job.size;
+                        rec.mtime_ns = job.mtime_ns;
+                        rec.hash = hash;
+                        batch.update(id, &rec, None)?;
+                        renames.push((id, job.path));
+                    } else {
+                        // Every old copy was claimed by another new path: this one is a copy.
+                        let exif = read_exif(&bytes);
+                        match self.model.prepare(&job.path, &bytes) {
+                            Ok(prepared) => {
+                                let rec = ImageRecord {
+                                    path: job.path.clone(),
+                                    size: job.size,
+                                    mtime_ns: job.mtime_ns,
+                                    hash,
+                                    width: prepared.width,
+                                    height: prepared.height,
+                                    format: prepared.format.clone(),
+                                    captured_at: exif.captured_at,
+                                    added_at: now_secs(),
+                                };
+                                to_encode.push((job, rec, prepared));
+                            }
+                            Err(error) => report.failed.push(Failure {
+                                path: job.path,
+                                error,
+                            }),
+                        }
+                    }
+                }
+                Ready::Encode {
+                    job,
+                    record,
+                    prepared,
+                } => to_encode.push((job, record, prepared)),
+            }
+        }
+        let pixels: Vec<_> = to_encode.iter().map(|(_, _, p)| p.pixels.clone()).collect();
+        let embeddings = if pixels.is_empty() {
+            Vec::new()
+        } else {
+            self.model.embed_pixels(&pixels)?
+        };
+        let mut removed_ids = Vec::new();
+        let mut added = Vec::new();
+        for ((job, record, _), embedding) in to_encode.into_iter().zip(embeddings) {
+            if let Some(old) = job.existing {
+                batch.remove(old)?;
+                removed_ids.push(old);
+                report.updated += 1;
+            } else {
+                report.added += 1;
+            }
+            let id = batch.insert(&record, &embedding)?;
+            added.push((id, record, embedding));
+        }
+        batch.commit()?;
+        report.unchanged += touched;
+        report.moved += renames.len();
+
+        let index = self.index();
+        let mut catalog = self.catalog_mut();
+        for id in removed_ids {
+            index.remove(id);
+            catalog.remove(id);
+        }
+        for (id, path) in renames {
+            catalog.set_path(id, path);
+        }
+        for (id, record, _) in &added {
+            catalog.insert(
+                *id,
+                Entry {
+                    path: record.path.clone(),
+                    captured_at: record.captured_at,
+                },
+            );
+        }
+        drop(catalog);
+        let items: Vec<(u64, Vec<f32>)> = added.into_iter().map(|(id, _, e)| (id, e)).collect();
+        index.insert_batch(&items)?;
+        Ok(())
+    }
+
+    /// Removes photos by id from store, index and catalog; returns how many existed.
+    fn remove_ids(&self, ids: &[ImageId]) -> Result<usize> {
+        let mut n = 0;
+        for chunk in ids.chunks(256) {
+            let mut batch = self.store.batch();
+            let mut gone = Vec::new();
+            for &id in chunk {
+                if batch.remove(id)?.is_some() {
+                    gone.push(id);
+                }
+            }
+            batch.commit()?;
+            let index = self.index();
+            let mut catalog = self.catalog_mut();
+            for id in gone {
+                index.remove(id);
+                catalog.remove(id);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Adds (or re-indexes) one image file. Returns its id. Durable when it returns.
+    pub fn add_image(&self, path: impl AsRef<Path>) -> Result<ImageId> {
+        let path = path.as_ref();
+        let path = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+        let _w = self.lock_writer();
+        let (size, mtime_ns) = stat(&path)?;
+        let existing = self.store.id_for_path(&path)?;
+        let job = Job {
+            path: path.clone(),
+            size,
+            mtime_ns,
+            existing,
+        };
+        let mut report = IndexReport::default();
+        let mut claimed = HashSet::new();
+        let ready = self.prepare_job(job, &HashSet::new());
+        self.commit_ready(vec![ready], &mut claimed, &mut report)?;
+        if let Some(f) = report.failed.pop() {
+            return Err(f.error);
+        }
+        self.store
+            .id_for_path(&path)?
+            .ok_or_else(|| Error::NotFound(path.display().to_string()))
+    }
+
+    /// Removes a photo by id. Returns whether it was in the library. Durable when it returns.
+    pub fn remove(&self, id: ImageId) -> Result<bool> {
+        let _w = self.lock_writer();
+        Ok(self.remove_ids(&[id])? == 1)
+    }
+
+    /// Removes the photo at `path` (as indexed: absolute). Returns whether it was there.
+    pub fn remove_path(&self, path: impl AsRef<Path>) -> Result<bool> {
+        let path = path.as_ref();
+        let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let Some(id) = self.store.id_for_path(&abs)? else {
+            return Ok(false);
+        };
+        self.remove(id)
+    }
+}

@@ -1,0 +1,185 @@
+//! The facade's view of the CLIP model: lazily loaded towers, preprocessing, fingerprint.
+//!
+//! A process that only answers queries loads only the text tower; the vision tower loads the
+//! first time an image is embedded. Both are guarded by mutexes so `Library` stays `Sync`
+//! whatever the backend's tensor types are.
+
+use crate::walk::sniff;
+use crate::{Error, Result};
+use glimpse_encoder::backend::Backend;
+use glimpse_encoder::preprocess::decode::decode_dynamic;
+use glimpse_encoder::preprocess::{DecodeOptions, Preprocessor};
+use glimpse_encoder::{ClipConfig, ClipEncoder, Pixels, Towers};
+use glimpse_store::ModelFingerprint;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// A decoded, preprocessed image ready for the vision tower.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    pub pixels: Pixels,
+    /// Size after EXIF orientation.
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+}
+
+pub(crate) struct Model {
+    dir: PathBuf,
+    config: ClipConfig,
+    backend: Backend,
+    fingerprint: ModelFingerprint,
+    preprocessor: Preprocessor,
+    text: OnceLock<ClipEncoder>,
+    vision: OnceLock<ClipEncoder>,
+}
+
+/// Where to look for a model when none is given.
+pub(crate) fn find_default_model() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("GLIMPSE_MODEL") {
+        return Ok(PathBuf::from(dir));
+    }
+    let hub = std::env::var_os("HF_HUB_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let home = std::env::var_os("HF_HOME").map(PathBuf::from).or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface"))
+            })?;
+            Some(home.join("hub"))
+        });
+    if let Some(hub) = hub {
+        let snapshots = hub.join("models--openai--clip-vit-base-patch32/snapshots");
+        if let Ok(entries) = std::fs::read_dir(&snapshots) {
+            for entry in entries.flatten() {
+                if entry.path().join("model.safetensors").exists() {
+                    return Ok(entry.path());
+                }
+            }
+        }
+    }
+    Err(Error::NoModel(
+        "give a CLIP checkpoint directory (LibraryBuilder::model or $GLIMPSE_MODEL); none found \
+         in the Hugging Face cache for openai/clip-vit-base-patch32"
+            .into(),
+    ))
+}
+
+/// Digest of the model: `config.json`, the weights' size, and their first and last MiB (the
+/// safetensors header lists every tensor; the edges catch re-trained weights of one config).
+fn digest(dir: &Path) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    let config = dir.join("config.json");
+    hasher.update(&std::fs::read(&config).map_err(|e| Error::io(&config, e))?);
+    let weights = dir.join("model.safetensors");
+    let mut file = std::fs::File::open(&weights).map_err(|e| Error::io(&weights, e))?;
+    let len = file.metadata().map_err(|e| Error::io(&weights, e))?.len();
+    hasher.update(&len.to_le_bytes());
+    const EDGE: u64 = 1 << 20;
+    let mut buf = Vec::new();
+    file.by_ref()
+        .take(EDGE)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(&weights, e))?;
+    if len > EDGE {
+        file.seek(SeekFrom::Start(len.saturating_sub(EDGE).max(EDGE)))
+            .map_err(|e| Error::io(&weights, e))?;
+        file.read_to_end(&mut buf)
+            .map_err(|e| Error::io(&weights, e))?;
+    }
+    hasher.update(&buf);
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+impl Model {
+    /// Reads the config and preprocessor settings and fingerprints the weights; loads no tower.
+    pub fn open(dir: &Path, backend: Backend) -> Result<Model> {
+        let config = ClipConfig::from_file(dir.join("config.json"))?;
+        // Library photos are shown upright: apply EXIF orientation before preprocessing.
+        let decode = DecodeOptions {
+            apply_exif_orientation: true,
+            ..DecodeOptions::default()
+        };
+        let preprocessor = Preprocessor::from_dir(dir)?.with_decode_options(decode);
+        let name = std::fs::canonicalize(dir)
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "clip".into());
+        let fingerprint = ModelFingerprint {
+            name,
+            dims: config.projection_dim as u32,
+            config_digest: digest(dir)?,
+        };
+        Ok(Model {
+            dir: dir.to_path_buf(),
+            config,
+            backend,
+            fingerprint,
+            preprocessor,
+            text: OnceLock::new(),
+            vision: OnceLock::new(),
+        })
+    }
+
+    pub fn fingerprint(&self) -> &ModelFingerprint {
+        &self.fingerprint
+    }
+
+    pub fn dims(&self) -> usize {
+        self.config.projection_dim
+    }
+
+    /// The tower in `cell`, loading it on first use (only that tower's weights are read).
+    fn tower<'a>(
+        &'a self,
+        cell: &'a OnceLock<ClipEncoder>,
+        towers: Towers,
+    ) -> Result<&'a ClipEncoder> {
+        if let Some(m) = cell.get() {
+            return Ok(m);
+        }
+        let device = self.backend.device()?;
+        let encoder = ClipEncoder::load(&self.dir, &device, towers)?;
+        Ok(cell.get_or_init(|| encoder))
+    }
+
+    /// `exp(logit_scale)`: the multiplier of cosines in zero-shot logits.
+    pub fn logit_scale(&self) -> Result<f32> {
+        Ok(self
+            .tower(&self.text, Towers::TextOnly)?
+            .model()
+            .logit_scale_exp())
+    }
+
+    /// L2-normalised embeddings of texts.
+    pub fn embed_texts(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        Ok(self
+            .tower(&self.text, Towers::TextOnly)?
+            .embed_texts(texts)?)
+    }
+
+    /// Decodes (with the decoder's limits, EXIF orientation applied) and preprocesses an image
+    /// file's bytes. Pure CPU work, safe to run on many threads.
+    pub fn prepare(&self, path: &Path, bytes: &[u8]) -> Result<Prepared> {
+        let image = decode_dynamic(bytes, path, self.preprocessor.decode_options())?;
+        let (width, height) = (image.width(), image.height());
+        let format = sniff(bytes).unwrap_or("unknown").to_string();
+        let pixels = self.preprocessor.preprocess_image(image);
+        Ok(Prepared {
+            pixels,
+            width,
+            height,
+            format,
+        })
+    }
+
+    /// L2-normalised embeddings of preprocessed images.
+    pub fn embed_pixels(&self, pixels: &[Pixels]) -> Result<Vec<Vec<f32>>> {
+        if pixels.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .tower(&self.vision, Towers::VisionOnly)?
+            .embed_pixels(pixels)?)
+    }
+}

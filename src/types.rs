@@ -1,0 +1,166 @@
+//! Plain data the library hands out and takes in: hits, options, reports, progress.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Identifier of a photo in a library. Allocated by the library, never reused.
+pub type ImageId = u64;
+
+/// One search result.
+///
+/// `score` is the cosine similarity between the query's and the photo's CLIP embeddings, in
+/// `[-1, 1]`, higher is closer. It is comparable between queries of the same kind (text–image
+/// scores of a CLIP model typically lie in 0.15–0.40; image–image scores are higher), not across
+/// kinds or models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The photo's id.
+    pub id: ImageId,
+    /// Where the photo is.
+    pub path: PathBuf,
+    /// Cosine similarity to the query, in `[-1, 1]`.
+    pub score: f32,
+}
+
+/// Restrictions applied *inside* the index search (so `k` results come back whenever `k`
+/// photos pass them), not to the top `k` afterwards.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchOptions {
+    /// Only photos whose path starts with this folder (component-wise).
+    pub folder: Option<PathBuf>,
+    /// Only photos whose EXIF capture time (seconds since the Unix epoch) is at or after this.
+    /// Photos without a capture time are excluded when either bound is set.
+    pub captured_after: Option<i64>,
+    /// Only photos whose EXIF capture time is before this.
+    pub captured_before: Option<i64>,
+    /// Drop hits scoring below this.
+    pub min_score: Option<f32>,
+    /// Override the index's search width for this call (higher: slower, more exact).
+    pub ef: Option<usize>,
+}
+
+/// A progress callback, called from the indexing thread.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// How [`Library::index_folder`](crate::Library::index_folder) treats a folder.
+#[derive(Clone)]
+pub struct IndexOptions {
+    /// Remove from the library the photos under this folder that no longer exist (default true).
+    pub remove_missing: bool,
+    /// Photos per encoder batch (default 16).
+    pub batch_size: usize,
+    /// Called after every batch and at the end.
+    pub progress: Option<ProgressFn>,
+    /// Stops the run between batches; what was committed stays.
+    pub cancel: Option<CancelToken>,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions {
+            remove_missing: true,
+            batch_size: 16,
+            progress: None,
+            cancel: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for IndexOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexOptions")
+            .field("remove_missing", &self.remove_missing)
+            .field("batch_size", &self.batch_size)
+            .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel)
+            .finish()
+    }
+}
+
+/// Progress of an indexing run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// Image files found so far.
+    pub seen: usize,
+    /// Photos that need encoding in this run.
+    pub to_encode: usize,
+    /// Photos encoded so far.
+    pub encoded: usize,
+    /// Failures so far.
+    pub failed: usize,
+    /// Encoding rate, photos per second.
+    pub rate: f64,
+}
+
+/// Cancels a running [`Library::index_folder`](crate::Library::index_folder) from another
+/// thread. Cheap to clone; all clones share one flag.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token not yet cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Asks the run to stop after the batch in progress.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// One photo that could not be indexed, and why.
+#[derive(Debug)]
+pub struct Failure {
+    /// The file.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub error: crate::Error,
+}
+
+/// What an indexing run did.
+#[derive(Debug, Default)]
+pub struct IndexReport {
+    /// New photos encoded and added.
+    pub added: usize,
+    /// Photos whose content changed and were re-encoded.
+    pub updated: usize,
+    /// Photos whose size and modification time were unchanged (not read).
+    pub unchanged: usize,
+    /// Photos found at a new path with known content: moved, not re-encoded.
+    pub moved: usize,
+    /// Records of photos that disappeared, removed.
+    pub removed: usize,
+    /// Photos that could not be indexed; the rest of the folder was.
+    pub failed: Vec<Failure>,
+    /// Whether the run was cancelled before the end.
+    pub cancelled: bool,
+}
+
+impl IndexReport {
+    /// Photos that were encoded in this run (`added + updated`).
+    pub fn encoded(&self) -> usize {
+        self.added + self.updated
+    }
+}
+
+/// How a library opened: whether its index had to be rebuilt or caught up from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexRecovery {
+    /// The saved index matched the store.
+    Loaded,
+    /// The saved index was behind the store and was brought up to date.
+    CaughtUp {
+        /// Embeddings added from the store.
+        inserted: usize,
+    },
+    /// The index was missing, corrupt or incompatible and was rebuilt from the store.
+    Rebuilt {
+        /// Why.
+        reason: String,
+    },
+}

@@ -1,0 +1,118 @@
+//! Finding the images under a folder: a symlink-safe walk plus content sniffing.
+
+use crate::Error;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Extensions of the formats Glimpse indexes (lower-case).
+const IMAGE_EXTENSIONS: [&str; 9] = [
+    "jpg", "jpeg", "png", "webp", "gif", "tif", "tiff", "bmp", "jfif",
+];
+
+/// The format a file's first bytes announce, if it is one Glimpse decodes.
+pub(crate) fn sniff(head: &[u8]) -> Option<&'static str> {
+    match head {
+        [0xFF, 0xD8, 0xFF, ..] => Some("jpeg"),
+        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some("png"),
+        [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some("gif"),
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some("webp"),
+        [b'I', b'I', 0x2A, 0x00, ..] | [b'M', b'M', 0x00, 0x2A, ..] => Some("tiff"),
+        [b'B', b'M', ..] if head.len() >= 14 => Some("bmp"),
+        _ => None,
+    }
+}
+
+fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Reads up to 16 bytes from the start of a file.
+fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(16);
+    std::fs::File::open(path)?.take(16).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Walks `root`, following symlinks (a link back to an ancestor is reported, not followed) and
+/// skipping hidden folders, and returns the image files found, sorted, and the failures met on the way.
+///
+/// A file is an image when its first bytes are a supported format's signature, whatever its
+/// name. A file with an image extension whose bytes are not an image (a zero-byte file, a text
+/// file named `.jpg`) is a failure, so the user learns of it; other files are ignored.
+pub(crate) fn find_images(root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, Error)>) {
+    let mut images = Vec::new();
+    let mut failures = Vec::new();
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name();
+    // Hidden folders (".glimpse", ".thumbnails", ".git") are skipped, the root excepted.
+    let visible = |e: &walkdir::DirEntry| {
+        e.depth() == 0
+            || !(e.file_type().is_dir() && e.file_name().to_string_lossy().starts_with('.'))
+    };
+    for entry in walker.into_iter().filter_entry(visible) {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(err) => {
+                let path = err.path().unwrap_or(root).to_path_buf();
+                let error = if let Some(ancestor) = err.loop_ancestor() {
+                    Error::SymlinkLoop {
+                        path: path.clone(),
+                        ancestor: ancestor.to_path_buf(),
+                    }
+                } else {
+                    let source = err
+                        .into_io_error()
+                        .unwrap_or_else(|| std::io::Error::other("directory walk failed"));
+                    Error::Io {
+                        path: path.clone(),
+                        source,
+                    }
+                };
+                failures.push((path, error));
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let path = entry.into_path();
+        match read_head(&path) {
+            Ok(head) if sniff(&head).is_some() => images.push(path),
+            Ok(head) if has_image_extension(&path) => {
+                let reason = if head.is_empty() {
+                    "empty file".to_string()
+                } else {
+                    "not a JPEG, PNG, WebP, GIF, TIFF or BMP file".to_string()
+                };
+                failures.push((path.clone(), Error::NotAnImage { path, reason }));
+            }
+            Ok(_) => {}
+            Err(source) if has_image_extension(&path) => {
+                failures.push((path.clone(), Error::Io { path, source }))
+            }
+            Err(_) => {}
+        }
+    }
+    (images, failures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_each_supported_format_and_rejects_others() {
+        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("jpeg"));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Some("png"));
+        assert_eq!(sniff(b"GIF89a......"), Some("gif"));
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some("webp"));
+        assert_eq!(sniff(b"II*\0...."), Some("tiff"));
+        assert_eq!(sniff(b"BM\0\0\0\0\0\0\0\0\0\0\0\0"), Some("bmp"));
+        assert_eq!(sniff(b""), None);
+        assert_eq!(sniff(b"hello world, not an image"), None);
+        assert_eq!(sniff(b"RIFF\0\0\0\0WAVEfmt "), None);
+    }
+}

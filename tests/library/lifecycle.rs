@@ -1,0 +1,281 @@
+//! Index, search, re-index, move, delete, add, reopen; recovery of the index; model checks.
+
+use super::common::*;
+use glimpse::{CancelToken, Error, IndexOptions, IndexRecovery, Library, SearchOptions};
+use std::path::PathBuf;
+
+#[test]
+fn library_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Library>();
+}
+
+#[test]
+fn index_search_reindex_move_delete_add_reopen() {
+    let photos_dir = tempfile::tempdir().unwrap();
+    let lib_dir = tempfile::tempdir().unwrap();
+    let root = photos_dir.path().canonicalize().unwrap();
+    let files = make_folder(&root);
+    let lib = open(lib_dir.path());
+
+    let report = index(&lib, &root);
+    assert_eq!(report.added, files.len(), "failures: {:?}", report.failed);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(lib.len(), files.len());
+
+    let hits = lib.search_text(QUERIES[0], 5).unwrap();
+    assert_eq!(hits.len(), 5);
+    assert!(
+        hits.windows(2).all(|w| w[0].score >= w[1].score),
+        "sorted best first"
+    );
+    assert!(hits
+        .iter()
+        .all(|h| files.contains(&h.path) && (-1.0..=1.0).contains(&h.score)));
+
+    // Nothing changed: nothing read, nothing encoded.
+    let again = index(&lib, &root);
+    assert_eq!((again.encoded(), again.unchanged), (0, files.len()));
+
+    // A rename is a move: followed by content hash, not re-encoded.
+    let moved_to = root.join("trips/renamed.jpg");
+    std::fs::rename(root.join("a.jpg"), &moved_to).unwrap();
+    let id_before = lib.id(root.join("a.jpg")).unwrap().unwrap();
+    let r = index(&lib, &root);
+    assert_eq!((r.moved, r.encoded(), r.removed), (1, 0, 0), "{r:?}");
+    assert_eq!(lib.id(&moved_to).unwrap(), Some(id_before));
+    assert_eq!(lib.id(root.join("a.jpg")).unwrap(), None);
+
+    // A deleted photo leaves the results.
+    let deleted = root.join("b.png");
+    std::fs::remove_file(&deleted).unwrap();
+    let r = index(&lib, &root);
+    assert_eq!(r.removed, 1);
+    for q in QUERIES {
+        assert!(lib
+            .search_text(q, 20)
+            .unwrap()
+            .iter()
+            .all(|h| h.path != deleted));
+    }
+
+    // A new photo is added, a changed one re-encoded.
+    write_photo(&root.join("family/m.png"), 40, 90, 60);
+    write_photo(&root.join("c.webp"), 41, 96, 96);
+    let r = index(&lib, &root);
+    assert_eq!((r.added, r.updated), (1, 1), "{r:?}");
+    assert_eq!(lib.len(), files.len());
+
+    let before = results(&lib, 8);
+    lib.commit().unwrap();
+    drop(lib);
+    let lib = open(lib_dir.path());
+    assert_eq!(*lib.index_recovery(), IndexRecovery::Loaded);
+    assert_eq!(results(&lib, 8), before, "results identical after reopen");
+}
+
+#[test]
+fn search_by_example_similar_and_filters() {
+    let photos_dir = tempfile::tempdir().unwrap();
+    let lib_dir = tempfile::tempdir().unwrap();
+    let root = photos_dir.path().canonicalize().unwrap();
+    make_folder(&root);
+    let lib = open(lib_dir.path());
+    index(&lib, &root);
+
+    let example = root.join("trips/2024/i.jpg");
+    let hits = lib.search_image(&example, 3).unwrap();
+    assert_eq!(hits[0].path, example, "a photo is its own best match");
+    assert!(hits[0].score > 0.999, "{}", hits[0].score);
+
+    let id = lib.id(&example).unwrap().unwrap();
+    let similar = lib.similar(id, 4, &SearchOptions::default()).unwrap();
+    assert_eq!(similar.len(), 4);
+    assert!(
+        similar.iter().all(|h| h.id != id),
+        "similar excludes the photo itself"
+    );
+
+    // The folder filter applies inside the search: k results whenever k photos qualify.
+    let trips = SearchOptions {
+        folder: Some(root.join("trips")),
+        ..Default::default()
+    };
+    let hits = lib.search_text_with(QUERIES[1], 4, &trips).unwrap();
+    assert_eq!(hits.len(), 4);
+    assert!(hits.iter().all(|h| h.path.starts_with(root.join("trips"))));
+    let high = SearchOptions {
+        min_score: Some(2.0),
+        ..Default::default()
+    };
+    assert!(lib
+        .search_text_with(QUERIES[1], 4, &high)
+        .unwrap()
+        .is_empty());
+    // No photo has EXIF capture time: a time range keeps none.
+    let dated = SearchOptions {
+        captured_after: Some(0),
+        ..Default::default()
+    };
+    assert!(lib
+        .search_text_with(QUERIES[1], 4, &dated)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn classify_and_duplicates() {
+    let photos_dir = tempfile::tempdir().unwrap();
+    let lib_dir = tempfile::tempdir().unwrap();
+    let root = photos_dir.path().canonicalize().unwrap();
+    make_folder(&root);
+    std::fs::copy(root.join("b.png"), root.join("family/copy-of-b.png")).unwrap();
+    let lib = open(lib_dir.path());
+    let r = index(&lib, &root);
+    assert_eq!(r.added, 13);
+
+    let probs = lib
+        .classify(root.join("a.jpg"), &["square", "circle", "dog"])
+        .unwrap();
+    assert_eq!(probs.len(), 3);
+    assert!((probs.iter().map(|p| p.1).sum::<f32>() - 1.0).abs() < 1e-4);
+
+    let groups = lib.duplicates(0.999).unwrap();
+    let paths: Vec<Vec<PathBuf>> = groups
+        .iter()
+        .map(|g| g.iter().map(|h| h.path.clone()).collect())
+        .collect();
+    assert!(
+        paths
+            .iter()
+            .any(|g| g.contains(&root.join("b.png"))
+                && g.contains(&root.join("family/copy-of-b.png"))),
+        "the exact copy is grouped: {paths:?}"
+    );
+    let tags = lib.tag_all(&["square", "circle"], 0.0).unwrap();
+    assert_eq!(tags.len(), 13);
+}
+
+#[test]
+fn a_deleted_or_corrupt_index_is_rebuilt_with_identical_results() {
+    let photos_dir = tempfile::tempdir().unwrap();
+    let lib_dir = tempfile::tempdir().unwrap();
+    let root = photos_dir.path().canonicalize().unwrap();
+    make_folder(&root);
+    let before = {
+        let lib = open(lib_dir.path());
+        index(&lib, &root);
+        results(&lib, 6)
+    };
+    let index_dir = lib_dir.path().join(glimpse::INDEX_DIR);
+    let files: Vec<PathBuf> = std::fs::read_dir(&index_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_none_or(|e| e != "json"))
+        .collect();
+    assert!(!files.is_empty());
+
+    // Corrupt: flip bytes in the middle of every index file.
+    for f in &files {
+        let mut bytes = std::fs::read(f).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xFF;
+        bytes[mid / 2] ^= 0x55;
+        std::fs::write(f, bytes).unwrap();
+    }
+    let lib = open(lib_dir.path());
+    assert!(
+        matches!(lib.index_recovery(), IndexRecovery::Rebuilt { .. }),
+        "{:?}",
+        lib.index_recovery()
+    );
+    assert_eq!(results(&lib, 6), before);
+    drop(lib);
+
+    // Deleted.
+    std::fs::remove_dir_all(&index_dir).unwrap();
+    let lib = open(lib_dir.path());
+    assert!(matches!(
+        lib.index_recovery(),
+        IndexRecovery::Rebuilt { .. }
+    ));
+    assert_eq!(results(&lib, 6), before);
+}
+
+#[test]
+fn another_model_is_a_mismatch_unless_reembedding_is_asked_for() {
+    let photos_dir = tempfile::tempdir().unwrap();
+    let lib_dir = tempfile::tempdir().unwrap();
+    let root = photos_dir.path().canonicalize().unwrap();
+    make_folder(&root);
+    index(&open(lib_dir.path()), &root);
+
+    match Library::builder()
+        .model(other_model_dir())
+        .open(lib_dir.path())
+    {
+        Err(Error::ModelMismatch { stored, given }) => assert_ne!(stored, given),
+        other => panic!("expected ModelMismatch, got {other:?}"),
+    }
+    let lib = Library::builder()
+        .model(other_model_dir())
+        .reembed_on_model_change(true)
+        .open(lib_dir.path())
+        .unwrap();
+    assert_eq!(lib.len(), 12);
+    assert_eq!(lib.search_text(QUERIES[0], 12).unwrap().len(), 12);
+    drop(lib);
+    // And now the first model is the stranger.
+    assert!(matches!(
+        Library::builder().model(model_dir()).open(lib_dir.path()),
+        Err(Error::ModelMismatch { .. })
+    ));
+}
+
+#[test]
+fn a_cancelled_run_stops_and_the_next_one_finishes() {
+    let photos_dir = tempfile::tempdir().unwrap();
+    let lib_dir = tempfile::tempdir().unwrap();
+    let root = photos_dir.path().canonicalize().unwrap();
+    let files = make_folder(&root);
+    let lib = open(lib_dir.path());
+    let cancel = CancelToken::new();
+    cancel.cancel();
+    let opts = IndexOptions {
+        batch_size: 2,
+        cancel: Some(cancel),
+        ..Default::default()
+    };
+    let r = lib.index_folder(&root, &opts).unwrap();
+    assert!(r.cancelled);
+    assert!(r.added < files.len());
+    let r = index(&lib, &root);
+    assert_eq!(lib.len(), files.len(), "{r:?}");
+}
+
+#[test]
+fn searches_run_while_another_thread_indexes() {
+    let photos_dir = tempfile::tempdir().unwrap();
+    let lib_dir = tempfile::tempdir().unwrap();
+    let root = photos_dir.path().canonicalize().unwrap();
+    let files = make_folder(&root);
+    let lib = open(lib_dir.path());
+    std::thread::scope(|s| {
+        let indexer = s.spawn(|| {
+            lib.index_folder(
+                &root,
+                &IndexOptions {
+                    batch_size: 1,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        });
+        while !indexer.is_finished() {
+            let hits = lib.search_text(QUERIES[2], 3).unwrap();
+            assert!(hits.len() <= 3);
+        }
+        assert_eq!(indexer.join().unwrap().added, files.len());
+    });
+    assert_eq!(lib.search_text(QUERIES[2], 3).unwrap().len(), 3);
+}
