@@ -62,9 +62,9 @@ pub mod error;
 pub mod loader;
 pub mod mlp;
 pub mod model;
+pub mod preprocess;
 pub mod synth;
 pub mod text;
-pub mod preprocess;
 pub mod tokenize;
 #[cfg(feature = "train")]
 pub mod train;
