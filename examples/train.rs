@@ -83,6 +83,10 @@ struct Args {
     /// Store the weights as f32 instead of f16.
     #[arg(long)]
     f32: bool,
+    /// Draw every batch from this many colours (hard negatives: pictures that share a colour
+    /// differ in shape, size, position, background); 0 draws batches uniformly.
+    #[arg(long, default_value_t = 2)]
+    colours_per_batch: usize,
     /// Print a progress line every this many steps.
     #[arg(long, default_value_t = 25)]
     log_every: usize,
@@ -203,6 +207,30 @@ fn embed_images(
     Ok(out)
 }
 
+/// Endless batches, each drawn from `colours_per_batch` random colours in equal parts: once
+/// colour is learnt, uniformly drawn batches hold few pictures of the same colour, so little of
+/// the loss is about shape; these batches keep shape (and the rest) the thing to tell apart.
+fn colour_batches(specs: &[synth::Spec], args: &Args) -> impl Iterator<Item = Vec<usize>> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+
+    let by_colour: Vec<Vec<usize>> = synth::Colour::ALL
+        .iter()
+        .map(|&c| (0..specs.len()).filter(|&i| specs[i].colour == c).collect())
+        .collect();
+    let k = args.colours_per_batch.clamp(1, by_colour.len());
+    let per_colour = (args.batch_size / k).max(1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed ^ 0xBA7C_4E5);
+    std::iter::from_fn(move || {
+        let colours: Vec<&Vec<usize>> = by_colour.choose_multiple(&mut rng, k).collect();
+        let mut batch = Vec::with_capacity(per_colour * k);
+        for pool in colours {
+            batch.extend(pool.choose_multiple(&mut rng, per_colour).copied());
+        }
+        Some(batch)
+    })
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(dir) = &args.eval_only {
@@ -248,7 +276,7 @@ fn main() -> Result<()> {
     let mut trainer = Trainer::from_scratch(clip, &tokenizer, config, &Device::flex())?;
     let training = Instant::now();
     let mut window = Vec::new();
-    trainer.train(&data, |report| {
+    let on_step = |report: &glimpse_encoder::train::StepReport| {
         window.push((report.loss, report.accuracy));
         if report.step % args.log_every == 0 || report.step == report.steps {
             let n = window.len() as f32;
@@ -260,7 +288,12 @@ fn main() -> Result<()> {
                 training.elapsed().as_secs_f64()
             );
         }
-    })?;
+    };
+    if args.colours_per_batch == 0 {
+        trainer.train(&data, on_step)?;
+    } else {
+        trainer.train_batches(&data, colour_batches(&specs, &args), on_step)?;
+    }
     let train_secs = training.elapsed().as_secs_f64();
     let dtype = if args.f32 {
         SaveDType::F32

@@ -124,9 +124,9 @@ attribute! {
 attribute! {
     /// The object's size relative to the picture.
     Size {
-        /// About a quarter of the picture's side across.
+        /// About a third of the picture's side across.
         Small => "small" | "little" | "tiny",
-        /// About half of the picture's side across.
+        /// More than half of the picture's side across.
         Large => "large" | "big",
     }
 }
@@ -542,8 +542,8 @@ pub fn render(spec: &Spec, size: u32) -> RgbImage {
     // Object geometry.
     let radius = side
         * match spec.size {
-            Size::Small => rng.gen_range(0.12..0.15),
-            Size::Large => rng.gen_range(0.22..0.26),
+            Size::Small => rng.gen_range(0.15..0.18),
+            Size::Large => rng.gen_range(0.25..0.29),
         };
     let (col, row) = spec.position.cell();
     let margin = radius + side * 0.03;

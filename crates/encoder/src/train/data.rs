@@ -113,11 +113,11 @@ pub struct Augment {
 }
 
 impl Default for Augment {
-    /// Mild: 70–100 % of the area, ratio 3/4–4/3, flips where captions allow. (CLIP's 8–100 %
+    /// Mild: 80–100 % of the area, ratio 3/4–4/3, flips where captions allow. (CLIP's 8–100 %
     /// would cut positions and small objects out of the picture.)
     fn default() -> Self {
         Self {
-            crop_scale: (0.7, 1.0),
+            crop_scale: (0.8, 1.0),
             crop_ratio: (3.0 / 4.0, 4.0 / 3.0),
             flip: true,
         }

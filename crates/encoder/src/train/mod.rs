@@ -297,8 +297,35 @@ fn clip_global_norm(
     total as f32
 }
 
+/// Re-initialises the embeddings as CLIP does (`CLIPPreTrainedModel._init_weights`): token and
+/// position embeddings `N(0, 0.02)`, the class embedding `N(0, width^-0.5)`. burn's default
+/// `N(0, 1)` position embeddings would swamp the patch features at the start of training.
+fn clip_init(mut model: ClipModel, device: &Device) -> ClipModel {
+    use burn::tensor::Distribution::Normal;
+    let normal = |dims: [usize; 2], std: f64| {
+        Param::from_tensor(Tensor::<2>::random(dims, Normal(0.0, std), device))
+    };
+    if let Some(text) = model.text.as_mut() {
+        let e = &mut text.text_model.embeddings;
+        e.token_embedding.weight = normal(e.token_embedding.weight.dims(), 0.02);
+        e.position_embedding.weight = normal(e.position_embedding.weight.dims(), 0.02);
+    }
+    if let Some(vision) = model.vision.as_mut() {
+        let e = &mut vision.vision_model.embeddings;
+        let [width] = e.class_embedding.dims();
+        e.class_embedding = Param::from_tensor(Tensor::<1>::random(
+            [width],
+            Normal(0.0, (width as f64).powf(-0.5)),
+            device,
+        ));
+        e.position_embedding.weight = normal(e.position_embedding.weight.dims(), 0.02);
+    }
+    model
+}
+
 impl Trainer {
-    /// A randomly initialised model with `clip_config`'s sizes (seeded with `config.seed`),
+    /// A randomly initialised model with `clip_config`'s sizes (seeded with `config.seed`; the
+    /// embeddings initialised as CLIP does),
     /// using the tokenizer at `tokenizer_json` and CLIP's preprocessing at the config's image
     /// size. `device` is a plain (inference) device; training runs on its autodiff
     /// counterpart.
@@ -316,7 +343,7 @@ impl Trainer {
         let tokenizer_json = tokenizer_json.as_ref();
         let tokenizer = ClipTokenizer::from_file(tokenizer_json)?;
         device.seed(config.seed);
-        let model = ClipModel::init(&clip_config, Towers::Both, device);
+        let model = clip_init(ClipModel::init(&clip_config, Towers::Both, device), device);
         let preprocess = checkpoint::default_preprocess(clip_config.vision_config.image_size);
         Self::new(
             model,
@@ -571,7 +598,32 @@ impl Trainer {
     /// # Errors
     /// [`Error::Dataset`] for an empty data set; [`Error::Tokenizer`] if a caption cannot be
     /// encoded.
-    pub fn train(&mut self, data: &Dataset, mut on_step: impl FnMut(&StepReport)) -> Result<()> {
+    pub fn train(&mut self, data: &Dataset, on_step: impl FnMut(&StepReport)) -> Result<()> {
+        let mut sampler = Sampler::new(
+            data.len(),
+            self.config.seed ^ (self.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let batch_size = self.config.batch_size;
+        let batches = std::iter::from_fn(move || Some(sampler.next_batch(batch_size).0));
+        self.train_batches(data, batches, on_step)
+    }
+
+    /// Like [`Trainer::train`], with the caller choosing the pairs of every batch (indices into
+    /// `data`): for hard negatives, e.g. batches drawn from few classes so that the model must
+    /// tell apart what the classes share. Stops after `config.steps` steps or when `batches`
+    /// ends. Augmentation seeds come from the run's seed and the step.
+    ///
+    /// # Errors
+    /// [`Error::Dataset`] for an empty data set or an index outside it; [`Error::Tokenizer`] if
+    /// a caption cannot be encoded.
+    pub fn train_batches(
+        &mut self,
+        data: &Dataset,
+        batches: impl IntoIterator<Item = Vec<usize>>,
+        mut on_step: impl FnMut(&StepReport),
+    ) -> Result<()> {
+        use rand::{Rng, SeedableRng};
+
         if data.is_empty() {
             return Err(Error::Dataset {
                 path: PathBuf::new(),
@@ -579,14 +631,23 @@ impl Trainer {
             });
         }
         let ids = self.tokenizer.encode_batch(data.captions())?;
-        let mut sampler = Sampler::new(
-            data.len(),
-            self.config.seed ^ (self.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
         let size = self.clip_config.vision_config.image_size;
+        let mut batches = batches.into_iter();
         while self.step < self.config.steps {
+            let Some(indices) = batches.next() else {
+                break;
+            };
+            if let Some(&bad) = indices.iter().find(|&&i| i >= data.len()) {
+                return Err(Error::Dataset {
+                    path: PathBuf::new(),
+                    message: format!("batch index {bad} outside the {} pairs", data.len()),
+                });
+            }
             let start = Instant::now();
-            let (indices, seeds) = sampler.next_batch(self.config.batch_size);
+            let mut rng = rand::rngs::StdRng::seed_from_u64(
+                self.config.seed ^ (self.step as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407),
+            );
+            let seeds: Vec<u64> = indices.iter().map(|_| rng.gen()).collect();
             let pixels = batch_pixels(
                 data,
                 &indices,
