@@ -32,6 +32,10 @@ struct Args {
     /// Where to write the trained checkpoint.
     #[arg(long, default_value = "models/glimpse-shapes")]
     out: PathBuf,
+    /// Continue training from this Hugging Face checkpoint (e.g. a previous run's output)
+    /// instead of starting from scratch; the model-size options are then ignored.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Only evaluate this checkpoint (no training).
     #[arg(long)]
     eval_only: Option<PathBuf>,
@@ -273,7 +277,10 @@ fn main() -> Result<()> {
     };
     println!("{config:?}");
     let clip = model_config(&args);
-    let mut trainer = Trainer::from_scratch(clip, &tokenizer, config, &Device::flex())?;
+    let mut trainer = match &args.init {
+        Some(dir) => Trainer::fine_tune(dir, config, &Device::flex())?,
+        None => Trainer::from_scratch(clip, &tokenizer, config, &Device::flex())?,
+    };
     let training = Instant::now();
     let mut window = Vec::new();
     let on_step = |report: &glimpse_encoder::train::StepReport| {
