@@ -4,3 +4,4 @@ mod common;
 mod crash;
 mod hostile;
 mod lifecycle;
+mod semantic;
