@@ -224,7 +224,7 @@ fn colour_batches(specs: &[synth::Spec], args: &Args) -> impl Iterator<Item = Ve
         .collect();
     let k = args.colours_per_batch.clamp(1, by_colour.len());
     let per_colour = (args.batch_size / k).max(1);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed ^ 0xBA7C_4E5);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed ^ 0x0BA7_C4E5);
     std::iter::from_fn(move || {
         let colours: Vec<&Vec<usize>> = by_colour.choose_multiple(&mut rng, k).collect();
         let mut batch = Vec::with_capacity(per_colour * k);
