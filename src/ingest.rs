@@ -30,6 +30,30 @@ struct Job {
     existing: Option<ImageId>,
 }
 
+impl Job {
+    /// The record of this file with its content hash and decoded facts, added now.
+    fn record(
+        &self,
+        hash: ContentHash,
+        captured_at: Option<i64>,
+        width: u32,
+        height: u32,
+        format: String,
+    ) -> ImageRecord {
+        ImageRecord {
+            path: self.path.clone(),
+            size: self.size,
+            mtime_ns: self.mtime_ns,
+            hash,
+            width,
+            height,
+            format,
+            captured_at,
+            added_at: now_secs(),
+        }
+    }
+}
+
 /// What the producer made of a job.
 enum Ready {
     /// Decoded and preprocessed: encode it.
@@ -208,16 +232,8 @@ impl Library {
         };
         let hash = content_hash(&bytes);
         let exif = read_exif(&bytes);
-        let record = |width: u32, height: u32, format: String| ImageRecord {
-            path: job.path.clone(),
-            size: job.size,
-            mtime_ns: job.mtime_ns,
-            hash,
-            width,
-            height,
-            format,
-            captured_at: exif.captured_at,
-            added_at: now_secs(),
+        let record = |width: u32, height: u32, format: String| {
+            job.record(hash, exif.captured_at, width, height, format)
         };
         if let Some(id) = job.existing {
             if let Ok(Some(old)) = self.store.get(id) {
@@ -300,17 +316,13 @@ impl Library {
                         let exif = read_exif(&bytes);
                         match self.model.prepare(&job.path, &bytes) {
                             Ok(prepared) => {
-                                let rec = ImageRecord {
-                                    path: job.path.clone(),
-                                    size: job.size,
-                                    mtime_ns: job.mtime_ns,
+                                let rec = job.record(
                                     hash,
-                                    width: prepared.width,
-                                    height: prepared.height,
-                                    format: prepared.format.clone(),
-                                    captured_at: exif.captured_at,
-                                    added_at: now_secs(),
-                                };
+                                    exif.captured_at,
+                                    prepared.width,
+                                    prepared.height,
+                                    prepared.format.clone(),
+                                );
                                 to_encode.push((job, rec, prepared));
                             }
                             Err(error) => report.failed.push(Failure {

@@ -111,6 +111,12 @@ impl<'s> Batch<'s> {
         self.paths.insert(key, None);
     }
 
+    fn put_embedding(&mut self, id: ImageId, tag: u64, embedding: &[f32]) {
+        let cf = self.store.cf(CF_EMBEDDINGS);
+        self.wb
+            .put_cf(cf, id_key(id), encode_embedding(tag, embedding));
+    }
+
     /// Queues a new image with its embedding and returns the id it will have.
     ///
     /// # Errors
@@ -127,11 +133,7 @@ impl<'s> Batch<'s> {
             .put_cf(st.cf(CF_IMAGES), id_key(id), encode_record(record));
         self.wb
             .put_cf(st.cf(CF_HASHES), hash_key(&record.hash, id), []);
-        self.wb.put_cf(
-            st.cf(CF_EMBEDDINGS),
-            id_key(id),
-            encode_embedding(tag, embedding),
-        );
+        self.put_embedding(id, tag, embedding);
         self.records.insert(id, Some(record.clone()));
         self.ops += 1;
         Ok(id)
@@ -160,11 +162,7 @@ impl<'s> Batch<'s> {
         self.wb
             .put_cf(st.cf(CF_IMAGES), id_key(id), encode_record(record));
         if let (Some(tag), Some(embedding)) = (tag, embedding) {
-            self.wb.put_cf(
-                st.cf(CF_EMBEDDINGS),
-                id_key(id),
-                encode_embedding(tag, embedding),
-            );
+            self.put_embedding(id, tag, embedding);
         }
         self.records.insert(id, Some(record.clone()));
         self.ops += 1;
@@ -182,12 +180,7 @@ impl<'s> Batch<'s> {
     pub fn set_embedding(&mut self, id: ImageId, embedding: &[f32]) -> Result<()> {
         let tag = self.check_embedding(embedding)?;
         self.get(id)?.ok_or(Error::NotFound(id))?;
-        let st = self.store;
-        self.wb.put_cf(
-            st.cf(CF_EMBEDDINGS),
-            id_key(id),
-            encode_embedding(tag, embedding),
-        );
+        self.put_embedding(id, tag, embedding);
         self.ops += 1;
         Ok(())
     }
