@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 
 use crate::config::ClipConfig;
+use crate::cpu::{Isa, NativeText, NativeVision, Precision};
 use crate::error::{Error, Result};
 use crate::loader::Checkpoint;
 use crate::model::{ClipModel, Towers};
@@ -13,6 +14,58 @@ use crate::tokenize::ClipTokenizer;
 
 /// Inputs per forward pass; larger calls are split into chunks of this many.
 const MAX_BATCH: usize = 32;
+
+/// Which implementation computes the embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Engine {
+    /// The native CPU path ([`crate::cpu`]) when the device is burn's flex CPU device and the
+    /// CPU has AVX-512, or when [`Precision::Bf16`] is asked for; burn otherwise.
+    #[default]
+    Auto,
+    /// Always the native CPU path (its portable kernels where AVX-512 is missing). The weights
+    /// are read from the device once, so this works with any device.
+    Native,
+    /// Always the burn modules on the device (the reference; [`Precision::F32`] only).
+    Burn,
+}
+
+/// How [`ClipEncoder::load_with`] prepares a checkpoint.
+///
+/// ```
+/// use glimpse_encoder::{Engine, LoadOptions, Precision};
+/// let fast = LoadOptions::default().precision(Precision::Bf16);
+/// let reference = LoadOptions::default().engine(Engine::Burn);
+/// # let _ = (fast, reference);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct LoadOptions {
+    /// Which towers to load.
+    pub towers: Towers,
+    /// Precision of the native path (default f32).
+    pub precision: Precision,
+    /// Which implementation runs (default [`Engine::Auto`]).
+    pub engine: Engine,
+}
+
+impl LoadOptions {
+    /// Sets the towers.
+    pub fn towers(mut self, towers: Towers) -> Self {
+        self.towers = towers;
+        self
+    }
+
+    /// Sets the precision.
+    pub fn precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// Sets the engine.
+    pub fn engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+}
 
 /// A CLIP checkpoint loaded for embedding: config, weights on a device and (with the text
 /// tower) the tokenizer.
@@ -24,6 +77,9 @@ pub struct ClipEncoder {
     dir: PathBuf,
     config: ClipConfig,
     model: ClipModel,
+    native_text: Option<NativeText>,
+    native_vision: Option<NativeVision>,
+    options: LoadOptions,
     tokenizer: Option<ClipTokenizer>,
     device: Device,
 }
@@ -37,10 +93,62 @@ impl ClipEncoder {
     /// [`Error::Io`] for a missing file, [`Error::Config`], [`Error::Checkpoint`],
     /// [`Error::MissingWeight`], [`Error::UnexpectedWeight`], [`Error::ShapeMismatch`],
     /// [`Error::Tokenizer`].
+    ///
+    /// On burn's flex CPU device, on a CPU with AVX-512, the towers run on the native CPU path
+    /// in f32 ([`Engine::Auto`]); see [`load_with`](Self::load_with) to choose.
     pub fn load(model_dir: impl AsRef<Path>, device: &Device, towers: Towers) -> Result<Self> {
+        Self::load_with(model_dir, device, &LoadOptions::default().towers(towers))
+    }
+
+    /// Loads a checkpoint as [`load`](Self::load) does, with a choice of engine and precision.
+    ///
+    /// A tower served by the native path keeps only its packed weights: its burn modules are
+    /// dropped after packing (so [`model`](Self::model) holds no such tower), and the weights
+    /// live in memory once. While packing, both copies exist for a moment.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load); [`Error::InvalidInput`] for [`Precision::Bf16`] with
+    /// [`Engine::Burn`].
+    pub fn load_with(
+        model_dir: impl AsRef<Path>,
+        device: &Device,
+        options: &LoadOptions,
+    ) -> Result<Self> {
         let dir = model_dir.as_ref().to_owned();
+        let towers = options.towers;
+        let native = match (options.engine, options.precision) {
+            (Engine::Burn, Precision::Bf16) => {
+                return Err(Error::InvalidInput(
+                    "bf16 precision needs the native engine (Engine::Auto or Engine::Native)"
+                        .into(),
+                ))
+            }
+            (Engine::Burn, Precision::F32) => false,
+            (Engine::Native, _) | (Engine::Auto, Precision::Bf16) => true,
+            (Engine::Auto, Precision::F32) => native_by_default(device),
+        };
         let config = ClipConfig::from_file(dir.join("config.json"))?;
-        let model = Checkpoint::open_dir(&dir)?.load_model(&config, towers, device)?;
+        let mut model = Checkpoint::open_dir(&dir)?.load_model(&config, towers, device)?;
+        let (mut native_text, mut native_vision) = (None, None);
+        if native {
+            let isa = Isa::detect();
+            if let Some(tower) = model.text.take() {
+                native_text = Some(NativeText::from_burn(
+                    &tower,
+                    &config.text_config,
+                    options.precision,
+                    isa,
+                )?);
+            }
+            if let Some(tower) = model.vision.take() {
+                native_vision = Some(NativeVision::from_burn(
+                    &tower,
+                    &config.vision_config,
+                    options.precision,
+                    isa,
+                )?);
+            }
+        }
         let tokenizer = match towers.text() {
             true => Some(ClipTokenizer::from_dir(&dir)?),
             false => None,
@@ -49,9 +157,26 @@ impl ClipEncoder {
             dir,
             config,
             model,
+            native_text,
+            native_vision,
+            options: *options,
             tokenizer,
             device: device.clone(),
         })
+    }
+
+    /// The engine that runs the loaded towers: [`Engine::Native`] or [`Engine::Burn`] (never
+    /// [`Engine::Auto`]).
+    pub fn engine(&self) -> Engine {
+        match self.native_text.is_some() || self.native_vision.is_some() {
+            true => Engine::Native,
+            false => Engine::Burn,
+        }
+    }
+
+    /// The precision of the matrix products.
+    pub fn precision(&self) -> Precision {
+        self.options.precision
     }
 
     /// The directory the checkpoint was loaded from.
@@ -64,7 +189,8 @@ impl ClipEncoder {
         &self.config
     }
 
-    /// The model (for tensor-level use).
+    /// The model (for tensor-level use). With the native engine ([`engine`](Self::engine))
+    /// it holds no towers, only the `logit_scale`: their weights live in the native path.
     pub fn model(&self) -> &ClipModel {
         &self.model
     }
@@ -99,7 +225,9 @@ impl ClipEncoder {
     /// [`Error::TowerNotLoaded`]; [`Error::InvalidInput`] for a slice of the wrong length;
     /// [`Error::Execution`] if the backend fails.
     pub fn embed_pixel_values<P: AsRef<[f32]>>(&self, images: &[P]) -> Result<Vec<Vec<f32>>> {
-        self.model.vision_tower()?;
+        if self.native_vision.is_none() {
+            self.model.vision_tower()?;
+        }
         let v = &self.config.vision_config;
         let (c, s) = (v.num_channels, v.image_size);
         let len = c * s * s;
@@ -116,6 +244,11 @@ impl ClipEncoder {
                     )));
                 }
                 flat.extend_from_slice(image);
+            }
+            if let Some(native) = &self.native_vision {
+                let embedded = native.encode(&flat, chunk.len());
+                out.extend(embedded.chunks(self.dim()).map(<[f32]>::to_vec));
+                continue;
             }
             let pixels =
                 Tensor::<4>::from_data(TensorData::new(flat, [chunk.len(), c, s, s]), &self.device);
@@ -151,9 +284,18 @@ impl ClipEncoder {
     /// [`Error::TowerNotLoaded`]; [`Error::InvalidInput`] for an empty or over-long sequence or
     /// an id outside the vocabulary; [`Error::Execution`] if the backend fails.
     pub fn embed_token_ids<S: AsRef<[u32]>>(&self, ids: &[S]) -> Result<Vec<Vec<f32>>> {
-        let tower = self.model.text_tower()?;
-        for (i, row) in ids.iter().enumerate() {
-            tower.check_ids(row.as_ref(), i)?;
+        match &self.native_text {
+            Some(native) => {
+                for (i, row) in ids.iter().enumerate() {
+                    native.check_ids(row.as_ref(), i)?;
+                }
+            }
+            None => {
+                let tower = self.model.text_tower()?;
+                for (i, row) in ids.iter().enumerate() {
+                    tower.check_ids(row.as_ref(), i)?;
+                }
+            }
         }
         // Batch sequences of similar length together (each batch runs as long as its longest
         // sequence), then restore the caller's order.
@@ -162,7 +304,14 @@ impl ClipEncoder {
         let mut out = vec![Vec::new(); ids.len()];
         for chunk in order.chunks(MAX_BATCH) {
             let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_ref()).collect();
-            let embedded = rows(self.model.encode_texts(&batch)?)?;
+            let embedded = match &self.native_text {
+                Some(native) => native
+                    .encode(&batch)?
+                    .chunks(self.dim())
+                    .map(<[f32]>::to_vec)
+                    .collect(),
+                None => rows(self.model.encode_texts(&batch)?)?,
+            };
             for (&i, e) in chunk.iter().zip(embedded) {
                 out[i] = e;
             }
@@ -177,6 +326,20 @@ impl ClipEncoder {
     pub fn embed_texts<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
         let ids = self.tokenizer()?.encode_batch(texts)?;
         self.embed_token_ids(&ids)
+    }
+}
+
+/// Whether [`Engine::Auto`] picks the native path for f32 on `device`: burn's flex CPU
+/// device (without autodiff) on a CPU with AVX-512.
+fn native_by_default(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        *device == Device::flex() && !device.is_autodiff() && Isa::detect().avx512()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
     }
 }
 

@@ -41,6 +41,8 @@
 //!   with the `wgpu` feature), with a typed error when it is unavailable.
 //! - [`tokenize`], [`preprocess`]: [`ClipTokenizer`] and [`Preprocessor`], reproducing
 //!   `CLIPTokenizerFast` and `CLIPImageProcessor` exactly.
+//! - [`cpu`]: the native CPU path (packed AVX-512 f32/bf16 GEMM, fused operations) that
+//!   [`ClipEncoder`] uses on the flex CPU device; [`Precision`] and [`Engine`] choose.
 //! - [`ClipEncoder`]: all of the above behind `load` / `embed_pixels` / `embed_texts`.
 //!
 //! # Design notes
@@ -57,6 +59,7 @@ pub mod attention;
 pub mod backend;
 pub mod clip;
 pub mod config;
+pub mod cpu;
 pub mod encoder;
 pub mod error;
 pub mod loader;
@@ -72,8 +75,9 @@ pub mod vision;
 
 pub use backend::Backend;
 pub use burn::tensor::Device;
-pub use clip::ClipEncoder;
+pub use clip::{ClipEncoder, Engine, LoadOptions};
 pub use config::{Activation, ClipConfig, ClipTextConfig, ClipVisionConfig};
+pub use cpu::Precision;
 pub use error::{Error, Result};
 pub use model::{ClipModel, Towers};
 pub use preprocess::{Pixels, PreprocessConfig, Preprocessor};

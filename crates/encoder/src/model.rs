@@ -12,7 +12,7 @@ use crate::vision::ClipVisionTransformer;
 /// Which towers to load. A process that only answers text queries needs only the text tower
 /// (about a third of ViT-B/32's weights); one that only indexes images needs only the vision
 /// tower. The other tower's weights are never read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum Towers {
     /// Text and vision.
     #[default]

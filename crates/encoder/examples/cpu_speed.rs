@@ -1,0 +1,121 @@
+//! Times the CPU encoder: images at batch 1/8/32 and single texts of 5/20/77 tokens, for each
+//! engine/precision asked for, and prints milliseconds per image / per text.
+//!
+//! ```sh
+//! cargo run -p glimpse-encoder --example cpu_speed -- [MODEL_DIR] [--reps N] [--modes f32,bf16,burn] [--batches 1,8,32]
+//! ```
+//! `MODEL_DIR` defaults to `~/.cache/glimpse/vit-b32-random` (a ViT-B/32 checkpoint in Hugging
+//! Face layout; random weights time the same as trained ones). Threads: rayon's default (all
+//! cores), or `RAYON_NUM_THREADS`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use glimpse_encoder::{ClipEncoder, Device, Engine, LoadOptions, Precision, Towers};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut dir = None;
+    let mut reps = 3usize;
+    let mut modes = vec!["f32".to_string(), "bf16".to_string()];
+    let mut batches = vec![1usize, 8, 32];
+    let mut lengths = vec![5usize, 20, 77];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--reps" => reps = args.next().ok_or("--reps N")?.parse()?,
+            "--modes" => {
+                modes = args
+                    .next()
+                    .ok_or("--modes LIST")?
+                    .split(',')
+                    .map(String::from)
+                    .collect()
+            }
+            "--batches" => {
+                batches = args
+                    .next()
+                    .ok_or("--batches LIST")?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--lengths" => {
+                lengths = args
+                    .next()
+                    .ok_or("--lengths LIST")?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            _ => dir = Some(PathBuf::from(a)),
+        }
+    }
+    let dir = dir.unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+            .join(".cache/glimpse/vit-b32-random")
+    });
+    println!(
+        "model {}, {} rayon threads, ISA {:?}, {reps} timed runs each (best and mean shown)",
+        dir.display(),
+        rayon::current_num_threads(),
+        glimpse_encoder::cpu::Isa::detect()
+    );
+    let device = Device::flex();
+    for mode in &modes {
+        let options = match mode.as_str() {
+            "f32" => LoadOptions::default().engine(Engine::Native),
+            "bf16" => LoadOptions::default()
+                .engine(Engine::Native)
+                .precision(Precision::Bf16),
+            "burn" => LoadOptions::default().engine(Engine::Burn),
+            other => return Err(format!("unknown mode {other} (f32, bf16, burn)").into()),
+        };
+        let start = Instant::now();
+        let encoder = ClipEncoder::load_with(&dir, &device, &options.towers(Towers::Both))?;
+        println!("[{mode}] loaded in {:.2} s", start.elapsed().as_secs_f64());
+        let s = encoder.image_size();
+        for &batch in &batches {
+            let images: Vec<Vec<f32>> = (0..batch)
+                .map(|b| {
+                    (0..3 * s * s)
+                        .map(|i| (((i + 31 * b) * 2654435761usize) % 2001) as f32 / 1000.0 - 1.0)
+                        .collect()
+                })
+                .collect();
+            encoder.embed_pixel_values(&images)?; // warm-up
+            let times = time(reps, || encoder.embed_pixel_values(&images).map(|_| ()))?;
+            let per = |t: f64| t * 1e3 / batch as f64;
+            println!(
+                "[{mode}] image batch {batch:>2}: {:>7.2} ms/img best, {:>7.2} mean",
+                per(times.0),
+                per(times.1)
+            );
+        }
+        for &len in &lengths {
+            let mut ids = vec![49406u32];
+            ids.extend((0..len.saturating_sub(2)).map(|i| 320 + i as u32));
+            ids.push(49407);
+            let batch = [ids];
+            encoder.embed_token_ids(&batch)?;
+            let times = time(reps.max(5), || encoder.embed_token_ids(&batch).map(|_| ()))?;
+            println!(
+                "[{mode}] text {len:>2} tokens, batch 1: {:>7.2} ms best, {:>7.2} mean",
+                times.0 * 1e3,
+                times.1 * 1e3
+            );
+        }
+    }
+    Ok(())
+}
+
+/// (best, mean) seconds of `reps` runs.
+fn time<E>(reps: usize, mut f: impl FnMut() -> Result<(), E>) -> Result<(f64, f64), E> {
+    let mut all = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        f()?;
+        all.push(t.elapsed().as_secs_f64());
+    }
+    let best = all.iter().copied().fold(f64::INFINITY, f64::min);
+    Ok((best, all.iter().sum::<f64>() / reps as f64))
+}

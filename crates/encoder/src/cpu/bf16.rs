@@ -1,0 +1,303 @@
+//! The bf16 GEMM: weights stored as bf16, activations rounded to bf16 when packed, products
+//! accumulated in f32 (`vdpbf16ps` on CPUs with AVX-512 BF16, an exact f32 emulation
+//! elsewhere).
+//!
+//! A reduction *unit* is a pair of `k`: every packed element is a `u32` holding two bf16
+//! values, `k = 2u` in the low half and `k = 2u + 1` in the high half, which is the operand
+//! layout of `vdpbf16ps`. The product of two bf16 values is exact in f32, so the portable
+//! kernel computes the same sums as the hardware one up to the order of f32 additions.
+// The AVX-512 intrinsics are stable since Rust 1.89. The workspace still declares 1.85, but
+// burn 0.22 already needs 1.95, so the declared version is below the real one either way.
+#![allow(clippy::incompatible_msrv)]
+
+use rayon::prelude::*;
+
+use super::gemm::{check_shapes, drive, resize_scratch, Epilogue, Shape, MR, NR};
+use super::Isa;
+
+/// Rounds an f32 to the nearest bf16 (ties to even), as the high 16 bits of the f32.
+#[inline(always)]
+pub fn to_bf16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    if bits & 0x7fff_ffff > 0x7f80_0000 {
+        // NaN stays NaN (quiet).
+        return ((bits >> 16) as u16) | 0x0040;
+    }
+    let round = 0x7fff + ((bits >> 16) & 1);
+    (bits.wrapping_add(round) >> 16) as u16
+}
+
+/// Widens a bf16 to f32 (exact).
+#[inline(always)]
+pub fn from_bf16(x: u16) -> f32 {
+    f32::from_bits((x as u32) << 16)
+}
+
+/// Rounds an f32 to the nearest bf16 value, returned as f32.
+#[inline(always)]
+pub fn round_bf16(x: f32) -> f32 {
+    from_bf16(to_bf16(x))
+}
+
+#[inline(always)]
+fn pair(lo: f32, hi: f32) -> u32 {
+    to_bf16(lo) as u32 | (to_bf16(hi) as u32) << 16
+}
+
+/// `B` packed for the bf16 kernels: panels of [`NR`] columns × `k.div_ceil(2)` pairs.
+#[derive(Debug, Clone)]
+pub struct PackedBf16 {
+    k: usize,
+    n: usize,
+    data: Vec<u32>,
+}
+
+impl PackedBf16 {
+    /// Packs `B[k, n]` given by `get(row, col)`, rounding each value to bf16.
+    pub fn from_fn(k: usize, n: usize, get: impl Fn(usize, usize) -> f32) -> Self {
+        let units = k.div_ceil(2);
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0u32; panels * units * NR];
+        if units > 0 {
+            for (j, panel) in data.chunks_exact_mut(units * NR).enumerate() {
+                for u in 0..units {
+                    for jj in 0..NR {
+                        let col = j * NR + jj;
+                        if col >= n {
+                            continue;
+                        }
+                        let lo = get(2 * u, col);
+                        let hi = if 2 * u + 1 < k {
+                            get(2 * u + 1, col)
+                        } else {
+                            0.0
+                        };
+                        panel[u * NR + jj] = pair(lo, hi);
+                    }
+                }
+            }
+        }
+        Self { k, n, data }
+    }
+
+    /// Packs the row-major `B[k, n]` stored in `b` with row stride `ldb`.
+    pub fn from_rows(b: &[f32], k: usize, n: usize, ldb: usize) -> Self {
+        Self::from_fn(k, n, |r, c| b[r * ldb + c])
+    }
+
+    /// The reduction length.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The number of columns.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+}
+
+/// Packs rows `0..m` of the row-major `A[m, k]` (row stride `lda`) into row groups of bf16
+/// pairs; `out` is resized to `m.div_ceil(MR) * k.div_ceil(2) * MR`.
+pub fn pack_a_bf16(isa: Isa, a: &[f32], m: usize, k: usize, lda: usize, out: &mut Vec<u32>) {
+    let groups = m.div_ceil(MR);
+    let units = k.div_ceil(2);
+    resize_scratch(out, groups * units * MR);
+    if units == 0 {
+        return;
+    }
+    let per_group = units * MR;
+    let work = |(g, dst): (usize, &mut [u32])| {
+        for r in 0..MR {
+            let row = g * MR + r;
+            if row < m {
+                pack_row(isa, &a[row * lda..row * lda + k], dst, r);
+            } else {
+                for u in 0..units {
+                    dst[u * MR + r] = 0;
+                }
+            }
+        }
+    };
+    if m * k >= 1 << 16 {
+        out.par_chunks_exact_mut(per_group)
+            .enumerate()
+            .for_each(work);
+    } else {
+        out.chunks_exact_mut(per_group).enumerate().for_each(work);
+    }
+}
+
+/// Converts one row into pairs and writes them to column `r` of a group (stride `MR`).
+fn pack_row(isa: Isa, src: &[f32], dst: &mut [u32], r: usize) {
+    // Convert in blocks through a small buffer, so the conversion itself vectorises.
+    const BLOCK: usize = 256;
+    let mut buf = [0u32; BLOCK / 2];
+    for (b, chunk) in src.chunks(BLOCK).enumerate() {
+        let pairs = chunk.len().div_ceil(2);
+        convert_pairs(isa, chunk, &mut buf[..pairs]);
+        let u0 = b * BLOCK / 2;
+        for (i, &p) in buf[..pairs].iter().enumerate() {
+            dst[(u0 + i) * MR + r] = p;
+        }
+    }
+}
+
+fn convert_pairs(isa: Isa, src: &[f32], out: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.avx512() {
+        // SAFETY: AVX-512F (and BW for the 16-bit lanes) was detected at run time.
+        unsafe { convert_pairs_avx512(src, out) };
+        return;
+    }
+    let _ = isa;
+    convert_pairs_generic(src, out);
+}
+
+#[inline(always)]
+fn convert_pairs_generic(src: &[f32], out: &mut [u32]) {
+    let (even, tail) = src.split_at(src.len() & !1);
+    for (o, p) in out.iter_mut().zip(even.chunks_exact(2)) {
+        *o = pair(p[0], p[1]);
+    }
+    if let Some(&last) = tail.first() {
+        out[even.len() / 2] = pair(last, 0.0);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn convert_pairs_avx512(src: &[f32], out: &mut [u32]) {
+    convert_pairs_generic(src, out);
+}
+
+/// `C = A·B` with `B` in bf16 and `A` rounded to bf16 (or `C += A·B` with `accumulate`), f32
+/// accumulation, then the epilogue. Shapes and strides as [`super::gemm::gemm`].
+///
+/// # Panics
+/// If a slice is too short for the shapes.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_bf16(
+    isa: Isa,
+    a: &[f32],
+    m: usize,
+    lda: usize,
+    b: &PackedBf16,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    epilogue: Epilogue<'_>,
+    scratch: &mut Vec<u32>,
+) {
+    let (k, n) = (b.k, b.n);
+    check_shapes(a.len(), m, k, lda, c.len(), n, ldc);
+    pack_a_bf16(isa, a, m, k, lda, scratch);
+    let shape = Shape {
+        m,
+        n,
+        units: k.div_ceil(2),
+    };
+    drive(
+        isa.bf16_kernel(),
+        scratch,
+        &b.data,
+        shape,
+        c,
+        ldc,
+        accumulate,
+        epilogue,
+        true,
+    );
+}
+
+/// The portable bf16 microkernel: widens the pairs to f32 and accumulates both products.
+///
+/// # Safety
+/// As [`super::gemm::Kernel`]: `a`, `b` valid for `units × MR` and `units × NR` reads, the
+/// `rows × cols` tile at `c` (row stride `ldc`) valid for reads and writes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn kernel_bf16_portable(
+    units: usize,
+    a: *const u32,
+    b: *const u32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    add: bool,
+) {
+    // SAFETY: the caller guarantees the packed extents.
+    let (a, b) = unsafe {
+        (
+            std::slice::from_raw_parts(a, units * MR),
+            std::slice::from_raw_parts(b, units * NR),
+        )
+    };
+    let mut acc = [[0f32; NR]; MR];
+    for u in 0..units {
+        let mut b_lo = [0f32; NR];
+        let mut b_hi = [0f32; NR];
+        for (j, &p) in b[u * NR..(u + 1) * NR].iter().enumerate() {
+            b_lo[j] = from_bf16(p as u16);
+            b_hi[j] = from_bf16((p >> 16) as u16);
+        }
+        for (row, &p) in acc.iter_mut().zip(&a[u * MR..(u + 1) * MR]) {
+            let (a_lo, a_hi) = (from_bf16(p as u16), from_bf16((p >> 16) as u16));
+            for j in 0..NR {
+                // Products of bf16 values are exact in f32; one rounding per addition, as
+                // the hardware accumulates.
+                row[j] += a_lo * b_lo[j] + a_hi * b_hi[j];
+            }
+        }
+    }
+    // SAFETY: the caller guarantees the C tile.
+    unsafe { super::gemm::store_tile(&acc, c, ldc, rows, cols, add) };
+}
+
+/// The AVX-512 BF16 microkernel: 14 × 32 tile in 28 zmm accumulators, one `vdpbf16ps` per
+/// accumulator and pair of `k`.
+///
+/// # Safety
+/// The CPU supports AVX-512F and AVX-512 BF16; otherwise as [`kernel_bf16_portable`].
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub(crate) unsafe fn kernel_bf16_avx512(
+    units: usize,
+    a: *const u32,
+    b: *const u32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    add: bool,
+) {
+    use std::arch::x86_64::*;
+    let mut lo = [_mm512_setzero_ps(); MR];
+    let mut hi = [_mm512_setzero_ps(); MR];
+    let (mut a, mut b) = (a, b);
+    for _ in 0..units {
+        // SAFETY: `b` points at NR = 32 packed pairs (two zmm) of this unit.
+        let (b0, b1): (__m512bh, __m512bh) = unsafe {
+            (
+                std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(b.cast())),
+                std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(b.add(16).cast())),
+            )
+        };
+        for i in 0..MR {
+            // SAFETY: `a` points at MR packed pairs of this unit; the transmute reinterprets
+            // 16 × u32 as 32 × bf16 (same size, any bit pattern is valid).
+            let ai = unsafe {
+                std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*a.add(i) as i32))
+            };
+            lo[i] = _mm512_dpbf16_ps(lo[i], ai, b0);
+            hi[i] = _mm512_dpbf16_ps(hi[i], ai, b1);
+        }
+        // SAFETY: advancing within (or one past) the packed group and panel.
+        unsafe {
+            a = a.add(MR);
+            b = b.add(NR);
+        }
+    }
+    // SAFETY: the C tile is valid for `rows × cols` (caller's contract).
+    unsafe { super::gemm::store_zmm_tile(&lo, &hi, c, ldc, rows, cols, add) };
+}

@@ -1,0 +1,571 @@
+//! Packed GEMM, `C = A·B (+ C) (+ bias, activation)`, in f32: the tiled, rayon-parallel driver
+//! shared with the bf16 variant ([`super::bf16`]), the f32 packing and the f32 microkernels
+//! (AVX-512 and portable).
+//!
+//! # Layout
+//! The reduction dimension `k` is counted in *units*: one `k` for f32, a pair of `k` for bf16.
+//! - `B` (the weights, `[k, n]`) is packed once into column panels of [`NR`] columns: panel
+//!   `j` holds `units × NR` elements, unit-major, zero-padded past `n` (and past `k`).
+//! - `A` (the activations, `[m, k]` row-major) is packed per call into row groups of [`MR`]
+//!   rows: group `g` holds `units × MR` elements, unit-major, zero-padded past `m`.
+//!
+//! The slice of a group or panel for the units `u0..u1` is therefore contiguous, so the driver
+//! blocks the reduction by [`KC_UNITS`] without repacking. A microkernel computes one
+//! `MR × NR` tile of `C` from one group and one panel; it keeps the tile in 28 zmm registers.
+//!
+//! # Threads
+//! `C` is cut into tiles of whole row groups × whole panels; rayon runs the tiles (the
+//! caller's pool decides how many threads). Each tile runs the full reduction and then its
+//! epilogue, so the tile is still in cache when the bias and activation are applied.
+// The AVX-512 intrinsics are stable since Rust 1.89. The workspace still declares 1.85, but
+// burn 0.22 already needs 1.95, so the declared version is below the real one either way.
+#![allow(clippy::incompatible_msrv)]
+
+use rayon::prelude::*;
+
+use super::ops;
+use super::Isa;
+use crate::config::Activation;
+
+/// Rows of `C` per microkernel tile.
+pub const MR: usize = 14;
+/// Columns of `C` per microkernel tile (two zmm registers).
+pub const NR: usize = 32;
+/// Reduction units per cache block (the packed `B` panel slice a kernel streams stays in L1/L2).
+pub const KC_UNITS: usize = 256;
+
+/// What happens to a tile of `C` after the product: bias, bias and activation.
+#[derive(Debug, Clone, Copy)]
+pub enum Epilogue<'a> {
+    /// `C = A·B` (or `C += A·B`).
+    None,
+    /// Adds `bias[col]`.
+    Bias(&'a [f32]),
+    /// Adds `bias[col]`, then applies the activation.
+    BiasAct(&'a [f32], Activation),
+}
+
+/// A microkernel: `C[rows, cols] (+)= A_group[units] · B_panel[units]`, where `a` and `b`
+/// point at `units × MR` and `units × NR` packed elements and `c` at the tile's first element
+/// with row stride `ldc`; `rows <= MR`, `cols <= NR`; with `add` the product is added to `C`.
+pub(crate) type Kernel<T> = unsafe fn(
+    units: usize,
+    a: *const T,
+    b: *const T,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    add: bool,
+);
+
+/// `B` packed for the f32 kernels (see the module docs).
+#[derive(Debug, Clone)]
+pub struct PackedB {
+    k: usize,
+    n: usize,
+    data: Vec<f32>,
+}
+
+impl PackedB {
+    /// Packs `B[k, n]` given by `get(row, col)`.
+    pub fn from_fn(k: usize, n: usize, get: impl Fn(usize, usize) -> f32) -> Self {
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0.0; panels * k * NR];
+        for (j, panel) in data.chunks_exact_mut(k * NR.max(1)).enumerate() {
+            for kk in 0..k {
+                let dst = &mut panel[kk * NR..(kk + 1) * NR];
+                for (jj, d) in dst.iter_mut().enumerate() {
+                    let col = j * NR + jj;
+                    if col < n {
+                        *d = get(kk, col);
+                    }
+                }
+            }
+        }
+        Self { k, n, data }
+    }
+
+    /// Packs the row-major `B[k, n]` stored in `b` with row stride `ldb`.
+    pub fn from_rows(b: &[f32], k: usize, n: usize, ldb: usize) -> Self {
+        Self::from_fn(k, n, |r, c| b[r * ldb + c])
+    }
+
+    /// Packs `B[k, n] = Bt[n, k]ᵀ` from the row-major `Bt` with row stride `ld` (PyTorch's
+    /// `[out, in]` linear weights, or the keys of attention).
+    pub fn from_transposed(bt: &[f32], k: usize, n: usize, ld: usize) -> Self {
+        Self::from_fn(k, n, |r, c| bt[c * ld + r])
+    }
+
+    /// The reduction length.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The number of columns.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The packed elements (for the driver).
+    pub(crate) fn data(&self) -> &[f32] {
+        &self.data
+    }
+}
+
+/// Packs rows `0..m` of the row-major `A[m, k]` (row stride `lda`) into row groups for the f32
+/// kernels; `out` is resized to `m.div_ceil(MR) * k * MR`.
+pub fn pack_a(a: &[f32], m: usize, k: usize, lda: usize, out: &mut Vec<f32>) {
+    let groups = m.div_ceil(MR);
+    resize_scratch(out, groups * k * MR);
+    if k == 0 {
+        return;
+    }
+    let per_group = k * MR;
+    let work = |(g, dst): (usize, &mut [f32])| {
+        for r in 0..MR {
+            let row = g * MR + r;
+            if row < m {
+                let src = &a[row * lda..row * lda + k];
+                for (kk, &v) in src.iter().enumerate() {
+                    dst[kk * MR + r] = v;
+                }
+            } else {
+                for kk in 0..k {
+                    dst[kk * MR + r] = 0.0;
+                }
+            }
+        }
+    };
+    if m * k >= 1 << 16 {
+        out[..groups * per_group]
+            .par_chunks_exact_mut(per_group)
+            .enumerate()
+            .for_each(work);
+    } else {
+        out[..groups * per_group]
+            .chunks_exact_mut(per_group)
+            .enumerate()
+            .for_each(work);
+    }
+}
+
+/// Grows or shrinks a scratch buffer to `len` elements without caring about its contents.
+pub(crate) fn resize_scratch<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
+    if v.len() < len {
+        v.resize(len, T::default());
+    }
+    v.truncate(len);
+}
+
+/// `C = A·B` in f32 (or `C += A·B` with `accumulate`), then the epilogue.
+///
+/// `a` is `[m, k]` row-major with row stride `lda`; `c` is `[m, n]` with row stride `ldc`;
+/// `scratch` holds the packed `A` between calls. Runs on the current rayon pool.
+///
+/// # Panics
+/// If a slice is too short for the shapes, or `k` differs from `b.k()`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    isa: Isa,
+    a: &[f32],
+    m: usize,
+    lda: usize,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    epilogue: Epilogue<'_>,
+    scratch: &mut Vec<f32>,
+) {
+    let (k, n) = (b.k, b.n);
+    check_shapes(a.len(), m, k, lda, c.len(), n, ldc);
+    pack_a(a, m, k, lda, scratch);
+    let shape = Shape { m, n, units: k };
+    drive(
+        isa.f32_kernel(),
+        scratch,
+        b.data(),
+        shape,
+        c,
+        ldc,
+        accumulate,
+        epilogue,
+        true,
+    );
+}
+
+/// The serial f32 GEMM on an already packed `A` (for work that is already parallel, such as
+/// attention heads).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed_serial(
+    isa: Isa,
+    packed_a: &[f32],
+    m: usize,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    epilogue: Epilogue<'_>,
+) {
+    let (k, n) = (b.k, b.n);
+    assert!(
+        packed_a.len() >= m.div_ceil(MR) * k * MR,
+        "packed A too short"
+    );
+    if m > 0 && n > 0 {
+        assert!(c.len() >= (m - 1) * ldc + n && ldc >= n, "C too short");
+    }
+    let shape = Shape { m, n, units: k };
+    drive(
+        isa.f32_kernel(),
+        packed_a,
+        b.data(),
+        shape,
+        c,
+        ldc,
+        accumulate,
+        epilogue,
+        false,
+    );
+}
+
+pub(crate) fn check_shapes(
+    a_len: usize,
+    m: usize,
+    k: usize,
+    lda: usize,
+    c_len: usize,
+    n: usize,
+    ldc: usize,
+) {
+    if m == 0 {
+        return;
+    }
+    if k > 0 {
+        assert!(
+            lda >= k && a_len >= (m - 1) * lda + k,
+            "A too short for [{m}, {k}]"
+        );
+    }
+    if n > 0 {
+        assert!(
+            ldc >= n && c_len >= (m - 1) * ldc + n,
+            "C too short for [{m}, {n}]"
+        );
+    }
+}
+
+/// Problem size for the driver: `units` of reduction (k for f32, pairs for bf16).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shape {
+    pub m: usize,
+    pub n: usize,
+    pub units: usize,
+}
+
+/// A pointer to `C` that tiles share; each tile writes only its own rows × columns.
+#[derive(Clone, Copy)]
+struct CPtr(*mut f32);
+// SAFETY: tiles write disjoint regions of C (distinct row groups or distinct panels), and the
+// borrow of C outlives the parallel section (`drive` holds `&mut [f32]` for its duration).
+unsafe impl Send for CPtr {}
+// SAFETY: as above; the pointer itself is only copied.
+unsafe impl Sync for CPtr {}
+
+impl CPtr {
+    /// The pointer (a method, so closures capture the whole `Send` wrapper, not its field).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Runs the tiles of `C = A·B` (see the module docs).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn drive<T: Copy + Sync>(
+    kernel: Kernel<T>,
+    a: &[T],
+    b: &[T],
+    shape: Shape,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    epilogue: Epilogue<'_>,
+    parallel: bool,
+) {
+    let Shape { m, n, units } = shape;
+    if m == 0 || n == 0 {
+        return;
+    }
+    let groups = m.div_ceil(MR);
+    let panels = n.div_ceil(NR);
+    assert!(a.len() >= groups * units * MR && b.len() >= panels * units * NR);
+    if units == 0 {
+        // An empty reduction: C = 0 (or unchanged), then the epilogue.
+        for r in 0..m {
+            let row = &mut c[r * ldc..r * ldc + n];
+            if !accumulate {
+                row.fill(0.0);
+            }
+        }
+        apply_epilogue(c, ldc, 0..m, 0..n, epilogue);
+        return;
+    }
+    // Tiles: a few row groups × a few panels, enough tiles to balance the threads.
+    let threads = if parallel {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    let tile_groups = if groups >= 8 * threads {
+        4
+    } else {
+        groups.min(2)
+    }
+    .max(1);
+    let row_tiles = groups.div_ceil(tile_groups);
+    let want = 8 * threads;
+    let tile_panels = if row_tiles >= want {
+        panels.min(24)
+    } else {
+        (panels * row_tiles).div_ceil(want).clamp(1, 24).min(panels)
+    };
+    let col_tiles = panels.div_ceil(tile_panels);
+    let cptr = CPtr(c.as_mut_ptr());
+    let tile = |t: usize| {
+        let (rt, ct) = (t / col_tiles, t % col_tiles);
+        let g0 = rt * tile_groups;
+        let g1 = (g0 + tile_groups).min(groups);
+        let p0 = ct * tile_panels;
+        let p1 = (p0 + tile_panels).min(panels);
+        let mut u0 = 0;
+        while u0 < units {
+            let uc = KC_UNITS.min(units - u0);
+            let add = accumulate || u0 > 0;
+            for p in p0..p1 {
+                let cols = NR.min(n - p * NR);
+                let bp = &b[p * units * NR + u0 * NR..];
+                for g in g0..g1 {
+                    let rows = MR.min(m - g * MR);
+                    let ap = &a[g * units * MR + u0 * MR..];
+                    debug_assert!(ap.len() >= uc * MR && bp.len() >= uc * NR);
+                    // SAFETY: `ap`/`bp` hold at least `uc` units of the group/panel (checked
+                    // above by the length assertion on `a` and `b`); the tile of C at
+                    // (g·MR, p·NR) spans `rows × cols` elements inside `c` (the caller checked
+                    // `c` against m, n and ldc), and no other tile touches it.
+                    unsafe {
+                        kernel(
+                            uc,
+                            ap.as_ptr(),
+                            bp.as_ptr(),
+                            cptr.get().add(g * MR * ldc + p * NR),
+                            ldc,
+                            rows,
+                            cols,
+                            add,
+                        );
+                    }
+                }
+            }
+            u0 += uc;
+        }
+        if !matches!(epilogue, Epilogue::None) {
+            let r = g0 * MR..(g1 * MR).min(m);
+            let cols = p0 * NR..(p1 * NR).min(n);
+            // SAFETY: this tile's rows `r` × columns `cols` of C belong to this tile only; the
+            // slice spans from its first to its last element, and `apply_epilogue` touches only
+            // the columns `cols` of each row in it.
+            let region = unsafe {
+                std::slice::from_raw_parts_mut(
+                    cptr.get().add(r.start * ldc),
+                    (r.end - r.start - 1) * ldc + cols.end,
+                )
+            };
+            apply_epilogue(region, ldc, 0..r.end - r.start, cols, epilogue);
+        }
+    };
+    let tiles = row_tiles * col_tiles;
+    if parallel && tiles > 1 && threads > 1 {
+        (0..tiles).into_par_iter().for_each(tile);
+    } else {
+        (0..tiles).for_each(tile);
+    }
+}
+
+fn apply_epilogue(
+    c: &mut [f32],
+    ldc: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    epilogue: Epilogue<'_>,
+) {
+    match epilogue {
+        Epilogue::None => {}
+        Epilogue::Bias(bias) => {
+            for r in rows {
+                let row = &mut c[r * ldc + cols.start..r * ldc + cols.end];
+                ops::add_in_place(row, &bias[cols.clone()]);
+            }
+        }
+        Epilogue::BiasAct(bias, act) => {
+            for r in rows {
+                let row = &mut c[r * ldc + cols.start..r * ldc + cols.end];
+                ops::add_in_place(row, &bias[cols.clone()]);
+                ops::activate(row, act);
+            }
+        }
+    }
+}
+
+/// The portable f32 microkernel (any target; LLVM vectorises it for the baseline ISA).
+///
+/// # Safety
+/// As [`Kernel`]: `a` and `b` valid for `units × MR` and `units × NR` reads, the `rows × cols`
+/// tile at `c` (row stride `ldc`) valid for reads and writes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn kernel_f32_portable(
+    units: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    add: bool,
+) {
+    // SAFETY: the caller guarantees the packed extents.
+    let (a, b) = unsafe {
+        (
+            std::slice::from_raw_parts(a, units * MR),
+            std::slice::from_raw_parts(b, units * NR),
+        )
+    };
+    let mut acc = [[0f32; NR]; MR];
+    for u in 0..units {
+        let bu: &[f32; NR] = b[u * NR..(u + 1) * NR].try_into().expect("NR");
+        let au = &a[u * MR..(u + 1) * MR];
+        for (row, &ai) in acc.iter_mut().zip(au) {
+            for (x, &bj) in row.iter_mut().zip(bu) {
+                *x += ai * bj;
+            }
+        }
+    }
+    // SAFETY: the caller guarantees the C tile.
+    unsafe { store_tile(&acc, c, ldc, rows, cols, add) };
+}
+
+/// Writes (or adds) an accumulated tile to `C`.
+///
+/// # Safety
+/// The `rows × cols` tile at `c` with row stride `ldc` is valid for reads and writes.
+pub(crate) unsafe fn store_tile(
+    acc: &[[f32; NR]; MR],
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    add: bool,
+) {
+    for (r, row) in acc.iter().enumerate().take(rows) {
+        // SAFETY: row `r < rows` of the tile, `cols` elements, inside C by the contract.
+        let dst = unsafe { std::slice::from_raw_parts_mut(c.add(r * ldc), cols) };
+        if add {
+            for (d, &v) in dst.iter_mut().zip(row) {
+                *d += v;
+            }
+        } else {
+            dst.copy_from_slice(&row[..cols]);
+        }
+    }
+}
+
+/// The AVX-512 f32 microkernel: 14 × 32 tile in 28 zmm accumulators, one broadcast of `A` and
+/// two loads of `B` per unit.
+///
+/// # Safety
+/// The CPU supports AVX-512F; otherwise as [`kernel_f32_portable`].
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn kernel_f32_avx512(
+    units: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    add: bool,
+) {
+    use std::arch::x86_64::*;
+    let mut lo = [_mm512_setzero_ps(); MR];
+    let mut hi = [_mm512_setzero_ps(); MR];
+    let (mut a, mut b) = (a, b);
+    for _ in 0..units {
+        // SAFETY: `b` points at NR = 32 packed floats of this unit (caller's contract).
+        let (b0, b1) = unsafe { (_mm512_loadu_ps(b), _mm512_loadu_ps(b.add(16))) };
+        for i in 0..MR {
+            // SAFETY: `a` points at MR packed floats of this unit.
+            let ai = _mm512_set1_ps(unsafe { *a.add(i) });
+            lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);
+            hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);
+        }
+        // SAFETY: advancing within (or one past) the packed group and panel.
+        unsafe {
+            a = a.add(MR);
+            b = b.add(NR);
+        }
+    }
+    // SAFETY: the C tile is valid for `rows × cols` (caller's contract).
+    unsafe { store_zmm_tile(&lo, &hi, c, ldc, rows, cols, add) };
+}
+
+/// Stores the 28 accumulators of an AVX-512 kernel into the `rows × cols` tile of `C`.
+///
+/// # Safety
+/// AVX-512F available; the tile at `c` (row stride `ldc`) valid for `rows × cols` reads and
+/// writes, `rows <= MR`, `cols <= NR`.
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) unsafe fn store_zmm_tile(
+    lo: &[std::arch::x86_64::__m512; MR],
+    hi: &[std::arch::x86_64::__m512; MR],
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    add: bool,
+) {
+    use std::arch::x86_64::*;
+    let m0: __mmask16 = if cols >= 16 {
+        0xffff
+    } else {
+        ((1u32 << cols) - 1) as u16
+    };
+    let m1: __mmask16 = if cols >= 32 {
+        0xffff
+    } else if cols > 16 {
+        ((1u32 << (cols - 16)) - 1) as u16
+    } else {
+        0
+    };
+    for i in 0..MR {
+        if i < rows {
+            // SAFETY: row `i < rows` of the tile; the masks limit the columns to `cols`.
+            unsafe {
+                // Columns 16.. may lie past C when `cols <= 16`: the mask is then empty, and a
+                // masked access with an empty mask touches no memory.
+                let p = c.add(i * ldc);
+                let (mut x0, mut x1) = (lo[i], hi[i]);
+                if add {
+                    x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, p));
+                    x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, p.wrapping_add(16)));
+                }
+                _mm512_mask_storeu_ps(p, m0, x0);
+                _mm512_mask_storeu_ps(p.wrapping_add(16), m1, x1);
+            }
+        }
+    }
+}
