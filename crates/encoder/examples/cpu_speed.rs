@@ -86,9 +86,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let times = time(reps, || encoder.embed_pixel_values(&images).map(|_| ()))?;
             let per = |t: f64| t * 1e3 / batch as f64;
             println!(
-                "[{mode}] image batch {batch:>2}: {:>7.2} ms/img best, {:>7.2} mean",
+                "[{mode}] image batch {batch:>2}: {:>7.2} ms/img best, {:>7.2} mean, {:>7.2} CPU-ms/img ({:.0} GFLOP per CPU-s if ViT-B/32)",
                 per(times.0),
-                per(times.1)
+                per(times.1),
+                per(times.2),
+                8.82 * batch as f64 / times.2.max(1e-9)
             );
         }
         for &len in &lengths {
@@ -99,23 +101,48 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             encoder.embed_token_ids(&batch)?;
             let times = time(reps.max(5), || encoder.embed_token_ids(&batch).map(|_| ()))?;
             println!(
-                "[{mode}] text {len:>2} tokens, batch 1: {:>7.2} ms best, {:>7.2} mean",
+                "[{mode}] text {len:>2} tokens, batch 1: {:>7.2} ms best, {:>7.2} mean, {:>7.2} CPU-ms",
                 times.0 * 1e3,
-                times.1 * 1e3
+                times.1 * 1e3,
+                times.2 * 1e3
             );
         }
     }
     Ok(())
 }
 
-/// (best, mean) seconds of `reps` runs.
-fn time<E>(reps: usize, mut f: impl FnMut() -> Result<(), E>) -> Result<(f64, f64), E> {
+/// CPU seconds this process has used (user + system, all threads; Linux only, else 0). On a
+/// machine shared with other work, CPU time per image divided by the thread count is what the
+/// wall time would be on an idle machine with perfect scaling.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// (best wall, mean wall, mean CPU) seconds of `reps` runs.
+fn time<E>(reps: usize, mut f: impl FnMut() -> Result<(), E>) -> Result<(f64, f64, f64), E> {
     let mut all = Vec::with_capacity(reps);
+    let cpu = cpu_seconds();
     for _ in 0..reps {
         let t = Instant::now();
         f()?;
         all.push(t.elapsed().as_secs_f64());
     }
+    let cpu = (cpu_seconds() - cpu) / reps as f64;
     let best = all.iter().copied().fold(f64::INFINITY, f64::min);
-    Ok((best, all.iter().sum::<f64>() / reps as f64))
+    Ok((best, all.iter().sum::<f64>() / reps as f64, cpu))
 }

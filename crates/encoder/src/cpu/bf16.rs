@@ -82,7 +82,36 @@ impl PackedBf16 {
 
     /// Packs the row-major `B[k, n]` stored in `b` with row stride `ldb`.
     pub fn from_rows(b: &[f32], k: usize, n: usize, ldb: usize) -> Self {
-        Self::from_fn(k, n, |r, c| b[r * ldb + c])
+        if k > 0 && n > 0 {
+            assert!(
+                ldb >= n && b.len() >= (k - 1) * ldb + n,
+                "B too short for [{k}, {n}]"
+            );
+        }
+        let units = k.div_ceil(2);
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0u32; panels * units * NR];
+        if units > 0 {
+            data.par_chunks_exact_mut(units * NR)
+                .enumerate()
+                .for_each(|(j, panel)| {
+                    let (c0, w) = (j * NR, NR.min(n - j * NR));
+                    for (u, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                        let lo = &b[2 * u * ldb + c0..2 * u * ldb + c0 + w];
+                        if 2 * u + 1 < k {
+                            let hi = &b[(2 * u + 1) * ldb + c0..(2 * u + 1) * ldb + c0 + w];
+                            for ((d, &l), &h) in dst.iter_mut().zip(lo).zip(hi) {
+                                *d = pair(l, h);
+                            }
+                        } else {
+                            for (d, &l) in dst.iter_mut().zip(lo) {
+                                *d = pair(l, 0.0);
+                            }
+                        }
+                    }
+                });
+        }
+        Self { k, n, data }
     }
 
     /// The reduction length.

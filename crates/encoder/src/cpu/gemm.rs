@@ -88,7 +88,25 @@ impl PackedB {
 
     /// Packs the row-major `B[k, n]` stored in `b` with row stride `ldb`.
     pub fn from_rows(b: &[f32], k: usize, n: usize, ldb: usize) -> Self {
-        Self::from_fn(k, n, |r, c| b[r * ldb + c])
+        if k > 0 && n > 0 {
+            assert!(
+                ldb >= n && b.len() >= (k - 1) * ldb + n,
+                "B too short for [{k}, {n}]"
+            );
+        }
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0.0; panels * k * NR];
+        if k > 0 {
+            data.par_chunks_exact_mut(k * NR)
+                .enumerate()
+                .for_each(|(j, panel)| {
+                    let (c0, w) = (j * NR, NR.min(n - j * NR));
+                    for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                        dst[..w].copy_from_slice(&b[kk * ldb + c0..kk * ldb + c0 + w]);
+                    }
+                });
+        }
+        Self { k, n, data }
     }
 
     /// Packs `B[k, n] = Bt[n, k]ᵀ` from the row-major `Bt` with row stride `ld` (PyTorch's

@@ -42,8 +42,12 @@ pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const C1: f32 = 0.693_359_4;
     const C2: f32 = -2.121_944_4e-4;
+    // Round x·log2(e) to the nearest integer n by adding 1.5·2^23: the sum's low mantissa
+    // bits then hold n (integer arithmetic only, so the loop vectorises).
+    const MAGIC: f32 = 12_582_912.0;
     let x = x.clamp(-87.33, 88.37);
-    let n = (x * LOG2E + 0.5).floor();
+    let t = x * LOG2E + MAGIC;
+    let n = t - MAGIC;
     let r = x - n * C1 - n * C2;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -52,7 +56,9 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n: n + 127 in the exponent field (n is in -126..=127 after the clamp).
+    let ni = t.to_bits().wrapping_sub(MAGIC.to_bits());
+    let scale = f32::from_bits(ni.wrapping_add(127) << 23);
     y * scale
 }
 
