@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{check_shapes, drive, resize_scratch, Epilogue, Shape, MR, NR};
+use super::gemm::{check_shapes, drive, resize_scratch, Aligned, Epilogue, Shape, MR, NR};
 use super::Isa;
 
 /// Rounds an f32 to the nearest bf16 (ties to even), as the high 16 bits of the f32.
@@ -49,7 +49,7 @@ fn pair(lo: f32, hi: f32) -> u32 {
 pub struct PackedBf16 {
     k: usize,
     n: usize,
-    data: Vec<u32>,
+    data: Aligned<u32>,
 }
 
 impl PackedBf16 {
@@ -57,9 +57,9 @@ impl PackedBf16 {
     pub fn from_fn(k: usize, n: usize, get: impl Fn(usize, usize) -> f32) -> Self {
         let units = k.div_ceil(2);
         let panels = n.div_ceil(NR);
-        let mut data = vec![0u32; panels * units * NR];
+        let mut data = Aligned::zeroed(panels * units * NR);
         if units > 0 {
-            for (j, panel) in data.chunks_exact_mut(units * NR).enumerate() {
+            for (j, panel) in data.as_mut_slice().chunks_exact_mut(units * NR).enumerate() {
                 for u in 0..units {
                     for jj in 0..NR {
                         let col = j * NR + jj;
@@ -90,9 +90,10 @@ impl PackedBf16 {
         }
         let units = k.div_ceil(2);
         let panels = n.div_ceil(NR);
-        let mut data = vec![0u32; panels * units * NR];
+        let mut data = Aligned::zeroed(panels * units * NR);
         if units > 0 {
-            data.par_chunks_exact_mut(units * NR)
+            data.as_mut_slice()
+                .par_chunks_exact_mut(units * NR)
                 .enumerate()
                 .for_each(|(j, panel)| {
                     let (c0, w) = (j * NR, NR.min(n - j * NR));
@@ -228,7 +229,7 @@ pub fn gemm_bf16(
     drive(
         isa.bf16_kernel(),
         scratch,
-        &b.data,
+        b.data.as_slice(),
         shape,
         c,
         ldc,
@@ -283,7 +284,7 @@ pub(crate) unsafe fn kernel_bf16_portable(
 }
 
 /// The AVX-512 BF16 microkernel: 14 × 32 tile in 28 zmm accumulators, one `vdpbf16ps` per
-/// accumulator and pair of `k`.
+/// accumulator and pair of `k`; partial row groups run a kernel compiled for their row count.
 ///
 /// # Safety
 /// The CPU supports AVX-512F and AVX-512 BF16; otherwise as [`kernel_bf16_portable`].
@@ -300,9 +301,36 @@ pub(crate) unsafe fn kernel_bf16_avx512(
     cols: usize,
     add: bool,
 ) {
+    macro_rules! rows {
+        ($($r:literal)*) => {
+            match rows {
+                // SAFETY: the caller's contract, with `rows` rows.
+                $($r => unsafe { kernel_bf16_avx512_rows::<$r>(units, a, b, c, ldc, cols, add) },)*
+                _ => unreachable!("rows <= MR"),
+            }
+        };
+    }
+    rows!(1 2 3 4 5 6 7 8 9 10 11 12 13 14)
+}
+
+/// [`kernel_bf16_avx512`] for exactly `R` rows.
+///
+/// # Safety
+/// As [`kernel_bf16_avx512`] with `rows = R <= MR`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn kernel_bf16_avx512_rows<const R: usize>(
+    units: usize,
+    a: *const u32,
+    b: *const u32,
+    c: *mut f32,
+    ldc: usize,
+    cols: usize,
+    add: bool,
+) {
     use std::arch::x86_64::*;
-    let mut lo = [_mm512_setzero_ps(); MR];
-    let mut hi = [_mm512_setzero_ps(); MR];
+    let mut lo = [_mm512_setzero_ps(); R];
+    let mut hi = [_mm512_setzero_ps(); R];
     let (mut a, mut b) = (a, b);
     for _ in 0..units {
         // SAFETY: `b` points at NR = 32 packed pairs (two zmm) of this unit.
@@ -312,9 +340,9 @@ pub(crate) unsafe fn kernel_bf16_avx512(
                 std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(b.add(16).cast())),
             )
         };
-        for i in 0..MR {
-            // SAFETY: `a` points at MR packed pairs of this unit; the transmute reinterprets
-            // 16 × u32 as 32 × bf16 (same size, any bit pattern is valid).
+        for i in 0..R {
+            // SAFETY: `a` points at MR >= R packed pairs of this unit; the transmute
+            // reinterprets 16 × u32 as 32 × bf16 (same size, any bit pattern is valid).
             let ai = unsafe {
                 std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*a.add(i) as i32))
             };
@@ -327,6 +355,6 @@ pub(crate) unsafe fn kernel_bf16_avx512(
             b = b.add(NR);
         }
     }
-    // SAFETY: the C tile is valid for `rows × cols` (caller's contract).
-    unsafe { super::gemm::store_zmm_tile(&lo, &hi, c, ldc, rows, cols, add) };
+    // SAFETY: the C tile is valid for `R × cols` (caller's contract).
+    unsafe { super::gemm::store_zmm_tile(&lo, &hi, c, ldc, cols, add) };
 }

@@ -59,20 +59,52 @@ pub(crate) type Kernel<T> = unsafe fn(
     add: bool,
 );
 
+/// A zero-initialised buffer whose first element is 64-byte aligned, so that every zmm load
+/// of a packed panel stays inside one cache line (large `Vec`s come from `mmap` with a 16-byte
+/// header, and a load that straddles two lines costs two).
+#[derive(Debug, Clone)]
+pub(crate) struct Aligned<T> {
+    buf: Vec<T>,
+    off: usize,
+    len: usize,
+}
+
+impl<T: Copy + Default> Aligned<T> {
+    pub(crate) fn zeroed(len: usize) -> Self {
+        let per_line = (64 / std::mem::size_of::<T>()).max(1);
+        let buf = vec![T::default(); len + per_line];
+        let misalign = (buf.as_ptr() as usize % 64) / std::mem::size_of::<T>();
+        let off = (per_line - misalign) % per_line;
+        Self { buf, off, len }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[T] {
+        &self.buf[self.off..self.off + self.len]
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.buf[self.off..self.off + self.len]
+    }
+}
+
 /// `B` packed for the f32 kernels (see the module docs).
 #[derive(Debug, Clone)]
 pub struct PackedB {
     k: usize,
     n: usize,
-    data: Vec<f32>,
+    data: Aligned<f32>,
 }
 
 impl PackedB {
     /// Packs `B[k, n]` given by `get(row, col)`.
     pub fn from_fn(k: usize, n: usize, get: impl Fn(usize, usize) -> f32) -> Self {
         let panels = n.div_ceil(NR);
-        let mut data = vec![0.0; panels * k * NR];
-        for (j, panel) in data.chunks_exact_mut(k * NR.max(1)).enumerate() {
+        let mut data = Aligned::zeroed(panels * k * NR);
+        for (j, panel) in data
+            .as_mut_slice()
+            .chunks_exact_mut(k * NR.max(1))
+            .enumerate()
+        {
             for kk in 0..k {
                 let dst = &mut panel[kk * NR..(kk + 1) * NR];
                 for (jj, d) in dst.iter_mut().enumerate() {
@@ -95,9 +127,10 @@ impl PackedB {
             );
         }
         let panels = n.div_ceil(NR);
-        let mut data = vec![0.0; panels * k * NR];
+        let mut data = Aligned::zeroed(panels * k * NR);
         if k > 0 {
-            data.par_chunks_exact_mut(k * NR)
+            data.as_mut_slice()
+                .par_chunks_exact_mut(k * NR)
                 .enumerate()
                 .for_each(|(j, panel)| {
                     let (c0, w) = (j * NR, NR.min(n - j * NR));
@@ -127,7 +160,7 @@ impl PackedB {
 
     /// The packed elements (for the driver).
     pub(crate) fn data(&self) -> &[f32] {
-        &self.data
+        self.data.as_slice()
     }
 }
 
@@ -498,7 +531,8 @@ pub(crate) unsafe fn store_tile(
 }
 
 /// The AVX-512 f32 microkernel: 14 × 32 tile in 28 zmm accumulators, one broadcast of `A` and
-/// two loads of `B` per unit.
+/// two loads of `B` per unit. A partial row group (fewer than 14 rows, e.g. a 10-token query)
+/// runs a kernel compiled for exactly its row count, so no work is spent on padding rows.
 ///
 /// # Safety
 /// The CPU supports AVX-512F; otherwise as [`kernel_f32_portable`].
@@ -515,15 +549,42 @@ pub(crate) unsafe fn kernel_f32_avx512(
     cols: usize,
     add: bool,
 ) {
+    macro_rules! rows {
+        ($($r:literal)*) => {
+            match rows {
+                // SAFETY: the caller's contract, with `rows` rows.
+                $($r => unsafe { kernel_f32_avx512_rows::<$r>(units, a, b, c, ldc, cols, add) },)*
+                _ => unreachable!("rows <= MR"),
+            }
+        };
+    }
+    rows!(1 2 3 4 5 6 7 8 9 10 11 12 13 14)
+}
+
+/// [`kernel_f32_avx512`] for exactly `R` rows.
+///
+/// # Safety
+/// As [`kernel_f32_avx512`] with `rows = R <= MR`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel_f32_avx512_rows<const R: usize>(
+    units: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    cols: usize,
+    add: bool,
+) {
     use std::arch::x86_64::*;
-    let mut lo = [_mm512_setzero_ps(); MR];
-    let mut hi = [_mm512_setzero_ps(); MR];
+    let mut lo = [_mm512_setzero_ps(); R];
+    let mut hi = [_mm512_setzero_ps(); R];
     let (mut a, mut b) = (a, b);
     for _ in 0..units {
         // SAFETY: `b` points at NR = 32 packed floats of this unit (caller's contract).
         let (b0, b1) = unsafe { (_mm512_loadu_ps(b), _mm512_loadu_ps(b.add(16))) };
-        for i in 0..MR {
-            // SAFETY: `a` points at MR packed floats of this unit.
+        for i in 0..R {
+            // SAFETY: `a` points at MR >= R packed floats of this unit.
             let ai = _mm512_set1_ps(unsafe { *a.add(i) });
             lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);
             hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);
@@ -534,25 +595,23 @@ pub(crate) unsafe fn kernel_f32_avx512(
             b = b.add(NR);
         }
     }
-    // SAFETY: the C tile is valid for `rows × cols` (caller's contract).
-    unsafe { store_zmm_tile(&lo, &hi, c, ldc, rows, cols, add) };
+    // SAFETY: the C tile is valid for `R × cols` (caller's contract).
+    unsafe { store_zmm_tile(&lo, &hi, c, ldc, cols, add) };
 }
 
-/// Stores the 28 accumulators of an AVX-512 kernel into the `rows × cols` tile of `C`.
+/// Stores the `2R` accumulators of an AVX-512 kernel into the `R × cols` tile of `C`.
 ///
 /// # Safety
-/// AVX-512F available; the tile at `c` (row stride `ldc`) valid for `rows × cols` reads and
-/// writes, `rows <= MR`, `cols <= NR`.
-#[allow(clippy::too_many_arguments)]
+/// AVX-512F available; the tile at `c` (row stride `ldc`) valid for `R × cols` reads and
+/// writes, `cols <= NR`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-pub(crate) unsafe fn store_zmm_tile(
-    lo: &[std::arch::x86_64::__m512; MR],
-    hi: &[std::arch::x86_64::__m512; MR],
+pub(crate) unsafe fn store_zmm_tile<const R: usize>(
+    lo: &[std::arch::x86_64::__m512; R],
+    hi: &[std::arch::x86_64::__m512; R],
     c: *mut f32,
     ldc: usize,
-    rows: usize,
     cols: usize,
     add: bool,
 ) {
@@ -569,21 +628,19 @@ pub(crate) unsafe fn store_zmm_tile(
     } else {
         0
     };
-    for i in 0..MR {
-        if i < rows {
-            // SAFETY: row `i < rows` of the tile; the masks limit the columns to `cols`.
-            unsafe {
-                // Columns 16.. may lie past C when `cols <= 16`: the mask is then empty, and a
-                // masked access with an empty mask touches no memory.
-                let p = c.add(i * ldc);
-                let (mut x0, mut x1) = (lo[i], hi[i]);
-                if add {
-                    x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, p));
-                    x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, p.wrapping_add(16)));
-                }
-                _mm512_mask_storeu_ps(p, m0, x0);
-                _mm512_mask_storeu_ps(p.wrapping_add(16), m1, x1);
+    for i in 0..R {
+        // SAFETY: row `i < R` of the tile; the masks limit the columns to `cols`. Columns 16..
+        // may lie past C when `cols <= 16`: the mask is then empty, and a masked access with an
+        // empty mask touches no memory.
+        unsafe {
+            let p = c.add(i * ldc);
+            let (mut x0, mut x1) = (lo[i], hi[i]);
+            if add {
+                x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, p));
+                x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, p.wrapping_add(16)));
             }
+            _mm512_mask_storeu_ps(p, m0, x0);
+            _mm512_mask_storeu_ps(p.wrapping_add(16), m1, x1);
         }
     }
 }
