@@ -145,7 +145,22 @@ impl PackedB {
     /// Packs `B[k, n] = Bt[n, k]ᵀ` from the row-major `Bt` with row stride `ld` (PyTorch's
     /// `[out, in]` linear weights, or the keys of attention).
     pub fn from_transposed(bt: &[f32], k: usize, n: usize, ld: usize) -> Self {
-        Self::from_fn(k, n, |r, c| bt[c * ld + r])
+        if k > 0 && n > 0 {
+            assert!(ld >= k && bt.len() >= (n - 1) * ld + k, "Bt too short for [{n}, {k}]");
+        }
+        let panels = n.div_ceil(NR);
+        let mut data = Aligned::zeroed(panels * k * NR);
+        if k > 0 {
+            for (j, panel) in data.as_mut_slice().chunks_exact_mut(k * NR).enumerate() {
+                for jj in 0..NR.min(n - j * NR) {
+                    let src = &bt[(j * NR + jj) * ld..(j * NR + jj) * ld + k];
+                    for (kk, &v) in src.iter().enumerate() {
+                        panel[kk * NR + jj] = v;
+                    }
+                }
+            }
+        }
+        Self { k, n, data }
     }
 
     /// The reduction length.
@@ -375,7 +390,7 @@ pub(crate) fn drive<T: Copy + Sync>(
     }
     .max(1);
     let row_tiles = groups.div_ceil(tile_groups);
-    let want = 8 * threads;
+    let want = 16 * threads;
     let tile_panels = if row_tiles >= want {
         panels.min(24)
     } else {
