@@ -174,13 +174,42 @@ fn pack_row(isa: Isa, src: &[f32], dst: &mut [u32], r: usize) {
 
 fn convert_pairs(isa: Isa, src: &[f32], out: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
-    if isa.avx512() {
-        // SAFETY: AVX-512F (and BW for the 16-bit lanes) was detected at run time.
+    if isa == Isa::Avx512Bf16 && Isa::detect() == Isa::Avx512Bf16 {
+        // SAFETY: AVX-512F and AVX-512 BF16 were detected at run time.
+        unsafe { convert_pairs_avx512bf16(src, out) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if isa.avx512() && Isa::detect().avx512() {
+        // SAFETY: AVX-512F/BW were detected at run time.
         unsafe { convert_pairs_avx512(src, out) };
         return;
     }
     let _ = isa;
     convert_pairs_generic(src, out);
+}
+
+/// [`convert_pairs_generic`] with `vcvtne2ps2bf16` (32 values per instruction, round to
+/// nearest even, as [`to_bf16`] for every non-NaN value).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn convert_pairs_avx512bf16(src: &[f32], out: &mut [u32]) {
+    use std::arch::x86_64::*;
+    let mut chunks = src.chunks_exact(32);
+    let mut o = 0;
+    for chunk in &mut chunks {
+        // SAFETY: `chunk` holds 32 floats; `out` holds `src.len().div_ceil(2)` pairs, so
+        // `out[o..o + 16]` is in bounds.
+        unsafe {
+            let lo = _mm512_loadu_ps(chunk.as_ptr());
+            let hi = _mm512_loadu_ps(chunk.as_ptr().add(16));
+            let packed: __m512i =
+                std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+            _mm512_storeu_si512(out.as_mut_ptr().add(o).cast(), packed);
+        }
+        o += 16;
+    }
+    convert_pairs_generic(chunks.remainder(), &mut out[o..]);
 }
 
 #[inline(always)]

@@ -146,7 +146,10 @@ impl PackedB {
     /// `[out, in]` linear weights, or the keys of attention).
     pub fn from_transposed(bt: &[f32], k: usize, n: usize, ld: usize) -> Self {
         if k > 0 && n > 0 {
-            assert!(ld >= k && bt.len() >= (n - 1) * ld + k, "Bt too short for [{n}, {k}]");
+            assert!(
+                ld >= k && bt.len() >= (n - 1) * ld + k,
+                "Bt too short for [{n}, {k}]"
+            );
         }
         let panels = n.div_ceil(NR);
         let mut data = Aligned::zeroed(panels * k * NR);
