@@ -61,6 +61,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         glimpse_encoder::cpu::Isa::detect()
     );
     let device = Device::flex();
+    // Cold start of a text-only process: load the text tower, encode one short query.
+    for mode in &modes {
+        let options = mode_options(mode)?.towers(Towers::TextOnly);
+        let start = Instant::now();
+        let encoder = ClipEncoder::load_with(&dir, &device, &options)?;
+        let loaded = start.elapsed().as_secs_f64();
+        encoder.embed_texts(&["a photo of a dog on the beach"])?;
+        println!(
+            "[{mode}] cold start, text tower only: load {:.3} s, + first query {:.3} s",
+            loaded,
+            start.elapsed().as_secs_f64()
+        );
+    }
     for mode in &modes {
         let options = match mode.as_str() {
             "f32" => LoadOptions::default().engine(Engine::Native),
@@ -109,6 +122,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+fn mode_options(mode: &str) -> Result<LoadOptions, Box<dyn std::error::Error>> {
+    Ok(match mode {
+        "f32" => LoadOptions::default().engine(Engine::Native),
+        "bf16" => LoadOptions::default()
+            .engine(Engine::Native)
+            .precision(Precision::Bf16),
+        "burn" => LoadOptions::default().engine(Engine::Burn),
+        other => return Err(format!("unknown mode {other} (f32, bf16, burn)").into()),
+    })
 }
 
 /// CPU seconds this process has used (user + system, all threads; Linux only, else 0). On a

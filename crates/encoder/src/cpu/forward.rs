@@ -18,7 +18,7 @@ use super::gemm::{gemm, gemm_packed_serial, pack_a, Epilogue, PackedB};
 use super::ops;
 use super::{Isa, Precision};
 use crate::config::{Activation, ClipTextConfig, ClipVisionConfig};
-use crate::encoder::ClipEncoder;
+use crate::encoder::{ClipEncoder, ClipEncoderLayer};
 use crate::error::{Error, Result};
 use crate::model::{ClipTextTower, ClipVisionTower};
 
@@ -197,6 +197,48 @@ struct Layer {
     fc2: Dense,
 }
 
+impl Layer {
+    fn from_burn(
+        layer: &ClipEncoderLayer,
+        heads: usize,
+        eps: f64,
+        precision: Precision,
+    ) -> Result<Self> {
+        let a = &layer.self_attn;
+        let [d, _] = a.q_proj.weight.dims();
+        let scale = ((d / heads) as f32).powf(-0.5);
+        // [d, 3d]: queries (scaled), keys, values side by side.
+        let (q, k, v) = (
+            values(a.q_proj.weight.val())?,
+            values(a.k_proj.weight.val())?,
+            values(a.v_proj.weight.val())?,
+        );
+        let mut w = Vec::with_capacity(3 * d * d);
+        for r in 0..d {
+            w.extend(q[r * d..(r + 1) * d].iter().map(|x| x * scale));
+            w.extend_from_slice(&k[r * d..(r + 1) * d]);
+            w.extend_from_slice(&v[r * d..(r + 1) * d]);
+        }
+        let bias = |l: &Linear| -> Result<Vec<f32>> {
+            match &l.bias {
+                Some(b) => values(b.val()),
+                None => Ok(vec![0.0; d]),
+            }
+        };
+        let mut b: Vec<f32> = bias(&a.q_proj)?.into_iter().map(|x| x * scale).collect();
+        b.extend(bias(&a.k_proj)?);
+        b.extend(bias(&a.v_proj)?);
+        Ok(Layer {
+            ln1: Norm::from_burn(&layer.layer_norm1, eps)?,
+            qkv: Dense::new(&w, d, 3 * d, Some(b), precision),
+            out: Dense::from_linear(&a.out_proj, precision)?,
+            ln2: Norm::from_burn(&layer.layer_norm2, eps)?,
+            fc1: Dense::from_linear(&layer.mlp.fc1, precision)?,
+            fc2: Dense::from_linear(&layer.mlp.fc2, precision)?,
+        })
+    }
+}
+
 /// The transformer stack of one tower.
 #[derive(Debug)]
 struct Stack {
@@ -208,52 +250,20 @@ struct Stack {
 }
 
 impl Stack {
+    /// Packs every layer (in parallel: packing is a good part of a cold start).
     fn from_burn(
         encoder: &ClipEncoder,
-        heads: usize,
+        sizes: (usize, usize, usize),
         act: Activation,
         eps: f64,
         precision: Precision,
     ) -> Result<Self> {
-        let mut layers = Vec::with_capacity(encoder.layers.len());
-        let mut hidden = 0;
-        let mut intermediate = 0;
-        for layer in &encoder.layers {
-            let a = &layer.self_attn;
-            let [d, _] = a.q_proj.weight.dims();
-            hidden = d;
-            let scale = ((d / heads) as f32).powf(-0.5);
-            // [d, 3d]: queries (scaled), keys, values side by side.
-            let (q, k, v) = (
-                values(a.q_proj.weight.val())?,
-                values(a.k_proj.weight.val())?,
-                values(a.v_proj.weight.val())?,
-            );
-            let mut w = Vec::with_capacity(3 * d * d);
-            for r in 0..d {
-                w.extend(q[r * d..(r + 1) * d].iter().map(|x| x * scale));
-                w.extend_from_slice(&k[r * d..(r + 1) * d]);
-                w.extend_from_slice(&v[r * d..(r + 1) * d]);
-            }
-            let bias = |l: &Linear| -> Result<Vec<f32>> {
-                match &l.bias {
-                    Some(b) => values(b.val()),
-                    None => Ok(vec![0.0; d]),
-                }
-            };
-            let mut b: Vec<f32> = bias(&a.q_proj)?.into_iter().map(|x| x * scale).collect();
-            b.extend(bias(&a.k_proj)?);
-            b.extend(bias(&a.v_proj)?);
-            intermediate = layer.mlp.fc1.weight.dims()[1];
-            layers.push(Layer {
-                ln1: Norm::from_burn(&layer.layer_norm1, eps)?,
-                qkv: Dense::new(&w, d, 3 * d, Some(b), precision),
-                out: Dense::from_linear(&a.out_proj, precision)?,
-                ln2: Norm::from_burn(&layer.layer_norm2, eps)?,
-                fc1: Dense::from_linear(&layer.mlp.fc1, precision)?,
-                fc2: Dense::from_linear(&layer.mlp.fc2, precision)?,
-            });
-        }
+        let (hidden, intermediate, heads) = sizes;
+        let layers = encoder
+            .layers
+            .par_iter()
+            .map(|layer| Layer::from_burn(layer, heads, eps, precision))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             layers,
             hidden,
@@ -416,7 +426,7 @@ impl NativeVision {
             pre_ln: Norm::from_burn(&v.pre_layrnorm, eps)?,
             stack: Stack::from_burn(
                 &v.encoder,
-                config.num_attention_heads,
+                (hidden, config.intermediate_size, config.num_attention_heads),
                 config.hidden_act,
                 eps,
                 precision,
@@ -552,7 +562,7 @@ impl NativeText {
             positions: values(t.embeddings.position_embedding.weight.val())?,
             stack: Stack::from_burn(
                 &t.encoder,
-                config.num_attention_heads,
+                (hidden, config.intermediate_size, config.num_attention_heads),
                 config.hidden_act,
                 eps,
                 precision,
