@@ -3,7 +3,7 @@
 //! epilogue, on the detected kernels and on the portable ones, with one and several threads.
 
 use glimpse_encoder::cpu::bf16::{gemm_bf16, round_bf16, PackedBf16};
-use glimpse_encoder::cpu::gemm::{gemm, Epilogue, PackedB, MR, NR};
+use glimpse_encoder::cpu::gemm::{gemm, Epilogue, PackedB, KC_UNITS, MR, NR};
 use glimpse_encoder::cpu::{ops, Isa};
 use glimpse_encoder::Activation;
 
@@ -82,6 +82,8 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (100, 40, 513),
     (5, 300, 70),
     (200, 77, 96),
+    // More than one reduction block (KC_UNITS) in f32 and in bf16 pairs.
+    (17, 45, 2 * KC_UNITS + 3),
 ];
 
 fn isas() -> Vec<Isa> {
