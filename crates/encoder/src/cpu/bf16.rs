@@ -137,15 +137,26 @@ pub fn pack_a_bf16(isa: Isa, a: &[f32], m: usize, k: usize, lda: usize, out: &mu
     }
     let per_group = units * MR;
     let work = |(g, dst): (usize, &mut [u32])| {
-        for r in 0..MR {
-            let row = g * MR + r;
-            if row < m {
-                pack_row(isa, &a[row * lda..row * lda + k], dst, r);
-            } else {
-                for u in 0..units {
-                    dst[u * MR + r] = 0;
+        let valid = MR.min(m - g * MR);
+        if valid < MR {
+            dst.fill(0);
+        }
+        // Blocks of BLOCK values (BLOCK / 2 units) across the group's rows, so the block of
+        // the group being written stays in L1; each row's block is converted in one go.
+        const BLOCK: usize = 256;
+        let mut buf = [0u32; BLOCK / 2];
+        let mut k0 = 0;
+        while k0 < k {
+            let k1 = (k0 + BLOCK).min(k);
+            let (u0, pairs) = (k0 / 2, (k1 - k0).div_ceil(2));
+            for r in 0..valid {
+                let row = (g * MR + r) * lda;
+                convert_pairs(isa, &a[row + k0..row + k1], &mut buf[..pairs]);
+                for (i, &p) in buf[..pairs].iter().enumerate() {
+                    dst[(u0 + i) * MR + r] = p;
                 }
             }
+            k0 = k1;
         }
     };
     if m * k >= 1 << 16 {
@@ -154,21 +165,6 @@ pub fn pack_a_bf16(isa: Isa, a: &[f32], m: usize, k: usize, lda: usize, out: &mu
             .for_each(work);
     } else {
         out.chunks_exact_mut(per_group).enumerate().for_each(work);
-    }
-}
-
-/// Converts one row into pairs and writes them to column `r` of a group (stride `MR`).
-fn pack_row(isa: Isa, src: &[f32], dst: &mut [u32], r: usize) {
-    // Convert in blocks through a small buffer, so the conversion itself vectorises.
-    const BLOCK: usize = 256;
-    let mut buf = [0u32; BLOCK / 2];
-    for (b, chunk) in src.chunks(BLOCK).enumerate() {
-        let pairs = chunk.len().div_ceil(2);
-        convert_pairs(isa, chunk, &mut buf[..pairs]);
-        let u0 = b * BLOCK / 2;
-        for (i, &p) in buf[..pairs].iter().enumerate() {
-            dst[(u0 + i) * MR + r] = p;
-        }
     }
 }
 

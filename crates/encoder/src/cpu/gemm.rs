@@ -193,18 +193,25 @@ pub fn pack_a(a: &[f32], m: usize, k: usize, lda: usize, out: &mut Vec<f32>) {
     }
     let per_group = k * MR;
     let work = |(g, dst): (usize, &mut [f32])| {
-        for r in 0..MR {
-            let row = g * MR + r;
-            if row < m {
-                let src = &a[row * lda..row * lda + k];
-                for (kk, &v) in src.iter().enumerate() {
-                    dst[kk * MR + r] = v;
-                }
-            } else {
-                for kk in 0..k {
-                    dst[kk * MR + r] = 0.0;
+        let valid = MR.min(m - g * MR);
+        if valid < MR {
+            dst.fill(0.0);
+        }
+        // Unit-major writes (sequential), reading the group's rows side by side, in blocks
+        // of 64 units so the rows' lines stay in L1.
+        const BLOCK: usize = 64;
+        let rows: Vec<&[f32]> = (0..valid)
+            .map(|r| &a[(g * MR + r) * lda..(g * MR + r) * lda + k])
+            .collect();
+        let mut k0 = 0;
+        while k0 < k {
+            let k1 = (k0 + BLOCK).min(k);
+            for (r, row) in rows.iter().enumerate() {
+                for (kk, &v) in row[k0..k1].iter().enumerate() {
+                    dst[(k0 + kk) * MR + r] = v;
                 }
             }
+            k0 = k1;
         }
     };
     if m * k >= 1 << 16 {
