@@ -86,10 +86,14 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (17, 45, 2 * KC_UNITS + 3),
 ];
 
+/// Every kernel set this CPU can run: portable, AVX-512 (bf16 emulated), AVX-512 BF16.
 fn isas() -> Vec<Isa> {
     let mut v = vec![Isa::Portable];
-    if Isa::detect() != Isa::Portable {
-        v.push(Isa::detect());
+    if Isa::detect().avx512() {
+        v.push(Isa::Avx512);
+    }
+    if Isa::detect() == Isa::Avx512Bf16 {
+        v.push(Isa::Avx512Bf16);
     }
     v
 }

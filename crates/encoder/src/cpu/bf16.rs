@@ -383,3 +383,85 @@ unsafe fn kernel_bf16_avx512_rows<const R: usize>(
     // SAFETY: the C tile is valid for `R × cols` (caller's contract).
     unsafe { super::gemm::store_zmm_tile(&lo, &hi, c, ldc, cols, add) };
 }
+
+/// The bf16 microkernel for AVX-512F without AVX-512 BF16: widens each pair to two f32
+/// vectors (a shift and a mask) and accumulates both products with `vfmadd`; the products
+/// are exact, as in [`kernel_bf16_portable`]. It runs at about the f32 kernel's rate.
+///
+/// # Safety
+/// The CPU supports AVX-512F; otherwise as [`kernel_bf16_portable`].
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn kernel_bf16_avx512f(
+    units: usize,
+    a: *const u32,
+    b: *const u32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    add: bool,
+) {
+    macro_rules! rows {
+        ($($r:literal)*) => {
+            match rows {
+                // SAFETY: the caller's contract, with `rows` rows.
+                $($r => unsafe { kernel_bf16_avx512f_rows::<$r>(units, a, b, c, ldc, cols, add) },)*
+                _ => unreachable!("rows <= MR"),
+            }
+        };
+    }
+    rows!(1 2 3 4 5 6 7 8 9 10 11 12 13 14)
+}
+
+/// [`kernel_bf16_avx512f`] for exactly `R` rows.
+///
+/// # Safety
+/// As [`kernel_bf16_avx512f`] with `rows = R <= MR`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel_bf16_avx512f_rows<const R: usize>(
+    units: usize,
+    a: *const u32,
+    b: *const u32,
+    c: *mut f32,
+    ldc: usize,
+    cols: usize,
+    add: bool,
+) {
+    use std::arch::x86_64::*;
+    let mut lo = [_mm512_setzero_ps(); R];
+    let mut hi = [_mm512_setzero_ps(); R];
+    let mask = _mm512_set1_epi32(0xffff_0000u32 as i32);
+    let (mut a, mut b) = (a, b);
+    for _ in 0..units {
+        // SAFETY: `b` points at NR = 32 packed pairs (two zmm) of this unit.
+        let (p0, p1) = unsafe {
+            (
+                _mm512_loadu_si512(b.cast()),
+                _mm512_loadu_si512(b.add(16).cast()),
+            )
+        };
+        // Even k in the low half (shifted up), odd k in the high half (masked).
+        let b0e = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(p0));
+        let b0o = _mm512_castsi512_ps(_mm512_and_si512(p0, mask));
+        let b1e = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(p1));
+        let b1o = _mm512_castsi512_ps(_mm512_and_si512(p1, mask));
+        for i in 0..R {
+            // SAFETY: `a` points at MR >= R packed pairs of this unit.
+            let pa = unsafe { *a.add(i) };
+            let ae = _mm512_set1_ps(f32::from_bits(pa << 16));
+            let ao = _mm512_set1_ps(f32::from_bits(pa & 0xffff_0000));
+            lo[i] = _mm512_fmadd_ps(ao, b0o, _mm512_fmadd_ps(ae, b0e, lo[i]));
+            hi[i] = _mm512_fmadd_ps(ao, b1o, _mm512_fmadd_ps(ae, b1e, hi[i]));
+        }
+        // SAFETY: advancing within (or one past) the packed group and panel.
+        unsafe {
+            a = a.add(MR);
+            b = b.add(NR);
+        }
+    }
+    // SAFETY: the C tile is valid for `R × cols` (caller's contract).
+    unsafe { super::gemm::store_zmm_tile(&lo, &hi, c, ldc, cols, add) };
+}
