@@ -57,6 +57,17 @@ pub enum Error {
     /// No model directory was given and none could be found.
     #[error("no model: {0}")]
     NoModel(String),
+    /// A model file could not be fetched from the Hugging Face Hub (feature `download`): no
+    /// network, offline mode, or no such repository or file.
+    #[error("downloading {repo}/{file}: {message}")]
+    Download {
+        /// The repository, e.g. `openai/clip-vit-base-patch32`.
+        repo: String,
+        /// The file that failed.
+        file: String,
+        /// What went wrong.
+        message: String,
+    },
     /// No image with this id or path in the library.
     #[error("not in the library: {0}")]
     NotFound(String),

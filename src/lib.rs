@@ -40,6 +40,8 @@
 
 mod analysis;
 mod catalog;
+#[cfg(feature = "download")]
+mod download;
 mod error;
 mod ingest;
 mod library;
@@ -49,6 +51,10 @@ mod types;
 mod walk;
 
 pub use analysis::{Tags, PROMPT_TEMPLATE};
+#[cfg(feature = "download")]
+pub use download::{
+    download_model, download_model_with, HubOptions, DEFAULT_MODEL_REPO, MODEL_FILES,
+};
 pub use error::{Error, Result};
 pub use glimpse_index::IndexConfig;
 pub use library::{Backend, Library, LibraryBuilder, INDEX_DIR, STORE_DIR};

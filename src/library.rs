@@ -41,7 +41,9 @@ pub struct LibraryBuilder {
 impl LibraryBuilder {
     /// The CLIP checkpoint directory (Hugging Face layout: `config.json`, `model.safetensors`,
     /// `tokenizer.json`, `preprocessor_config.json`). Without it, [`open`](Self::open) looks in
-    /// `$GLIMPSE_MODEL`, then in the Hugging Face cache for `openai/clip-vit-base-patch32`.
+    /// `$GLIMPSE_MODEL`, then in the Hugging Face cache for `openai/clip-vit-base-patch32`,
+    /// and with the `download` feature (on by default) fetches it from the Hub into that cache
+    /// (see `glimpse::download_model`; `HF_HUB_OFFLINE=1` forbids it).
     pub fn model(mut self, dir: impl Into<PathBuf>) -> Self {
         self.model = Some(dir.into());
         self

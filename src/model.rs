@@ -35,34 +35,55 @@ pub(crate) struct Model {
     vision: OnceLock<ClipEncoder>,
 }
 
-/// Where to look for a model when none is given.
+/// Where to look for a model when none is given: `$GLIMPSE_MODEL`, then
+/// `openai/clip-vit-base-patch32` in the Hugging Face cache, then (feature `download`) the Hub.
 pub(crate) fn find_default_model() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("GLIMPSE_MODEL") {
         return Ok(PathBuf::from(dir));
     }
-    let hub = std::env::var_os("HF_HUB_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let home = std::env::var_os("HF_HOME").map(PathBuf::from).or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface"))
-            })?;
-            Some(home.join("hub"))
-        });
-    if let Some(hub) = hub {
-        let snapshots = hub.join("models--openai--clip-vit-base-patch32/snapshots");
-        if let Ok(entries) = std::fs::read_dir(&snapshots) {
-            for entry in entries.flatten() {
-                if entry.path().join("model.safetensors").exists() {
-                    return Ok(entry.path());
-                }
-            }
-        }
+    if let Some(dir) = cached_default_model() {
+        return Ok(dir);
     }
+    #[cfg(feature = "download")]
+    {
+        crate::download::download_model(crate::download::DEFAULT_MODEL_REPO)
+    }
+    #[cfg(not(feature = "download"))]
     Err(Error::NoModel(
         "give a CLIP checkpoint directory (LibraryBuilder::model or $GLIMPSE_MODEL); none found \
-         in the Hugging Face cache for openai/clip-vit-base-patch32"
+         in the Hugging Face cache for openai/clip-vit-base-patch32, and this build has no \
+         `download` feature to fetch it"
             .into(),
     ))
+}
+
+/// A complete snapshot of `openai/clip-vit-base-patch32` in the Hugging Face cache, if any.
+fn cached_default_model() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let hub = var("HF_HUB_CACHE").map(PathBuf::from).or_else(|| {
+        let home = var("HF_HOME")
+            .map(PathBuf::from)
+            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface")))?;
+        Some(home.join("hub"))
+    })?;
+    let snapshots = hub.join("models--openai--clip-vit-base-patch32/snapshots");
+    // Prefer the snapshot `refs/main` names; else any complete one.
+    let main = std::fs::read_to_string(hub.join("models--openai--clip-vit-base-patch32/refs/main"))
+        .ok()
+        .map(|commit| snapshots.join(commit.trim()));
+    let complete = |dir: &Path| {
+        ["config.json", "model.safetensors", "tokenizer.json"]
+            .iter()
+            .all(|f| dir.join(f).exists())
+    };
+    if let Some(dir) = main.filter(|d| complete(d)) {
+        return Some(dir);
+    }
+    std::fs::read_dir(&snapshots)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|d| complete(d))
 }
 
 /// Digest of the model: `config.json`, the weights' size, and their first and last MiB (the

@@ -2,6 +2,8 @@
 
 mod common;
 mod crash;
+#[cfg(feature = "download")]
+mod download;
 mod hostile;
 mod lifecycle;
 mod semantic;
