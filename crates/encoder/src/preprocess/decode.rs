@@ -36,6 +36,13 @@ pub struct DecodeOptions {
     /// Rotate/flip according to the EXIF orientation tag. The reference (`CLIPImageProcessor`)
     /// does not, so parity needs this off; photo libraries usually want it on.
     pub apply_exif_orientation: bool,
+    /// Decode large JPEGs at a reduced scale: when set to `Some(side)`, a JPEG whose shorter
+    /// side is at least twice `side` is decoded by the JPEG's own scaled inverse DCT at the
+    /// smallest of 1/2, 1/4, 1/8 that keeps its shorter side at least `side` pixels. A 12 MP
+    /// photo for a 224-pixel model then decodes 1/16 of the pixels, several times faster. The
+    /// pixels differ slightly from the full decode (the resize that follows sees a
+    /// pre-filtered image); `None` (the default) decodes every pixel, as the reference does.
+    pub reduced_jpeg_min_side: Option<u32>,
 }
 
 impl Default for DecodeOptions {
@@ -46,6 +53,7 @@ impl Default for DecodeOptions {
             max_alloc: 2 << 30,
             max_file_bytes: 1 << 30,
             apply_exif_orientation: false,
+            reduced_jpeg_min_side: None,
         }
     }
 }
@@ -116,6 +124,7 @@ pub fn decode_dynamic(
             message: "truncated JPEG (no end-of-image marker after the last scan)".into(),
         });
     }
+    let reader_is_jpeg = reader.format() == Some(image::ImageFormat::Jpeg);
     let mut decoder = reader
         .into_decoder()
         .map_err(|e| map_image_error(e, &path))?;
@@ -151,11 +160,56 @@ pub fn decode_dynamic(
     } else {
         None
     };
+    if let Some(side) = options.reduced_jpeg_min_side {
+        if reader_is_jpeg && w.min(h) >= side.saturating_mul(2) {
+            if let Some(mut img) = decode_jpeg_reduced(bytes, (w, h), side) {
+                if let Some(o) = orientation {
+                    img.apply_orientation(o);
+                }
+                return Ok(img);
+            }
+            // Anything the reduced decoder cannot do (CMYK, 16-bit, damage) takes the full path,
+            // which reports errors as usual.
+        }
+    }
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(e, &path))?;
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
     Ok(img)
+}
+
+/// Decodes a JPEG of `size` with a scaled inverse DCT so that its shorter side stays at least
+/// `min_side`; `None` when the file needs the full decoder (CMYK, 16-bit, a decode error).
+fn decode_jpeg_reduced(bytes: &[u8], size: (u32, u32), min_side: u32) -> Option<DynamicImage> {
+    let (w, h) = size;
+    let short = w.min(h);
+    // jpeg-decoder picks the smallest scale whose output covers the request.
+    let req = |side: u32| {
+        let scaled = (u64::from(side) * u64::from(min_side)).div_ceil(u64::from(short));
+        u16::try_from(scaled).ok()
+    };
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
+    if (u32::from(info.width), u32::from(info.height)) != (w, h) {
+        return None;
+    }
+    let (sw, sh) = decoder.scale(req(w)?, req(h)?).ok()?;
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    if sw.min(sh) < min_side {
+        return None;
+    }
+    let data = decoder.decode().ok()?;
+    match decoder.info()?.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => {
+            RgbImage::from_raw(sw, sh, data).map(DynamicImage::ImageRgb8)
+        }
+        jpeg_decoder::PixelFormat::L8 => {
+            image::GrayImage::from_raw(sw, sh, data).map(DynamicImage::ImageLuma8)
+        }
+        _ => None,
+    }
 }
 
 fn map_image_error(e: ImageError, path: &Path) -> Error {

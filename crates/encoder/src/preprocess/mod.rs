@@ -91,6 +91,21 @@ impl Preprocessor {
         self
     }
 
+    /// Turns on reduced-scale decoding of large JPEGs
+    /// ([`DecodeOptions::reduced_jpeg_min_side`]) with the smallest side this config's resize
+    /// can use without upscaling: `margin` times the resize target (1 = exactly the target; a
+    /// larger margin stays closer to the full decode). No effect when the config does not resize.
+    #[must_use]
+    pub fn with_reduced_jpeg(mut self, margin: u32) -> Self {
+        let side = match self.config.size {
+            _ if !self.config.do_resize => None,
+            config::ResizeTarget::ShortestEdge(n) => Some(n),
+            config::ResizeTarget::Exact { height, width } => Some(height.max(width)),
+        };
+        self.decode.reduced_jpeg_min_side = side.map(|s| s.saturating_mul(margin.max(1)));
+        self
+    }
+
     /// The preprocessing config.
     pub fn config(&self) -> &PreprocessConfig {
         &self.config

@@ -1,0 +1,241 @@
+//! Times the encoder on the shapes that matter (image batches, text lengths, the cold start of
+//! a query process, large-JPEG preprocessing) and prints one JSON object per measurement, the
+//! same fields that `scripts/bench_pytorch.py` prints, so `scripts/bench_encoder.sh` can set
+//! them side by side.
+//!
+//! ```sh
+//! # CPU, a ViT-B/32 checkpoint (scripts/make_fixtures.py --full writes a random one)
+//! cargo run --release --example encoder_bench -- --model ~/.cache/glimpse/vit-b32-random
+//! # GPU (feature wgpu): random ViT-B/32 weights made in memory, large batches
+//! cargo run --release --features wgpu --example encoder_bench -- --device wgpu \
+//!     --random vit-b32 --images 64,128,256 --cases image
+//! ```
+//!
+//! Each figure is the median of `--reps` timed runs after warm-up runs. Rows:
+//! `{"case":"image","batch":32,"ms_per_item":..,"items_per_s":..,"runs":..}`; `text` rows carry
+//! `tokens` (batch 1); `cold_text` is load + first query in this process; `jpeg` rows time
+//! decoding + preprocessing one 12 MP JPEG (`exact` or `reduced`).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use burn::prelude::*;
+use clap::Parser;
+use glimpse_encoder::preprocess::{PreprocessConfig, Preprocessor};
+use glimpse_encoder::{Backend, ClipConfig, ClipEncoder, ClipModel, Towers};
+
+/// Time the CLIP encoder.
+#[derive(Parser, Debug)]
+#[command(about)]
+struct Args {
+    /// Checkpoint directory (Hugging Face layout).
+    #[arg(long, conflicts_with = "random")]
+    model: Option<PathBuf>,
+    /// Instead of a checkpoint, random weights of this preset: vit-b32, vit-b16, vit-l14.
+    #[arg(long)]
+    random: Option<String>,
+    /// Compute backend: cpu (flex) or wgpu.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Image batch sizes.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    images: Vec<usize>,
+    /// Text lengths in tokens (start and end tokens included), batch 1.
+    #[arg(long, value_delimiter = ',', default_value = "5,20,77")]
+    texts: Vec<usize>,
+    /// What to time: image, text, cold_text, jpeg.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "cold_text,image,text,jpeg"
+    )]
+    cases: Vec<String>,
+    /// Timed runs per figure (the median is printed).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Untimed runs before timing (kernel compilation, autotuning, caches).
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+}
+
+/// A model to time: a loaded checkpoint (the library's path) or random weights.
+enum Subject {
+    Checkpoint(ClipEncoder),
+    Random(ClipModel, Device),
+}
+
+impl Subject {
+    fn images(&self, batch: usize, size: usize) -> anyhow::Result<()> {
+        let values: Vec<Vec<f32>> = (0..batch)
+            .map(|b| {
+                (0..3 * size * size)
+                    .map(|i| ((i * 31 + b * 7) % 255) as f32 / 127.5 - 1.0)
+                    .collect()
+            })
+            .collect();
+        match self {
+            Subject::Checkpoint(enc) => {
+                enc.embed_pixel_values(&values)?;
+            }
+            Subject::Random(model, device) => {
+                let flat: Vec<f32> = values.concat();
+                let pixels =
+                    Tensor::<4>::from_data(TensorData::new(flat, [batch, 3, size, size]), device);
+                let out = model.encode_images(pixels)?;
+                // Wait for the device: the data must reach the host.
+                let _ = out.into_data();
+            }
+        }
+        Ok(())
+    }
+
+    fn text(&self, tokens: usize) -> anyhow::Result<()> {
+        // Start token, `tokens - 2` words, end token (the highest id is CLIP's end token).
+        let mut ids = vec![49_406u32];
+        ids.extend((0..tokens.saturating_sub(2)).map(|i| 320 + i as u32 * 37));
+        ids.push(49_407);
+        match self {
+            Subject::Checkpoint(enc) => {
+                enc.embed_token_ids(&[ids])?;
+            }
+            Subject::Random(model, _) => {
+                let _ = model.encode_texts(&[ids])?.into_data();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn median_ms(
+    reps: usize,
+    warmup: usize,
+    mut f: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<f64> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+fn row(case: &str, key: &str, value: usize, ms_total: f64, per: usize, reps: usize) {
+    let ms = ms_total / per as f64;
+    println!(
+        "{{\"case\":\"{case}\",\"{key}\":{value},\"ms_per_item\":{ms:.3},\"items_per_s\":{:.2},\"runs\":{reps}}}",
+        1e3 / ms
+    );
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let backend: Backend = args
+        .device
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--device {}: {e}", args.device))?;
+    let device = backend.device()?;
+    eprintln!(
+        "backend {}, rayon threads {}",
+        backend.name(),
+        rayon::current_num_threads()
+    );
+    let wants = |c: &str| args.cases.iter().any(|x| x == c);
+
+    if wants("cold_text") {
+        let Some(dir) = &args.model else {
+            bail!("cold_text needs --model (it times loading a checkpoint)");
+        };
+        let t = Instant::now();
+        let enc = ClipEncoder::load(dir, &device, Towers::TextOnly)?;
+        let load = t.elapsed().as_secs_f64() * 1e3;
+        enc.embed_texts(&["a dog on the beach at sunset"])?;
+        let total = t.elapsed().as_secs_f64() * 1e3;
+        println!("{{\"case\":\"cold_text\",\"load_ms\":{load:.1},\"ms_per_item\":{total:.1}}}");
+    }
+
+    let needs_model = wants("image") || wants("text");
+    let subject = match (&args.model, &args.random) {
+        _ if !needs_model => None,
+        (Some(dir), _) => Some(Subject::Checkpoint(
+            ClipEncoder::load(dir, &device, Towers::Both)
+                .with_context(|| format!("loading {}", dir.display()))?,
+        )),
+        (None, Some(preset)) => {
+            let config = match preset.as_str() {
+                "vit-b32" => ClipConfig::vit_b32(),
+                "vit-b16" => ClipConfig::vit_b16(),
+                "vit-l14" => ClipConfig::vit_l14(),
+                other => bail!("unknown preset {other}"),
+            };
+            Some(Subject::Random(
+                ClipModel::init(&config, Towers::Both, &device),
+                device.clone(),
+            ))
+        }
+        (None, None) => bail!("give --model <DIR> or --random <PRESET>"),
+    };
+    let size = match (&subject, &args.random) {
+        (Some(Subject::Checkpoint(enc)), _) => enc.image_size(),
+        _ => 224,
+    };
+
+    if let (true, Some(s)) = (wants("image"), &subject) {
+        for &batch in &args.images {
+            let ms = median_ms(args.reps, args.warmup, || s.images(batch, size))?;
+            row("image", "batch", batch, ms, batch, args.reps);
+        }
+    }
+    if let (true, Some(s)) = (wants("text"), &subject) {
+        for &tokens in &args.texts {
+            let ms = median_ms(args.reps, args.warmup, || s.text(tokens))?;
+            row("text", "tokens", tokens, ms, 1, args.reps);
+        }
+    }
+    if wants("jpeg") {
+        let bytes = big_jpeg();
+        let pre = Preprocessor::new(PreprocessConfig::default());
+        for (mode, p) in [
+            ("exact", pre.clone()),
+            ("reduced", pre.clone().with_reduced_jpeg(2)),
+        ] {
+            let ms = median_ms(args.reps, args.warmup, || {
+                p.preprocess_bytes(&bytes, "12mp.jpg")?;
+                Ok(())
+            })?;
+            println!(
+                "{{\"case\":\"jpeg\",\"mode\":\"{mode}\",\"megapixels\":12,\"ms_per_item\":{ms:.1}}}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A 4000×3000 photo-like JPEG (quality 90): gradients, shapes and noise.
+fn big_jpeg() -> Vec<u8> {
+    let (w, h) = (4000u32, 3000u32);
+    let mut state = 0x9E37_79B9u32;
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let n = (state % 21) as f32 - 10.0;
+        let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+        let base = [
+            60.0 + 150.0 * fx,
+            40.0 + 120.0 * fy,
+            90.0 + 80.0 * (fx * 9.0).sin(),
+        ];
+        image::Rgb(base.map(|v| (v + n).clamp(0.0, 255.0) as u8))
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode_image(&img)
+        .expect("encode");
+    out
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Times Glimpse's encoder and the PyTorch reference on the same ViT-B/32 checkpoint, thread
+# count and shapes, one after the other in the same run, and prints the ratios.
+#
+#   bash scripts/bench_encoder.sh [MODEL_DIR]       # default: ~/.cache/glimpse/vit-b32-random
+#
+# Environment: THREADS (default: all cores), REPS (default 5), CASES (default all),
+# CARGO_PROFILE (default release; "dev" reuses the test build, which optimises the encoder too),
+# BENCH_ARGS (extra flags for encoder_bench, e.g. "--precision bf16").
+# Needs python3 with torch + transformers (scripts/requirements-bench.txt); a missing
+# checkpoint is generated with scripts/make_fixtures.py --full (random weights, real layout).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MODEL="${1:-$HOME/.cache/glimpse/vit-b32-random}"
+THREADS="${THREADS:-$(nproc)}"
+REPS="${REPS:-5}"
+CASES="${CASES:-cold_text,image,text,jpeg}"
+PROFILE="${CARGO_PROFILE:-release}"
+OUT="$(mktemp -d)"
+trap 'rm -rf "$OUT"' EXIT
+
+if [ ! -f "$MODEL/model.safetensors" ]; then
+    echo "no checkpoint at $MODEL: generating a random ViT-B/32 (scripts/make_fixtures.py --full)" >&2
+    python3 scripts/make_fixtures.py --full "$MODEL" >&2
+fi
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
+    "flags: $(grep -m1 -o 'avx512f\|avx512_bf16\|avx512_vnni\|avx2' /proc/cpuinfo | sort -u | xargs)" >&2
+echo "threads: $THREADS, reps: $REPS, load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+flag="--release"
+[ "$PROFILE" = "dev" ] && flag=""
+cargo build $flag --example encoder_bench >&2
+bin="${CARGO_TARGET_DIR:-target}/$([ "$PROFILE" = dev ] && echo debug || echo release)/examples/encoder_bench"
+
+RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" --cases "$CASES" \
+    ${BENCH_ARGS:-} >"$OUT/glimpse.jsonl"
+python3 scripts/bench_pytorch.py --model "$MODEL" --threads "$THREADS" --reps "$REPS" \
+    --cases "$CASES" >"$OUT/pytorch.jsonl"
+
+python3 - "$OUT/glimpse.jsonl" "$OUT/pytorch.jsonl" <<'EOF'
+import json, sys
+
+def load(path):
+    rows = {}
+    for line in open(path):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        r = json.loads(line)
+        key = (r["case"], r.get("batch", r.get("tokens", r.get("mode", ""))))
+        rows[key] = r
+    return rows
+
+ours, ref = load(sys.argv[1]), load(sys.argv[2])
+print(f"{'case':<12}{'size':>8}{'glimpse ms':>13}{'pytorch ms':>13}{'speed-up':>10}")
+for key in sorted(set(ours) | set(ref), key=str):
+    o, p = ours.get(key), ref.get(key)
+    if key[0] == "text" and ("text_pad77", key[1]) in ref:
+        p77 = ref[("text_pad77", key[1])]["ms_per_item"]
+    else:
+        p77 = None
+    om = o["ms_per_item"] if o else None
+    pm = p["ms_per_item"] if p else None
+    ratio = f"{pm / om:.2f}x" if om and pm else "-"
+    fmt = lambda v: f"{v:.2f}" if v is not None else "-"
+    line = f"{key[0]:<12}{str(key[1]):>8}{fmt(om):>13}{fmt(pm):>13}{ratio:>10}"
+    if p77 and om:
+        line += f"   (pytorch padded to 77: {p77:.2f} ms, {p77 / om:.2f}x)"
+    print(line)
+print("speed-up = pytorch time / glimpse time (above 1: glimpse is faster)")
+EOF
