@@ -23,7 +23,9 @@ use anyhow::{bail, Context};
 use burn::prelude::*;
 use clap::Parser;
 use glimpse_encoder::preprocess::{PreprocessConfig, Preprocessor};
-use glimpse_encoder::{Backend, ClipConfig, ClipEncoder, ClipModel, Towers};
+use glimpse_encoder::{
+    Backend, ClipConfig, ClipEncoder, ClipModel, Engine, LoadOptions, Precision, Towers,
+};
 
 /// Time the CLIP encoder.
 #[derive(Parser, Debug)]
@@ -38,6 +40,12 @@ struct Args {
     /// Compute backend: cpu (flex) or wgpu.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Precision of the native CPU path: f32 or bf16.
+    #[arg(long, default_value = "f32")]
+    precision: String,
+    /// Implementation: auto (native CPU path where it applies), native or burn.
+    #[arg(long, default_value = "auto")]
+    engine: String,
     /// Image batch sizes.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     images: Vec<usize>,
@@ -146,13 +154,30 @@ fn main() -> anyhow::Result<()> {
         rayon::current_num_threads()
     );
     let wants = |c: &str| args.cases.iter().any(|x| x == c);
+    let precision = match args.precision.as_str() {
+        "f32" => Precision::F32,
+        "bf16" => Precision::Bf16,
+        other => bail!("--precision {other}: f32 or bf16"),
+    };
+    let engine = match args.engine.as_str() {
+        "auto" => Engine::Auto,
+        "native" => Engine::Native,
+        "burn" => Engine::Burn,
+        other => bail!("--engine {other}: auto, native or burn"),
+    };
+    let options = |towers| {
+        LoadOptions::default()
+            .towers(towers)
+            .precision(precision)
+            .engine(engine)
+    };
 
     if wants("cold_text") {
         let Some(dir) = &args.model else {
             bail!("cold_text needs --model (it times loading a checkpoint)");
         };
         let t = Instant::now();
-        let enc = ClipEncoder::load(dir, &device, Towers::TextOnly)?;
+        let enc = ClipEncoder::load_with(dir, &device, &options(Towers::TextOnly))?;
         let load = t.elapsed().as_secs_f64() * 1e3;
         enc.embed_texts(&["a dog on the beach at sunset"])?;
         let total = t.elapsed().as_secs_f64() * 1e3;
@@ -163,7 +188,7 @@ fn main() -> anyhow::Result<()> {
     let subject = match (&args.model, &args.random) {
         _ if !needs_model => None,
         (Some(dir), _) => Some(Subject::Checkpoint(
-            ClipEncoder::load(dir, &device, Towers::Both)
+            ClipEncoder::load_with(dir, &device, &options(Towers::Both))
                 .with_context(|| format!("loading {}", dir.display()))?,
         )),
         (None, Some(preset)) => {
@@ -180,6 +205,9 @@ fn main() -> anyhow::Result<()> {
         }
         (None, None) => bail!("give --model <DIR> or --random <PRESET>"),
     };
+    if let Some(Subject::Checkpoint(enc)) = &subject {
+        eprintln!("engine {:?}, precision {:?}", enc.engine(), enc.precision());
+    }
     let size = match (&subject, &args.random) {
         (Some(Subject::Checkpoint(enc)), _) => enc.image_size(),
         _ => 224,

@@ -6,7 +6,7 @@
 #
 # Environment: THREADS (default: all cores), REPS (default 5), CASES (default all),
 # CARGO_PROFILE (default release; "dev" reuses the test build, which optimises the encoder too),
-# BENCH_ARGS (extra flags for encoder_bench, e.g. "--precision bf16").
+# CARGO_FLAGS (e.g. "--all-features" to reuse the test build). Glimpse runs twice: f32 and bf16.
 # Needs python3 with torch + transformers (scripts/requirements-bench.txt); a missing
 # checkpoint is generated with scripts/make_fixtures.py --full (random weights, real layout).
 set -euo pipefail
@@ -31,15 +31,18 @@ echo "threads: $THREADS, reps: $REPS, load: $(cut -d' ' -f1-3 /proc/loadavg)" >&
 
 flag="--release"
 [ "$PROFILE" = "dev" ] && flag=""
-cargo build $flag --example encoder_bench >&2
+cargo build $flag ${CARGO_FLAGS:-} --example encoder_bench >&2
 bin="${CARGO_TARGET_DIR:-target}/$([ "$PROFILE" = dev ] && echo debug || echo release)/examples/encoder_bench"
 
 RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" --cases "$CASES" \
-    ${BENCH_ARGS:-} >"$OUT/glimpse.jsonl"
+    >"$OUT/glimpse.jsonl"
+RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" \
+    --cases "$(echo "$CASES" | tr ',' '\n' | grep -v jpeg | paste -sd, -)" --precision bf16 \
+    >"$OUT/glimpse_bf16.jsonl"
 python3 scripts/bench_pytorch.py --model "$MODEL" --threads "$THREADS" --reps "$REPS" \
     --cases "$CASES" >"$OUT/pytorch.jsonl"
 
-python3 - "$OUT/glimpse.jsonl" "$OUT/pytorch.jsonl" <<'EOF'
+python3 - "$OUT/glimpse.jsonl" "$OUT/glimpse_bf16.jsonl" "$OUT/pytorch.jsonl" <<'EOF'
 import json, sys
 
 def load(path):
@@ -53,10 +56,12 @@ def load(path):
         rows[key] = r
     return rows
 
-ours, ref = load(sys.argv[1]), load(sys.argv[2])
+ours, bf16, ref = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
 print(f"{'case':<12}{'size':>8}{'glimpse ms':>13}{'pytorch ms':>13}{'speed-up':>10}")
-for key in sorted(set(ours) | set(ref), key=str):
-    o, p = ours.get(key), ref.get(key)
+rows = [(k, ours.get(k), "") for k in ours] + [(k, bf16[k], " bf16") for k in bf16]
+rows += [(k, None, "") for k in ref if k not in ours and k[0] != "text_pad77"]
+for key, o, tag in sorted(rows, key=lambda r: (str(r[0]), r[2])):
+    p = ref.get(key)
     if key[0] == "text" and ("text_pad77", key[1]) in ref:
         p77 = ref[("text_pad77", key[1])]["ms_per_item"]
     else:
@@ -65,7 +70,7 @@ for key in sorted(set(ours) | set(ref), key=str):
     pm = p["ms_per_item"] if p else None
     ratio = f"{pm / om:.2f}x" if om and pm else "-"
     fmt = lambda v: f"{v:.2f}" if v is not None else "-"
-    line = f"{key[0]:<12}{str(key[1]):>8}{fmt(om):>13}{fmt(pm):>13}{ratio:>10}"
+    line = f"{key[0] + tag:<12}{str(key[1]):>8}{fmt(om):>13}{fmt(pm):>13}{ratio:>10}"
     if p77 and om:
         line += f"   (pytorch padded to 77: {p77:.2f} ms, {p77 / om:.2f}x)"
     print(line)

@@ -9,7 +9,7 @@ use crate::{Error, Result};
 use glimpse_encoder::backend::Backend;
 use glimpse_encoder::preprocess::decode::decode_dynamic;
 use glimpse_encoder::preprocess::{DecodeOptions, Preprocessor};
-use glimpse_encoder::{ClipConfig, ClipEncoder, Pixels, Towers};
+use glimpse_encoder::{ClipConfig, ClipEncoder, LoadOptions, Pixels, Precision, Towers};
 use glimpse_store::ModelFingerprint;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -29,6 +29,7 @@ pub(crate) struct Model {
     dir: PathBuf,
     config: ClipConfig,
     backend: Backend,
+    precision: Precision,
     fingerprint: ModelFingerprint,
     preprocessor: Preprocessor,
     text: OnceLock<ClipEncoder>,
@@ -114,7 +115,7 @@ fn digest(dir: &Path) -> Result<String> {
 
 impl Model {
     /// Reads the config and preprocessor settings and fingerprints the weights; loads no tower.
-    pub fn open(dir: &Path, backend: Backend) -> Result<Model> {
+    pub fn open(dir: &Path, backend: Backend, precision: Precision) -> Result<Model> {
         let config = ClipConfig::from_file(dir.join("config.json"))?;
         // Library photos are shown upright: apply EXIF orientation before preprocessing.
         let decode = DecodeOptions {
@@ -139,6 +140,7 @@ impl Model {
             dir: dir.to_path_buf(),
             config,
             backend,
+            precision,
             fingerprint,
             preprocessor,
             text: OnceLock::new(),
@@ -164,7 +166,10 @@ impl Model {
             return Ok(m);
         }
         let device = self.backend.device()?;
-        let encoder = ClipEncoder::load(&self.dir, &device, towers)?;
+        let options = LoadOptions::default()
+            .towers(towers)
+            .precision(self.precision);
+        let encoder = ClipEncoder::load_with(&self.dir, &device, &options)?;
         Ok(cell.get_or_init(|| encoder))
     }
 

@@ -6,4 +6,5 @@ mod crash;
 mod download;
 mod hostile;
 mod lifecycle;
+mod precision;
 mod semantic;
