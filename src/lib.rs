@@ -58,6 +58,7 @@ pub use download::{
 pub use error::{Error, Result};
 pub use glimpse_index::IndexConfig;
 pub use library::{Backend, Library, LibraryBuilder, Precision, INDEX_DIR, STORE_DIR};
+pub use model::default_model;
 pub use types::{
     CancelToken, Failure, Hit, ImageId, IndexOptions, IndexRecovery, IndexReport, Progress,
     ProgressFn, SearchOptions,

@@ -133,7 +133,7 @@ impl Library {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let model_dir = match b.model {
             Some(m) => m,
-            None => crate::model::find_default_model()?,
+            None => crate::model::default_model()?,
         };
         let model = Model::open(&model_dir, b.backend.unwrap_or(Backend::Flex), b.precision)?;
         let store = Store::open(dir.join(STORE_DIR))?;

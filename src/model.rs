@@ -36,9 +36,14 @@ pub(crate) struct Model {
     vision: OnceLock<ClipEncoder>,
 }
 
-/// Where to look for a model when none is given: `$GLIMPSE_MODEL`, then
-/// `openai/clip-vit-base-patch32` in the Hugging Face cache, then (feature `download`) the Hub.
-pub(crate) fn find_default_model() -> Result<PathBuf> {
+/// The model directory a [`Library`](crate::Library) uses when none is given:
+/// `$GLIMPSE_MODEL`, then `openai/clip-vit-base-patch32` in the Hugging Face cache, then (feature
+/// `download`, on by default) that checkpoint fetched from the Hub into the cache.
+///
+/// # Errors
+/// [`Error::Download`] when the Hub cannot be reached (or `HF_HUB_OFFLINE=1`);
+/// [`Error::NoModel`] without the `download` feature.
+pub fn default_model() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("GLIMPSE_MODEL") {
         return Ok(PathBuf::from(dir));
     }

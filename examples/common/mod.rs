@@ -7,12 +7,35 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Opens the library at `dir` with `model` (or the default lookup).
-pub fn open(dir: &Path, model: Option<&PathBuf>, device: Option<&str>) -> anyhow::Result<Library> {
-    let mut b = Library::builder();
+/// The small demo model that ships in the repository (`models/glimpse-shapes`).
+pub fn bundled_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/glimpse-shapes")
+}
+
+/// The model to use: `model` if given, else the library's default lookup (`$GLIMPSE_MODEL`,
+/// the Hugging Face cache, then a download of openai/clip-vit-base-patch32), else, when none
+/// can be found or fetched (offline), the bundled demo model, with a note on stderr.
+pub fn resolve_model(model: Option<&PathBuf>) -> PathBuf {
     if let Some(m) = model {
-        b = b.model(m);
+        return m.clone();
     }
+    match glimpse::default_model() {
+        Ok(dir) => dir,
+        Err(e) => {
+            let bundled = bundled_model();
+            eprintln!(
+                "no CLIP model given or found ({e}); using the bundled demo model {} \
+                 (it knows only synthetic shapes: give --model for real photos)",
+                bundled.display()
+            );
+            bundled
+        }
+    }
+}
+
+/// Opens the library at `dir` with `model` (or the default lookup, see [`resolve_model`]).
+pub fn open(dir: &Path, model: Option<&PathBuf>, device: Option<&str>) -> anyhow::Result<Library> {
+    let mut b = Library::builder().model(resolve_model(model));
     if let Some(d) = device {
         b = b.device(
             d.parse()
