@@ -12,7 +12,9 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{check_shapes, drive, resize_scratch, Aligned, Epilogue, Shape, MR, NR};
+use super::gemm::{
+    block_units, check_shapes, drive, resize_scratch, Aligned, Epilogue, Shape, MR, NR,
+};
 use super::Isa;
 
 /// Rounds an f32 to the nearest bf16 (ties to even), as the high 16 bits of the f32.
@@ -126,37 +128,27 @@ impl PackedBf16 {
     }
 }
 
-/// Packs rows `0..m` of the row-major `A[m, k]` (row stride `lda`) into row groups of bf16
-/// pairs; `out` is resized to `m.div_ceil(MR) * k.div_ceil(2) * MR`.
+/// Packs rows `0..m` of the row-major `A[m, k]` (row stride `lda`) into row groups and blocks
+/// of bf16 pairs (the layout of [`super::gemm`], in units of pairs); `out` is resized to
+/// `m.div_ceil(MR) * units.div_ceil(S) * MR * S`, `units = k.div_ceil(2)`,
+/// `S = block_units(units)`.
 pub fn pack_a_bf16(isa: Isa, a: &[f32], m: usize, k: usize, lda: usize, out: &mut Vec<u32>) {
-    let groups = m.div_ceil(MR);
     let units = k.div_ceil(2);
-    resize_scratch(out, groups * units * MR);
+    let block = block_units(units);
+    let blocks = units.div_ceil(block);
+    let per_group = blocks * MR * block;
+    let groups = m.div_ceil(MR);
+    resize_scratch(out, groups * per_group);
     if units == 0 {
         return;
     }
-    let per_group = units * MR;
     let work = |(g, dst): (usize, &mut [u32])| {
-        let valid = MR.min(m - g * MR);
-        if valid < MR {
-            dst.fill(0);
-        }
-        // Blocks of BLOCK values (BLOCK / 2 units) across the group's rows, so the block of
-        // the group being written stays in L1; each row's block is converted in one go.
-        const BLOCK: usize = 256;
-        let mut buf = [0u32; BLOCK / 2];
-        let mut k0 = 0;
-        while k0 < k {
-            let k1 = (k0 + BLOCK).min(k);
-            let (u0, pairs) = (k0 / 2, (k1 - k0).div_ceil(2));
-            for r in 0..valid {
-                let row = (g * MR + r) * lda;
-                convert_pairs(isa, &a[row + k0..row + k1], &mut buf[..pairs]);
-                for (i, &p) in buf[..pairs].iter().enumerate() {
-                    dst[(u0 + i) * MR + r] = p;
-                }
+        for r in 0..MR.min(m - g * MR) {
+            let row = &a[(g * MR + r) * lda..(g * MR + r) * lda + k];
+            for (b, src) in row.chunks(2 * block).enumerate() {
+                let at = (b * MR + r) * block;
+                convert_pairs(isa, src, &mut dst[at..at + src.len().div_ceil(2)]);
             }
-            k0 = k1;
         }
     };
     if m * k >= 1 << 16 {
@@ -246,13 +238,15 @@ pub fn gemm_bf16(
     let (k, n) = (b.k, b.n);
     check_shapes(a.len(), m, k, lda, c.len(), n, ldc);
     pack_a_bf16(isa, a, m, k, lda, scratch);
+    let units = k.div_ceil(2);
     let shape = Shape {
         m,
         n,
-        units: k.div_ceil(2),
+        units,
+        block: block_units(units),
     };
     drive(
-        isa.bf16_kernel(),
+        isa.bf16_kernel(shape.block),
         scratch,
         b.data.as_slice(),
         shape,
@@ -264,13 +258,15 @@ pub fn gemm_bf16(
     );
 }
 
-/// The portable bf16 microkernel: widens the pairs to f32 and accumulates both products.
+/// The portable bf16 microkernel: widens the pairs to f32 and accumulates both products, for
+/// packed blocks of `S` units.
 ///
 /// # Safety
-/// As [`super::gemm::Kernel`]: `a`, `b` valid for `units × MR` and `units × NR` reads, the
-/// `rows × cols` tile at `c` (row stride `ldc`) valid for reads and writes.
+/// As [`super::gemm::Kernel`]: `a` valid for reading rows `0..rows` of `units` elements `S`
+/// apart, `b` for `units × NR` reads, the `rows × cols` tile at `c` (row stride `ldc`) valid
+/// for reads and writes.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn kernel_bf16_portable(
+pub(crate) unsafe fn kernel_bf16_portable<const S: usize>(
     units: usize,
     a: *const u32,
     b: *const u32,
@@ -281,26 +277,17 @@ pub(crate) unsafe fn kernel_bf16_portable(
     add: bool,
 ) {
     // SAFETY: the caller guarantees the packed extents.
-    let (a, b) = unsafe {
-        (
-            std::slice::from_raw_parts(a, units * MR),
-            std::slice::from_raw_parts(b, units * NR),
-        )
-    };
+    let b = unsafe { std::slice::from_raw_parts(b, units * NR) };
     let mut acc = [[0f32; NR]; MR];
-    for u in 0..units {
-        let mut b_lo = [0f32; NR];
-        let mut b_hi = [0f32; NR];
-        for (j, &p) in b[u * NR..(u + 1) * NR].iter().enumerate() {
-            b_lo[j] = from_bf16(p as u16);
-            b_hi[j] = from_bf16((p >> 16) as u16);
-        }
-        for (row, &p) in acc.iter_mut().zip(&a[u * MR..(u + 1) * MR]) {
+    for (r, row) in acc.iter_mut().enumerate().take(rows) {
+        // SAFETY: row `r < rows` of the block, `units` elements.
+        let ar = unsafe { std::slice::from_raw_parts(a.add(r * S), units) };
+        for (u, &p) in ar.iter().enumerate() {
             let (a_lo, a_hi) = (from_bf16(p as u16), from_bf16((p >> 16) as u16));
-            for j in 0..NR {
+            for (x, &q) in row.iter_mut().zip(&b[u * NR..(u + 1) * NR]) {
                 // Products of bf16 values are exact in f32; one rounding per addition, as
                 // the hardware accumulates.
-                row[j] += a_lo * b_lo[j] + a_hi * b_hi[j];
+                *x += a_lo * from_bf16(q as u16) + a_hi * from_bf16((q >> 16) as u16);
             }
         }
     }
@@ -316,7 +303,7 @@ pub(crate) unsafe fn kernel_bf16_portable(
 #[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
-pub(crate) unsafe fn kernel_bf16_avx512(
+pub(crate) unsafe fn kernel_bf16_avx512<const S: usize>(
     units: usize,
     a: *const u32,
     b: *const u32,
@@ -330,7 +317,7 @@ pub(crate) unsafe fn kernel_bf16_avx512(
         ($($r:literal)*) => {
             match rows {
                 // SAFETY: the caller's contract, with `rows` rows.
-                $($r => unsafe { kernel_bf16_avx512_rows::<$r>(units, a, b, c, ldc, cols, add) },)*
+                $($r => unsafe { kernel_bf16_avx512_rows::<$r, S>(units, a, b, c, ldc, cols, add) },)*
                 _ => unreachable!("rows <= MR"),
             }
         };
@@ -344,7 +331,7 @@ pub(crate) unsafe fn kernel_bf16_avx512(
 /// As [`kernel_bf16_avx512`] with `rows = R <= MR`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn kernel_bf16_avx512_rows<const R: usize>(
+unsafe fn kernel_bf16_avx512_rows<const R: usize, const S: usize>(
     units: usize,
     a: *const u32,
     b: *const u32,
@@ -366,17 +353,17 @@ unsafe fn kernel_bf16_avx512_rows<const R: usize>(
             )
         };
         for i in 0..R {
-            // SAFETY: `a` points at MR >= R packed pairs of this unit; the transmute
-            // reinterprets 16 × u32 as 32 × bf16 (same size, any bit pattern is valid).
+            // SAFETY: row `i < R` of the block holds this unit's pair at `a + i·S`; the
+            // transmute reinterprets 16 × u32 as 32 × bf16 (same size, any bit pattern).
             let ai = unsafe {
-                std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*a.add(i) as i32))
+                std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*a.add(i * S) as i32))
             };
             lo[i] = _mm512_dpbf16_ps(lo[i], ai, b0);
             hi[i] = _mm512_dpbf16_ps(hi[i], ai, b1);
         }
-        // SAFETY: advancing within (or one past) the packed group and panel.
+        // SAFETY: advancing within (or one past) row 0 of the block and the panel.
         unsafe {
-            a = a.add(MR);
+            a = a.add(1);
             b = b.add(NR);
         }
     }
@@ -393,7 +380,7 @@ unsafe fn kernel_bf16_avx512_rows<const R: usize>(
 #[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn kernel_bf16_avx512f(
+pub(crate) unsafe fn kernel_bf16_avx512f<const S: usize>(
     units: usize,
     a: *const u32,
     b: *const u32,
@@ -407,7 +394,7 @@ pub(crate) unsafe fn kernel_bf16_avx512f(
         ($($r:literal)*) => {
             match rows {
                 // SAFETY: the caller's contract, with `rows` rows.
-                $($r => unsafe { kernel_bf16_avx512f_rows::<$r>(units, a, b, c, ldc, cols, add) },)*
+                $($r => unsafe { kernel_bf16_avx512f_rows::<$r, S>(units, a, b, c, ldc, cols, add) },)*
                 _ => unreachable!("rows <= MR"),
             }
         };
@@ -421,7 +408,7 @@ pub(crate) unsafe fn kernel_bf16_avx512f(
 /// As [`kernel_bf16_avx512f`] with `rows = R <= MR`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel_bf16_avx512f_rows<const R: usize>(
+unsafe fn kernel_bf16_avx512f_rows<const R: usize, const S: usize>(
     units: usize,
     a: *const u32,
     b: *const u32,
@@ -449,16 +436,16 @@ unsafe fn kernel_bf16_avx512f_rows<const R: usize>(
         let b1e = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(p1));
         let b1o = _mm512_castsi512_ps(_mm512_and_si512(p1, mask));
         for i in 0..R {
-            // SAFETY: `a` points at MR >= R packed pairs of this unit.
-            let pa = unsafe { *a.add(i) };
+            // SAFETY: row `i < R` of the block holds this unit's pair at `a + i·S`.
+            let pa = unsafe { *a.add(i * S) };
             let ae = _mm512_set1_ps(f32::from_bits(pa << 16));
             let ao = _mm512_set1_ps(f32::from_bits(pa & 0xffff_0000));
             lo[i] = _mm512_fmadd_ps(ao, b0o, _mm512_fmadd_ps(ae, b0e, lo[i]));
             hi[i] = _mm512_fmadd_ps(ao, b1o, _mm512_fmadd_ps(ae, b1e, hi[i]));
         }
-        // SAFETY: advancing within (or one past) the packed group and panel.
+        // SAFETY: advancing within (or one past) row 0 of the block and the panel.
         unsafe {
-            a = a.add(MR);
+            a = a.add(1);
             b = b.add(NR);
         }
     }

@@ -6,12 +6,15 @@
 //! The reduction dimension `k` is counted in *units*: one `k` for f32, a pair of `k` for bf16.
 //! - `B` (the weights, `[k, n]`) is packed once into column panels of [`NR`] columns: panel
 //!   `j` holds `units × NR` elements, unit-major, zero-padded past `n` (and past `k`).
-//! - `A` (the activations, `[m, k]` row-major) is packed per call into row groups of [`MR`]
-//!   rows: group `g` holds `units × MR` elements, unit-major, zero-padded past `m`.
+//! - `A` (the activations, `[m, k]` row-major) is copied per call into row groups of [`MR`]
+//!   rows, cut into reduction blocks of `S` units ([`block_units`]: 128 for short reductions,
+//!   else [`KC_UNITS`]): block `b` of group `g` holds its rows one after another, `S` units
+//!   apart. Packing is a row copy (or a row conversion to bf16), no transposition, and the
+//!   kernels, compiled for each `S`, read row `i` at the constant offset `i·S`.
 //!
-//! The slice of a group or panel for the units `u0..u1` is therefore contiguous, so the driver
-//! blocks the reduction by [`KC_UNITS`] without repacking. A microkernel computes one
-//! `MR × NR` tile of `C` from one group and one panel; it keeps the tile in 28 zmm registers.
+//! The slice of a panel for the units `u0..u1` is contiguous, so the driver blocks the
+//! reduction by `S` without repacking `B`. A microkernel computes one `MR × NR` tile of `C`
+//! from one block of a group and one panel; it keeps the tile in 28 zmm registers.
 //!
 //! # Threads
 //! `C` is cut into tiles of whole row groups × whole panels; rayon runs the tiles (the
@@ -34,6 +37,17 @@ pub const NR: usize = 32;
 /// Reduction units per cache block: the `B` panel slice a kernel streams (96 KB in f32) comes
 /// from L2, and fewer blocks mean fewer reloads of the `C` tile (measured best of 128..768).
 pub const KC_UNITS: usize = 768;
+/// The block size of short reductions (attention heads), so their packed `A` stays small.
+pub const KC_SMALL: usize = 128;
+
+/// The reduction block (and packed row stride) for a reduction of `units` units.
+pub fn block_units(units: usize) -> usize {
+    if units <= KC_SMALL {
+        KC_SMALL
+    } else {
+        KC_UNITS
+    }
+}
 
 /// What happens to a tile of `C` after the product: bias, bias and activation.
 #[derive(Debug, Clone, Copy)]
@@ -46,8 +60,9 @@ pub enum Epilogue<'a> {
     BiasAct(&'a [f32], Activation),
 }
 
-/// A microkernel: `C[rows, cols] (+)= A_group[units] · B_panel[units]`, where `a` and `b`
-/// point at `units × MR` and `units × NR` packed elements and `c` at the tile's first element
+/// A microkernel: `C[rows, cols] (+)= A_block[units] · B_panel[units]`, where `a` points at a
+/// packed block of `A` (row `i` at `a + i·S`, `units <= S` elements each; `S` is the kernel's
+/// compiled block size), `b` at `units × NR` packed elements and `c` at the tile's first element
 /// with row stride `ldc`; `rows <= MR`, `cols <= NR`; with `add` the product is added to `C`.
 pub(crate) type Kernel<T> = unsafe fn(
     units: usize,
@@ -183,47 +198,34 @@ impl PackedB {
     }
 }
 
-/// Packs rows `0..m` of the row-major `A[m, k]` (row stride `lda`) into row groups for the f32
-/// kernels; `out` is resized to `m.div_ceil(MR) * k * MR`.
+/// Packs rows `0..m` of the row-major `A[m, k]` (row stride `lda`) into row groups and blocks
+/// for the f32 kernels (see the module docs); `out` is resized to
+/// `m.div_ceil(MR) * k.div_ceil(S) * MR * S`, `S = block_units(k)`. Rows past `m` and units
+/// past `k` are left as they were: no kernel reads them.
 pub fn pack_a(a: &[f32], m: usize, k: usize, lda: usize, out: &mut Vec<f32>) {
+    let block = block_units(k);
+    let blocks = k.div_ceil(block);
+    let per_group = blocks * MR * block;
     let groups = m.div_ceil(MR);
-    resize_scratch(out, groups * k * MR);
+    resize_scratch(out, groups * per_group);
     if k == 0 {
         return;
     }
-    let per_group = k * MR;
     let work = |(g, dst): (usize, &mut [f32])| {
-        let valid = MR.min(m - g * MR);
-        if valid < MR {
-            dst.fill(0.0);
-        }
-        // Unit-major writes (sequential), reading the group's rows side by side, in blocks
-        // of 64 units so the rows' lines stay in L1.
-        const BLOCK: usize = 64;
-        let rows: Vec<&[f32]> = (0..valid)
-            .map(|r| &a[(g * MR + r) * lda..(g * MR + r) * lda + k])
-            .collect();
-        let mut k0 = 0;
-        while k0 < k {
-            let k1 = (k0 + BLOCK).min(k);
-            for (r, row) in rows.iter().enumerate() {
-                for (kk, &v) in row[k0..k1].iter().enumerate() {
-                    dst[(k0 + kk) * MR + r] = v;
-                }
+        for r in 0..MR.min(m - g * MR) {
+            let row = &a[(g * MR + r) * lda..(g * MR + r) * lda + k];
+            for (b, src) in row.chunks(block).enumerate() {
+                let at = (b * MR + r) * block;
+                dst[at..at + src.len()].copy_from_slice(src);
             }
-            k0 = k1;
         }
     };
     if m * k >= 1 << 16 {
-        out[..groups * per_group]
-            .par_chunks_exact_mut(per_group)
+        out.par_chunks_exact_mut(per_group)
             .enumerate()
             .for_each(work);
     } else {
-        out[..groups * per_group]
-            .chunks_exact_mut(per_group)
-            .enumerate()
-            .for_each(work);
+        out.chunks_exact_mut(per_group).enumerate().for_each(work);
     }
 }
 
@@ -258,9 +260,14 @@ pub fn gemm(
     let (k, n) = (b.k, b.n);
     check_shapes(a.len(), m, k, lda, c.len(), n, ldc);
     pack_a(a, m, k, lda, scratch);
-    let shape = Shape { m, n, units: k };
+    let shape = Shape {
+        m,
+        n,
+        units: k,
+        block: block_units(k),
+    };
     drive(
-        isa.f32_kernel(),
+        isa.f32_kernel(shape.block),
         scratch,
         b.data(),
         shape,
@@ -286,16 +293,17 @@ pub fn gemm_packed_serial(
     epilogue: Epilogue<'_>,
 ) {
     let (k, n) = (b.k, b.n);
-    assert!(
-        packed_a.len() >= m.div_ceil(MR) * k * MR,
-        "packed A too short"
-    );
     if m > 0 && n > 0 {
         assert!(c.len() >= (m - 1) * ldc + n && ldc >= n, "C too short");
     }
-    let shape = Shape { m, n, units: k };
+    let shape = Shape {
+        m,
+        n,
+        units: k,
+        block: block_units(k),
+    };
     drive(
-        isa.f32_kernel(),
+        isa.f32_kernel(shape.block),
         packed_a,
         b.data(),
         shape,
@@ -333,12 +341,14 @@ pub(crate) fn check_shapes(
     }
 }
 
-/// Problem size for the driver: `units` of reduction (k for f32, pairs for bf16).
+/// Problem size for the driver: `units` of reduction (k for f32, pairs for bf16), cut into
+/// blocks of `block` units (the packed `A` layout, see [`block_units`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Shape {
     pub m: usize,
     pub n: usize,
     pub units: usize,
+    pub block: usize,
 }
 
 /// A pointer to `C` that tiles share; each tile writes only its own rows × columns.
@@ -370,13 +380,14 @@ pub(crate) fn drive<T: Copy + Sync>(
     epilogue: Epilogue<'_>,
     parallel: bool,
 ) {
-    let Shape { m, n, units } = shape;
+    let Shape { m, n, units, block } = shape;
     if m == 0 || n == 0 {
         return;
     }
     let groups = m.div_ceil(MR);
     let panels = n.div_ceil(NR);
-    assert!(a.len() >= groups * units * MR && b.len() >= panels * units * NR);
+    let per_group = units.div_ceil(block) * MR * block;
+    assert!(a.len() >= groups * per_group && b.len() >= panels * units * NR);
     if units == 0 {
         // An empty reduction: C = 0 (or unchanged), then the epilogue.
         for r in 0..m {
@@ -417,17 +428,18 @@ pub(crate) fn drive<T: Copy + Sync>(
         let p1 = (p0 + tile_panels).min(panels);
         let mut u0 = 0;
         while u0 < units {
-            let uc = KC_UNITS.min(units - u0);
+            let uc = block.min(units - u0);
             let add = accumulate || u0 > 0;
             for p in p0..p1 {
                 let cols = NR.min(n - p * NR);
                 let bp = &b[p * units * NR + u0 * NR..];
                 for g in g0..g1 {
                     let rows = MR.min(m - g * MR);
-                    let ap = &a[g * units * MR + u0 * MR..];
-                    debug_assert!(ap.len() >= uc * MR && bp.len() >= uc * NR);
-                    // SAFETY: `ap`/`bp` hold at least `uc` units of the group/panel (checked
-                    // above by the length assertion on `a` and `b`); the tile of C at
+                    let ap = &a[g * per_group + (u0 / block) * MR * block..];
+                    debug_assert!(ap.len() >= MR * block && bp.len() >= uc * NR);
+                    // SAFETY: `ap` holds the group's whole block (MR rows of `block >= uc`
+                    // units) and `bp` at least `uc` units of the panel (checked above by the
+                    // length assertion on `a` and `b`); the tile of C at
                     // (g·MR, p·NR) spans `rows × cols` elements inside `c` (the caller checked
                     // `c` against m, n and ldc), and no other tile touches it.
                     unsafe {
@@ -494,13 +506,15 @@ fn apply_epilogue(
     }
 }
 
-/// The portable f32 microkernel (any target; LLVM vectorises it for the baseline ISA).
+/// The portable f32 microkernel (any target; LLVM vectorises it for the baseline ISA), for
+/// packed blocks of `S` units.
 ///
 /// # Safety
-/// As [`Kernel`]: `a` and `b` valid for `units × MR` and `units × NR` reads, the `rows × cols`
-/// tile at `c` (row stride `ldc`) valid for reads and writes.
+/// As [`Kernel`]: `a` valid for reading rows `0..rows` of `units` elements `S` apart, `b` for
+/// `units × NR` reads, the `rows × cols` tile at `c` (row stride `ldc`) valid for reads and
+/// writes.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn kernel_f32_portable(
+pub(crate) unsafe fn kernel_f32_portable<const S: usize>(
     units: usize,
     a: *const f32,
     b: *const f32,
@@ -511,17 +525,13 @@ pub(crate) unsafe fn kernel_f32_portable(
     add: bool,
 ) {
     // SAFETY: the caller guarantees the packed extents.
-    let (a, b) = unsafe {
-        (
-            std::slice::from_raw_parts(a, units * MR),
-            std::slice::from_raw_parts(b, units * NR),
-        )
-    };
+    let b = unsafe { std::slice::from_raw_parts(b, units * NR) };
     let mut acc = [[0f32; NR]; MR];
-    for u in 0..units {
-        let bu: &[f32; NR] = b[u * NR..(u + 1) * NR].try_into().expect("NR");
-        let au = &a[u * MR..(u + 1) * MR];
-        for (row, &ai) in acc.iter_mut().zip(au) {
+    for (r, row) in acc.iter_mut().enumerate().take(rows) {
+        // SAFETY: row `r < rows` of the block, `units` elements.
+        let ar = unsafe { std::slice::from_raw_parts(a.add(r * S), units) };
+        for (u, &ai) in ar.iter().enumerate() {
+            let bu: &[f32; NR] = b[u * NR..(u + 1) * NR].try_into().expect("NR");
             for (x, &bj) in row.iter_mut().zip(bu) {
                 *x += ai * bj;
             }
@@ -565,7 +575,7 @@ pub(crate) unsafe fn store_tile(
 #[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn kernel_f32_avx512(
+pub(crate) unsafe fn kernel_f32_avx512<const S: usize>(
     units: usize,
     a: *const f32,
     b: *const f32,
@@ -579,7 +589,7 @@ pub(crate) unsafe fn kernel_f32_avx512(
         ($($r:literal)*) => {
             match rows {
                 // SAFETY: the caller's contract, with `rows` rows.
-                $($r => unsafe { kernel_f32_avx512_rows::<$r>(units, a, b, c, ldc, cols, add) },)*
+                $($r => unsafe { kernel_f32_avx512_rows::<$r, S>(units, a, b, c, ldc, cols, add) },)*
                 _ => unreachable!("rows <= MR"),
             }
         };
@@ -593,7 +603,7 @@ pub(crate) unsafe fn kernel_f32_avx512(
 /// As [`kernel_f32_avx512`] with `rows = R <= MR`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel_f32_avx512_rows<const R: usize>(
+unsafe fn kernel_f32_avx512_rows<const R: usize, const S: usize>(
     units: usize,
     a: *const f32,
     b: *const f32,
@@ -610,14 +620,14 @@ unsafe fn kernel_f32_avx512_rows<const R: usize>(
         // SAFETY: `b` points at NR = 32 packed floats of this unit (caller's contract).
         let (b0, b1) = unsafe { (_mm512_loadu_ps(b), _mm512_loadu_ps(b.add(16))) };
         for i in 0..R {
-            // SAFETY: `a` points at MR >= R packed floats of this unit.
-            let ai = _mm512_set1_ps(unsafe { *a.add(i) });
+            // SAFETY: row `i < R` of the block holds this unit at `a + i·S`.
+            let ai = _mm512_set1_ps(unsafe { *a.add(i * S) });
             lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);
             hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);
         }
-        // SAFETY: advancing within (or one past) the packed group and panel.
+        // SAFETY: advancing within (or one past) row 0 of the block and the panel.
         unsafe {
-            a = a.add(MR);
+            a = a.add(1);
             b = b.add(NR);
         }
     }

@@ -85,24 +85,42 @@ impl Isa {
 
     // The kernels below are chosen only if the CPU has them, whatever `self` claims, so an
     // `Isa` value can never select an instruction the CPU lacks.
-    pub(crate) fn f32_kernel(self) -> Kernel<f32> {
+    pub(crate) fn f32_kernel(self, block: usize) -> Kernel<f32> {
+        macro_rules! pick {
+            ($k:ident) => {
+                match block {
+                    gemm::KC_SMALL => gemm::$k::<{ gemm::KC_SMALL }>,
+                    _ => gemm::$k::<{ gemm::KC_UNITS }>,
+                }
+            };
+        }
+        debug_assert!(block == gemm::KC_SMALL || block == gemm::KC_UNITS);
         #[cfg(target_arch = "x86_64")]
         if self.avx512() && Isa::detect().avx512() {
-            return gemm::kernel_f32_avx512;
+            return pick!(kernel_f32_avx512);
         }
-        gemm::kernel_f32_portable
+        pick!(kernel_f32_portable)
     }
 
-    pub(crate) fn bf16_kernel(self) -> Kernel<u32> {
+    pub(crate) fn bf16_kernel(self, block: usize) -> Kernel<u32> {
+        macro_rules! pick {
+            ($k:ident) => {
+                match block {
+                    gemm::KC_SMALL => bf16::$k::<{ gemm::KC_SMALL }>,
+                    _ => bf16::$k::<{ gemm::KC_UNITS }>,
+                }
+            };
+        }
+        debug_assert!(block == gemm::KC_SMALL || block == gemm::KC_UNITS);
         #[cfg(target_arch = "x86_64")]
         if self == Isa::Avx512Bf16 && Isa::detect() == Isa::Avx512Bf16 {
-            return bf16::kernel_bf16_avx512;
+            return pick!(kernel_bf16_avx512);
         }
         #[cfg(target_arch = "x86_64")]
         if self.avx512() && Isa::detect().avx512() {
-            return bf16::kernel_bf16_avx512f;
+            return pick!(kernel_bf16_avx512f);
         }
-        bf16::kernel_bf16_portable
+        pick!(kernel_bf16_portable)
     }
 }
 
