@@ -367,8 +367,8 @@ unsafe fn kernel_bf16_avx512_rows<const R: usize, const S: usize>(
             b = b.add(NR);
         }
     }
-    // SAFETY: the C tile is valid for `R × cols` (caller's contract).
-    unsafe { super::gemm::store_zmm_tile(&lo, &hi, c, ldc, cols, add) };
+    // The C tile is valid for `R × cols` (caller's contract).
+    super::gemm::store_zmm_tile!(lo, hi, R, c, ldc, cols, add);
 }
 
 /// The bf16 microkernel for AVX-512F without AVX-512 BF16: widens each pair to two f32
@@ -449,6 +449,6 @@ unsafe fn kernel_bf16_avx512f_rows<const R: usize, const S: usize>(
             b = b.add(NR);
         }
     }
-    // SAFETY: the C tile is valid for `R × cols` (caller's contract).
-    unsafe { super::gemm::store_zmm_tile(&lo, &hi, c, ldc, cols, add) };
+    // The C tile is valid for `R × cols` (caller's contract).
+    super::gemm::store_zmm_tile!(lo, hi, R, c, ldc, cols, add);
 }

@@ -631,52 +631,49 @@ unsafe fn kernel_f32_avx512_rows<const R: usize, const S: usize>(
             b = b.add(NR);
         }
     }
-    // SAFETY: the C tile is valid for `R × cols` (caller's contract).
-    unsafe { store_zmm_tile(&lo, &hi, c, ldc, cols, add) };
+    // The C tile is valid for `R × cols` (caller's contract).
+    store_zmm_tile!(lo, hi, R, c, ldc, cols, add);
 }
 
-/// Stores the `2R` accumulators of an AVX-512 kernel into the `R × cols` tile of `C`.
+/// Stores the `2R` accumulators `lo`, `hi` of an AVX-512 kernel into the `R × cols` tile of
+/// `C` at `c` (row stride `ldc`), adding to it with `add`. A macro rather than a function so
+/// that it is always expanded inside the kernel: a call would spill the 28 accumulators.
 ///
-/// # Safety
-/// AVX-512F available; the tile at `c` (row stride `ldc`) valid for `R × cols` reads and
-/// writes, `cols <= NR`.
+/// Expands to code that needs AVX-512F and a tile valid for `R × cols` reads and writes,
+/// `cols <= NR`; use it only inside an AVX-512 kernel's `unsafe` contract.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[inline]
-pub(crate) unsafe fn store_zmm_tile<const R: usize>(
-    lo: &[std::arch::x86_64::__m512; R],
-    hi: &[std::arch::x86_64::__m512; R],
-    c: *mut f32,
-    ldc: usize,
-    cols: usize,
-    add: bool,
-) {
-    use std::arch::x86_64::*;
-    let m0: __mmask16 = if cols >= 16 {
-        0xffff
-    } else {
-        ((1u32 << cols) - 1) as u16
-    };
-    let m1: __mmask16 = if cols >= 32 {
-        0xffff
-    } else if cols > 16 {
-        ((1u32 << (cols - 16)) - 1) as u16
-    } else {
-        0
-    };
-    for i in 0..R {
-        // SAFETY: row `i < R` of the tile; the masks limit the columns to `cols`. Columns 16..
-        // may lie past C when `cols <= 16`: the mask is then empty, and a masked access with an
-        // empty mask touches no memory.
-        unsafe {
-            let p = c.add(i * ldc);
-            let (mut x0, mut x1) = (lo[i], hi[i]);
-            if add {
-                x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, p));
-                x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, p.wrapping_add(16)));
+macro_rules! store_zmm_tile {
+    ($lo:expr, $hi:expr, $r:expr, $c:expr, $ldc:expr, $cols:expr, $add:expr) => {{
+        use std::arch::x86_64::*;
+        let (c, ldc, cols, add): (*mut f32, usize, usize, bool) = ($c, $ldc, $cols, $add);
+        let m0: __mmask16 = if cols >= 16 {
+            0xffff
+        } else {
+            ((1u32 << cols) - 1) as u16
+        };
+        let m1: __mmask16 = if cols >= 32 {
+            0xffff
+        } else if cols > 16 {
+            ((1u32 << (cols - 16)) - 1) as u16
+        } else {
+            0
+        };
+        for i in 0..$r {
+            // SAFETY: row `i < R` of the tile (the kernel's contract); the masks limit the
+            // columns to `cols`. Columns 16.. may lie past C when `cols <= 16`: the mask is
+            // then empty, and a masked access with an empty mask touches no memory.
+            unsafe {
+                let p = c.add(i * ldc);
+                let (mut x0, mut x1) = ($lo[i], $hi[i]);
+                if add {
+                    x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, p));
+                    x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, p.wrapping_add(16)));
+                }
+                _mm512_mask_storeu_ps(p, m0, x0);
+                _mm512_mask_storeu_ps(p.wrapping_add(16), m1, x1);
             }
-            _mm512_mask_storeu_ps(p, m0, x0);
-            _mm512_mask_storeu_ps(p.wrapping_add(16), m1, x1);
         }
-    }
+    }};
 }
+#[cfg(target_arch = "x86_64")]
+pub(crate) use store_zmm_tile;
