@@ -49,10 +49,10 @@ struct Args {
     #[arg(long, default_value_t = 480)]
     val_images: usize,
     /// Optimiser steps.
-    #[arg(long, default_value_t = 1500)]
+    #[arg(long, default_value_t = 3670)]
     steps: usize,
     /// Pairs per batch.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 64)]
     batch_size: usize,
     /// Peak learning rate.
     #[arg(long, default_value_t = 2e-3)]
@@ -64,19 +64,19 @@ struct Args {
     #[arg(long, default_value_t = 7)]
     seed: u64,
     /// Width of the vision transformer.
-    #[arg(long, default_value_t = 96)]
+    #[arg(long, default_value_t = 64)]
     vision_width: usize,
     /// Layers of the vision transformer.
     #[arg(long, default_value_t = 3)]
     vision_layers: usize,
     /// Width of the text transformer.
-    #[arg(long, default_value_t = 48)]
+    #[arg(long, default_value_t = 32)]
     text_width: usize,
     /// Layers of the text transformer.
     #[arg(long, default_value_t = 2)]
     text_layers: usize,
     /// Side of the model's input in pixels.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 48)]
     image_size: usize,
     /// Patch side in pixels.
     #[arg(long, default_value_t = 8)]
@@ -91,6 +91,15 @@ struct Args {
     /// differ in shape, size, position, background); 0 draws batches uniformly.
     #[arg(long, default_value_t = 2)]
     colours_per_batch: usize,
+    /// Train for about this many seconds instead of a fixed number of steps: the warm-up runs
+    /// first, its step time sets the total (printed, so that `--steps` can repeat the run
+    /// exactly), capped at `--steps`.
+    #[arg(long)]
+    time_budget: Option<f64>,
+    /// The tokenizer of a from-scratch model (CLIP's BPE vocabulary); by default the test
+    /// fixture's.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
     /// Print a progress line every this many steps.
     #[arg(long, default_value_t = 25)]
     log_every: usize,
@@ -235,7 +244,49 @@ fn colour_batches(specs: &[synth::Spec], args: &Args) -> impl Iterator<Item = Ve
     })
 }
 
+/// Uniformly drawn batches: a shuffled pass over the pictures, reshuffled each epoch.
+fn uniform_batches(len: usize, args: &Args) -> impl Iterator<Item = Vec<usize>> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed ^ 0x0BA7_C4E5);
+    let batch = args.batch_size.min(len);
+    let mut order: Vec<usize> = (0..len).collect();
+    let mut next = len;
+    std::iter::from_fn(move || {
+        if next + batch > len {
+            order.shuffle(&mut rng);
+            next = 0;
+        }
+        next += batch;
+        Some(order[next - batch..next].to_vec())
+    })
+}
+
+/// Keeps freed memory in the process (glibc): burn allocates and frees every intermediate
+/// tensor of every step, and with glibc's defaults the larger ones go back to the kernel each
+/// time and come back as fresh zeroed pages, page faults that cost about a fifth of a step.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    const M_TRIM_THRESHOLD: i32 = -1;
+    const M_TOP_PAD: i32 = -2;
+    const M_MMAP_THRESHOLD: i32 = -3;
+    extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    // SAFETY: mallopt only changes allocator parameters; called before any other thread runs.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 32 << 20); // glibc's maximum
+        mallopt(M_TRIM_THRESHOLD, 1 << 30);
+        mallopt(M_TOP_PAD, 64 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() -> Result<()> {
+    keep_freed_memory();
     let args = Args::parse();
     if let Some(dir) = &args.eval_only {
         let (r1, r5) = evaluate(dir, &args.data, args.val_images, args.seed)?;
@@ -265,8 +316,10 @@ fn main() -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let tokenizer = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("crates/encoder/tests/fixtures/tiny-clip/tokenizer.json");
+    let tokenizer = args.tokenizer.clone().unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("crates/encoder/tests/fixtures/tiny-clip/tokenizer.json")
+    });
     let config = TrainConfig {
         steps: args.steps,
         batch_size: args.batch_size,
@@ -296,10 +349,33 @@ fn main() -> Result<()> {
             );
         }
     };
-    if args.colours_per_batch == 0 {
-        trainer.train(&data, on_step)?;
+    let mut batches: Box<dyn Iterator<Item = Vec<usize>>> = if args.colours_per_batch == 0 {
+        Box::new(uniform_batches(data.len(), &args))
     } else {
-        trainer.train_batches(&data, colour_batches(&specs, &args), on_step)?;
+        Box::new(colour_batches(&specs, &args))
+    };
+    match args.time_budget {
+        None => trainer.train_batches(&data, &mut batches, on_step)?,
+        Some(budget) => {
+            // Warm-up first (its learning rates do not depend on the total), timing its second
+            // half; then as many steps as the rest of the budget allows.
+            let warmup = args.warmup.clamp(2, args.steps);
+            trainer.set_steps(warmup);
+            let mut timed = Vec::new();
+            let mut on_step = on_step;
+            trainer.train_batches(&data, &mut batches, |report| {
+                if report.step > warmup / 2 {
+                    timed.push(report.elapsed.as_secs_f64());
+                }
+                on_step(report);
+            })?;
+            let per_step = timed.iter().sum::<f64>() / timed.len().max(1) as f64;
+            let left = budget - training.elapsed().as_secs_f64();
+            let total = (warmup + (left / per_step).max(0.0) as usize).min(args.steps);
+            println!("{per_step:.3} s per step: {total} steps in all (rerun with --steps {total})");
+            trainer.set_steps(total);
+            trainer.train_batches(&data, &mut batches, on_step)?;
+        }
     }
     let train_secs = training.elapsed().as_secs_f64();
     let dtype = if args.f32 {

@@ -450,3 +450,48 @@ fn gradient_matches_finite_differences() {
         );
     }
 }
+
+#[test]
+fn setting_the_total_after_the_warm_up_repeats_a_run_started_with_it() {
+    // What `examples/train.rs --time-budget` does: warm up, then set the total from the step
+    // time. The steps and weights are those of a run given that total from the start.
+    let data = four_kinds(32);
+    let config = TrainConfig {
+        steps: 6,
+        batch_size: 8,
+        learning_rate: 2e-3,
+        warmup_steps: 2,
+        seed: 4,
+        ..TrainConfig::default()
+    };
+    let batches = || (0..).map(|i: usize| (0..8).map(|j| (i * 8 + j) % 32).collect::<Vec<_>>());
+    let mut whole = trainer(config.clone());
+    let mut lrs = Vec::new();
+    whole
+        .train_batches(&data, batches(), |r| lrs.push(r.learning_rate))
+        .unwrap();
+
+    let mut split = trainer(TrainConfig {
+        steps: 1000,
+        ..config
+    });
+    let mut split_lrs = Vec::new();
+    let mut it = batches();
+    split.set_steps(2);
+    split
+        .train_batches(&data, &mut it, |r| split_lrs.push(r.learning_rate))
+        .unwrap();
+    split.set_steps(6);
+    split
+        .train_batches(&data, &mut it, |r| split_lrs.push(r.learning_rate))
+        .unwrap();
+    assert_eq!(split.step_count(), 6);
+    assert_eq!(lrs, split_lrs);
+
+    let pixels = Tensor::<4>::zeros([1, 3, 16, 16], &Device::flex());
+    let ids = vec![vec![49406u32, 320, 49407]];
+    assert_eq!(
+        embeddings(&whole.clip_model(), pixels.clone(), &ids),
+        embeddings(&split.clip_model(), pixels, &ids)
+    );
+}

@@ -499,6 +499,16 @@ impl Trainer {
         &self.tokenizer
     }
 
+    /// Sets the run's total number of steps (`config.steps`), e.g. once the time a step takes
+    /// is known. The schedule is recomputed from it. Warm-up learning rates do not depend on
+    /// the total, so steps taken during the warm-up had the learning rates of a run started
+    /// with the new total: a run whose total is set at the end of its warm-up (with batches
+    /// from one continuing iterator, see [`Trainer::train_batches`]) repeats exactly as a run
+    /// started with that total.
+    pub fn set_steps(&mut self, steps: usize) {
+        self.config.steps = steps;
+    }
+
     /// Steps taken so far.
     pub fn step_count(&self) -> usize {
         self.step
