@@ -128,31 +128,61 @@ impl ClipEncoder {
             (Engine::Auto, Precision::F32) => native_by_default(device),
         };
         let config = ClipConfig::from_file(dir.join("config.json"))?;
-        let mut model = Checkpoint::open_dir(&dir)?.load_model(&config, towers, device)?;
-        let (mut native_text, mut native_vision) = (None, None);
-        if native {
-            let isa = Isa::detect();
-            if let Some(tower) = model.text.take() {
-                native_text = Some(NativeText::from_burn(
-                    &tower,
-                    &config.text_config,
-                    options.precision,
-                    isa,
-                )?);
-            }
-            if let Some(tower) = model.vision.take() {
-                native_vision = Some(NativeVision::from_burn(
-                    &tower,
-                    &config.vision_config,
-                    options.precision,
-                    isa,
-                )?);
-            }
-        }
-        let tokenizer = match towers.text() {
-            true => Some(ClipTokenizer::from_dir(&dir)?),
-            false => None,
-        };
+        let checkpoint = Checkpoint::open_dir(&dir)?;
+        let isa = Isa::detect();
+        // The tokenizer (a large JSON file) loads on another thread while the weights are read.
+        let (tokenizer, weights) = rayon::join(
+            || {
+                towers
+                    .text()
+                    .then(|| ClipTokenizer::from_dir(&dir))
+                    .transpose()
+            },
+            || -> Result<_> {
+                if !native {
+                    let model = checkpoint.load_model(&config, towers, device)?;
+                    return Ok((model, None, None));
+                }
+                // The text tower packs straight from the checkpoint (the cold start of a query
+                // process); the vision tower goes through its burn modules.
+                let burn_towers = match towers {
+                    Towers::TextOnly => None,
+                    Towers::Both | Towers::VisionOnly => Some(Towers::VisionOnly),
+                };
+                let native_text = towers
+                    .text()
+                    .then(|| {
+                        NativeText::from_checkpoint(
+                            &checkpoint,
+                            &config.text_config,
+                            config.projection_dim,
+                            options.precision,
+                            isa,
+                        )
+                    })
+                    .transpose()?;
+                let mut model = match burn_towers {
+                    Some(t) => checkpoint.load_model(&config, t, device)?,
+                    None => ClipModel {
+                        text: None,
+                        vision: None,
+                        logit_scale: checkpoint.read_f32("logit_scale", &[])?[0],
+                    },
+                };
+                let native_vision = match model.vision.take() {
+                    Some(tower) => Some(NativeVision::from_burn(
+                        &tower,
+                        &config.vision_config,
+                        options.precision,
+                        isa,
+                    )?),
+                    None => None,
+                };
+                Ok((model, native_text, native_vision))
+            },
+        );
+        let (model, native_text, native_vision) = weights?;
+        let tokenizer = tokenizer?;
         Ok(Self {
             dir,
             config,

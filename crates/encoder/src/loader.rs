@@ -343,22 +343,7 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 impl Reader<'_> {
     /// The values of `key`, which must have exactly `shape`.
     fn f32_values(&mut self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let Some(&file) = self.checkpoint.index.get(key) else {
-            return Err(Error::MissingWeight {
-                key: key.to_owned(),
-                expected: shape.to_vec(),
-            });
-        };
-        let file = &self.checkpoint.files[file];
-        let entry = &file.tensors[key];
-        if entry.shape != shape {
-            return Err(Error::ShapeMismatch {
-                key: key.to_owned(),
-                expected: shape.to_vec(),
-                found: entry.shape.clone(),
-            });
-        }
-        let values = file.read_f32(key, entry)?;
+        let values = self.checkpoint.read_f32(key, shape)?;
         self.used.insert(key.to_owned());
         Ok(values)
     }
@@ -500,8 +485,43 @@ impl Reader<'_> {
     /// Fails on the first key (in name order) that the loaded towers should have consumed but
     /// did not.
     fn check_unused(&self, towers: Towers) -> Result<()> {
-        for (key, shape) in self.checkpoint.shapes() {
-            if self.used.contains(key) || key.ends_with(".embeddings.position_ids") {
+        self.checkpoint.check_unused(&self.used, towers)
+    }
+}
+
+impl Checkpoint {
+    /// The values of tensor `key` as f32 (widened from f16/bf16), which must have exactly
+    /// `shape`. Used by loaders that build their own layout (the native CPU path).
+    ///
+    /// # Errors
+    /// [`Error::MissingWeight`], [`Error::ShapeMismatch`], [`Error::UnsupportedDType`].
+    pub fn read_f32(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let Some(&file) = self.index.get(key) else {
+            return Err(Error::MissingWeight {
+                key: key.to_owned(),
+                expected: shape.to_vec(),
+            });
+        };
+        let file = &self.files[file];
+        let entry = &file.tensors[key];
+        if entry.shape != shape {
+            return Err(Error::ShapeMismatch {
+                key: key.to_owned(),
+                expected: shape.to_vec(),
+                found: entry.shape.clone(),
+            });
+        }
+        file.read_f32(key, entry)
+    }
+
+    /// [`Error::UnexpectedWeight`] for the first tensor of the loaded `towers` that is not in
+    /// `used` (the `position_ids` buffers and the other tower's tensors aside).
+    ///
+    /// # Errors
+    /// As above.
+    pub fn check_unused(&self, used: &HashSet<String>, towers: Towers) -> Result<()> {
+        for (key, shape) in self.shapes() {
+            if used.contains(key) || key.ends_with(".embeddings.position_ids") {
                 continue;
             }
             let text_key = key.starts_with("text_model.") || key.starts_with("text_projection.");

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{fixtures, read_safetensors, RefTensor};
+use glimpse_encoder::cpu::{Isa, NativeText};
 use glimpse_encoder::loader::Checkpoint;
-use glimpse_encoder::{ClipConfig, ClipEncoder, Device, Error, Towers};
+use glimpse_encoder::{ClipConfig, ClipEncoder, Device, Error, Precision, Towers};
 
 /// Writes a safetensors file (header JSON + data, tensors in name order).
 fn write_safetensors(path: &Path, tensors: &BTreeMap<String, RefTensor>) {
@@ -42,13 +43,36 @@ fn config() -> ClipConfig {
     ClipConfig::from_file(fixtures().join("tiny-clip/config.json")).unwrap()
 }
 
-/// Loads `tensors` written to a temp file.
+/// Loads `tensors` written to a temp file. With the text tower, the native CPU path's own
+/// reader (`NativeText::from_checkpoint`, the cold-start path) loads it too and must fail
+/// exactly when, and as, the burn loader fails on the text tower's tensors.
 fn load(tensors: &BTreeMap<String, RefTensor>, towers: Towers) -> glimpse_encoder::Result<()> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
     write_safetensors(&path, tensors);
-    Checkpoint::open_file(&path)?.load_model(&config(), towers, &Device::flex())?;
-    Ok(())
+    let checkpoint = Checkpoint::open_file(&path)?;
+    let burn = checkpoint
+        .load_model(&config(), towers, &Device::flex())
+        .map(|_| ());
+    if towers.text() {
+        let c = config();
+        let native = NativeText::from_checkpoint(
+            &checkpoint,
+            &c.text_config,
+            c.projection_dim,
+            Precision::F32,
+            Isa::detect(),
+        );
+        if let Err(e) = native {
+            let burn_err = burn.as_ref().err().map(|e| e.to_string());
+            assert_eq!(
+                Some(e.to_string()),
+                burn_err,
+                "native and burn loaders disagree"
+            );
+        }
+    }
+    burn
 }
 
 fn f32_tensor(shape: &[usize]) -> RefTensor {

@@ -9,6 +9,8 @@
 //! by the GEMM), `h = ln2(x)`, `f = act(h·W1 + b1)` (activation fused into the GEMM's tile
 //! epilogue), `x += f·W2 + b2`.
 
+mod checkpoint;
+
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 use rayon::prelude::*;
