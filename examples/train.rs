@@ -338,7 +338,7 @@ fn main() -> Result<()> {
     let mut window = Vec::new();
     let on_step = |report: &glimpse_encoder::train::StepReport| {
         window.push((report.loss, report.accuracy));
-        if report.step % args.log_every == 0 || report.step == report.steps {
+        if report.step.is_multiple_of(args.log_every) || report.step == report.steps {
             let n = window.len() as f32;
             let loss = window.iter().map(|w| w.0).sum::<f32>() / n;
             let acc = window.iter().map(|w| w.1).sum::<f32>() / n;

@@ -40,7 +40,7 @@ pub fn photo(seed: u32, width: u32, height: u32) -> RgbImage {
     RgbImage::from_fn(width, height, |x, y| {
         if x >= x0 && x < x0 + w && y >= y0 && y < y0 + h {
             Rgb(fg)
-        } else if ((x + y + seed) / (4 + seed % 6)) % 2 == 0 {
+        } else if ((x + y + seed) / (4 + seed % 6)).is_multiple_of(2) {
             Rgb(bg)
         } else {
             Rgb([bg[0] / 2, bg[1] / 2, bg[2] / 2])

@@ -23,7 +23,7 @@ fn write_safetensors(path: &Path, tensors: &BTreeMap<String, RefTensor>) {
         );
     }
     let mut header = serde_json::to_vec(&serde_json::Value::Object(header)).unwrap();
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut bytes = (header.len() as u64).to_le_bytes().to_vec();

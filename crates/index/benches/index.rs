@@ -77,7 +77,7 @@ fn benches(c: &mut Criterion) {
                     )
                 })
             });
-            let half = |id: u64| id % 2 == 0;
+            let half = |id: u64| id.is_multiple_of(2);
             group.bench_function("filtered_50pct_20000", |b| {
                 b.iter(|| {
                     i += 1;

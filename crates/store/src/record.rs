@@ -181,7 +181,7 @@ pub(crate) fn encode_embedding(tag: u64, values: &[f32]) -> Vec<u8> {
 
 /// Decodes an embedding value into (model tag, values).
 pub(crate) fn decode_embedding(key: &dyn Fn() -> String, bytes: &[u8]) -> Result<(u64, Vec<f32>)> {
-    if bytes.len() < 9 || (bytes.len() - 9) % 4 != 0 {
+    if bytes.len() < 9 || !(bytes.len() - 9).is_multiple_of(4) {
         return Err(Error::corrupt(
             key(),
             format!("embedding value of {} bytes", bytes.len()),

@@ -213,7 +213,7 @@ pub fn safetensors_bytes(state: &StateDict, dtype: SaveDType) -> Vec<u8> {
     }
     let mut header = serde_json::to_vec(&serde_json::Value::Object(header)).expect("JSON");
     // Pad the header with spaces so that the data starts 8-byte aligned, as `safetensors` does.
-    while (header.len() + 8) % 8 != 0 {
+    while !(header.len() + 8).is_multiple_of(8) {
         header.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + header.len() + data.len());

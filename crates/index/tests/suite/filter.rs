@@ -60,7 +60,7 @@ fn filters_and_tombstones_combine() {
     for id in (0..2_000u64).filter(|i| i % 3 == 0) {
         index.remove(id);
     }
-    let even = |id: u64| id % 2 == 0;
+    let even = |id: u64| id.is_multiple_of(2);
     for q in queries.chunks_exact(DIMS) {
         let hits = index.search(q, 10, Some(&even)).unwrap();
         assert_eq!(hits.len(), 10);

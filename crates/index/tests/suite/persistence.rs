@@ -37,7 +37,7 @@ fn save_load_gives_identical_results() {
         (a.len, a.tombstones, a.graph_nodes),
         (b.len, b.tombstones, b.graph_nodes)
     );
-    let even = |id: u64| id % 2 == 0;
+    let even = |id: u64| id.is_multiple_of(2);
     for q in queries.chunks_exact(DIMS) {
         assert_eq!(
             loaded.search(q, 10, None).unwrap(),

@@ -23,7 +23,7 @@ pub fn record(path: impl Into<PathBuf>, seed: u8) -> ImageRecord {
         width: 100 + u32::from(seed),
         height: 50,
         format: "png".into(),
-        captured_at: if seed % 2 == 0 {
+        captured_at: if seed.is_multiple_of(2) {
             Some(1_600_000_000)
         } else {
             None
