@@ -70,6 +70,8 @@ use burn::module::Param;
 use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::{bf16, f16};
+use std::sync::Arc;
+
 use memmap2::Mmap;
 use serde::Deserialize;
 
@@ -86,7 +88,7 @@ use crate::vision::{ClipVisionEmbeddings, ClipVisionTransformer};
 #[derive(Debug)]
 pub struct SafetensorsFile {
     path: PathBuf,
-    mmap: Mmap,
+    mmap: Arc<Mmap>,
     data_start: usize,
     tensors: BTreeMap<String, TensorEntry>,
 }
@@ -170,7 +172,7 @@ impl SafetensorsFile {
         }
         Ok(Self {
             path,
-            mmap,
+            mmap: Arc::new(mmap),
             data_start,
             tensors,
         })
@@ -189,6 +191,22 @@ impl SafetensorsFile {
     }
 
     /// The tensor's values widened to `f32`, in row-major order.
+    /// The tensor's values in place, when it is F32, 4-byte aligned in the mapping and the
+    /// machine is little-endian (safetensors stores little-endian).
+    fn f32_slice(&self, entry: &TensorEntry) -> Option<&[f32]> {
+        let [begin, end] = entry.data_offsets;
+        let bytes = &self.mmap[self.data_start + begin..self.data_start + end];
+        if entry.dtype != "F32" || cfg!(target_endian = "big") || !bytes.len().is_multiple_of(4) {
+            return None;
+        }
+        // SAFETY: f32 has no invalid bit patterns; the pointer is checked for f32 alignment
+        // by `align_to`, which returns the aligned middle; we only use it when the whole slice
+        // is aligned (empty prefix and suffix). The slice borrows `self.mmap`, which lives as
+        // long as `self`.
+        let (prefix, values, suffix) = unsafe { bytes.align_to::<f32>() };
+        (prefix.is_empty() && suffix.is_empty()).then_some(values)
+    }
+
     fn read_f32(&self, key: &str, entry: &TensorEntry) -> Result<Vec<f32>> {
         let [begin, end] = entry.data_offsets;
         let bytes = &self.mmap[self.data_start + begin..self.data_start + end];
@@ -213,6 +231,30 @@ impl SafetensorsFile {
             }
         };
         Ok(values)
+    }
+}
+
+/// An f32 tensor read in place from a memory-mapped checkpoint file (see
+/// [`Checkpoint::mapped_f32`]): no copy, and pages are read from the page cache on first use.
+/// Like every memory map, it assumes the file is not truncated while in use (checkpoints are
+/// replaced, not rewritten in place).
+#[derive(Debug, Clone)]
+pub struct MappedF32 {
+    mmap: Arc<Mmap>,
+    /// Byte offset of the first value in the mapping (f32-aligned).
+    offset: usize,
+    len: usize,
+}
+
+impl MappedF32 {
+    /// The values.
+    pub fn as_slice(&self) -> &[f32] {
+        let bytes = &self.mmap[self.offset..self.offset + 4 * self.len];
+        // SAFETY: `Checkpoint::mapped_f32` only builds a `MappedF32` over a range it checked to
+        // be f32-aligned, little-endian F32 data of exactly `len` values; f32 has no invalid
+        // bit patterns, and the bytes live as long as `self.mmap`.
+        let (_, values, _) = unsafe { bytes.align_to::<f32>() };
+        values
     }
 }
 
@@ -512,6 +554,68 @@ impl Checkpoint {
             });
         }
         file.read_f32(key, entry)
+    }
+
+    /// Calls `f` with the values of tensor `key` (which must have exactly `shape`) as f32,
+    /// borrowing them straight from the mapped file when it stores aligned little-endian f32
+    /// (no copy), else from a widened copy. For loaders that repack weights anyway.
+    ///
+    /// # Errors
+    /// As [`read_f32`](Self::read_f32).
+    pub fn with_f32<R>(
+        &self,
+        key: &str,
+        shape: &[usize],
+        f: impl FnOnce(&[f32]) -> R,
+    ) -> Result<R> {
+        let Some(&file) = self.index.get(key) else {
+            return Err(Error::MissingWeight {
+                key: key.to_owned(),
+                expected: shape.to_vec(),
+            });
+        };
+        let file = &self.files[file];
+        let entry = &file.tensors[key];
+        if entry.shape != shape {
+            return Err(Error::ShapeMismatch {
+                key: key.to_owned(),
+                expected: shape.to_vec(),
+                found: entry.shape.clone(),
+            });
+        }
+        if let Some(values) = file.f32_slice(entry) {
+            return Ok(f(values));
+        }
+        Ok(f(&file.read_f32(key, entry)?))
+    }
+
+    /// Tensor `key` (exactly `shape`) kept in the mapped file instead of copied, when the file
+    /// stores it as aligned little-endian f32; `None` when it needs widening or realigning
+    /// (then use [`read_f32`](Self::read_f32)). The mapping stays open while the value lives.
+    ///
+    /// # Errors
+    /// As [`read_f32`](Self::read_f32).
+    pub fn mapped_f32(&self, key: &str, shape: &[usize]) -> Result<Option<MappedF32>> {
+        let Some(&file) = self.index.get(key) else {
+            return Err(Error::MissingWeight {
+                key: key.to_owned(),
+                expected: shape.to_vec(),
+            });
+        };
+        let file = &self.files[file];
+        let entry = &file.tensors[key];
+        if entry.shape != shape {
+            return Err(Error::ShapeMismatch {
+                key: key.to_owned(),
+                expected: shape.to_vec(),
+                found: entry.shape.clone(),
+            });
+        }
+        Ok(file.f32_slice(entry).map(|values| MappedF32 {
+            mmap: file.mmap.clone(),
+            offset: values.as_ptr() as usize - file.mmap.as_ptr() as usize,
+            len: values.len(),
+        }))
     }
 
     /// [`Error::UnexpectedWeight`] for the first tensor of the loaded `towers` that is not in

@@ -31,6 +31,23 @@ fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| Error::Execution(format!("reading weights for the native path: {e:?}")))
 }
 
+/// The text tower's token embeddings: a copy, or (packed straight from a checkpoint) the rows
+/// left in the mapped file, so that a query process does not copy 100 MB it reads ~10 rows of.
+#[derive(Debug)]
+enum TokenTable {
+    Owned(Vec<f32>),
+    Mapped(crate::loader::MappedF32),
+}
+
+impl TokenTable {
+    fn rows(&self) -> &[f32] {
+        match self {
+            TokenTable::Owned(v) => v,
+            TokenTable::Mapped(m) => m.as_slice(),
+        }
+    }
+}
+
 /// A weight matrix packed for one precision's kernels.
 #[derive(Debug)]
 enum Packed {
@@ -532,7 +549,7 @@ pub struct NativeText {
     vocab: usize,
     context: usize,
     eos_token_id: u32,
-    tokens: Vec<f32>,
+    tokens: TokenTable,
     positions: Vec<f32>,
     stack: Stack,
     final_ln: Norm,
@@ -560,7 +577,7 @@ impl NativeText {
             vocab,
             context: t.context_length(),
             eos_token_id: t.eos_token_id,
-            tokens: values(t.embeddings.token_embedding.weight.val())?,
+            tokens: TokenTable::Owned(values(t.embeddings.token_embedding.weight.val())?),
             positions: values(t.embeddings.position_embedding.weight.val())?,
             stack: Stack::from_burn(
                 &t.encoder,
@@ -631,7 +648,7 @@ impl NativeText {
                 // Padding after the end (id 0) is never attended to by the pooled position.
                 let id = row.get(i).copied().unwrap_or(0) as usize;
                 let dst = &mut x[(b * seq + i) * d..(b * seq + i + 1) * d];
-                dst.copy_from_slice(&self.tokens[id * d..(id + 1) * d]);
+                dst.copy_from_slice(&self.tokens.rows()[id * d..(id + 1) * d]);
                 ops::add_in_place(dst, &self.positions[i * d..(i + 1) * d]);
             }
         }

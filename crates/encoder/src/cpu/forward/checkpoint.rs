@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::{Dense, Layer, NativeText, Norm, Packed, Pool, Stack};
+use super::{Dense, Layer, NativeText, Norm, Packed, Pool, Stack, TokenTable};
 use crate::config::ClipTextConfig;
 use crate::cpu::bf16::PackedBf16;
 use crate::cpu::gemm::PackedB;
@@ -25,12 +25,30 @@ struct Source<'a> {
 
 impl Source<'_> {
     fn get(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let values = self.checkpoint.read_f32(key, shape)?;
+        self.with(key, shape, <[f32]>::to_vec)
+    }
+
+    /// The token table left in the mapped file where it is stored as f32, else a copy.
+    fn token_table(&self, key: &str, shape: &[usize]) -> Result<TokenTable> {
+        let table = match self.checkpoint.mapped_f32(key, shape)? {
+            Some(mapped) => TokenTable::Mapped(mapped),
+            None => TokenTable::Owned(self.checkpoint.read_f32(key, shape)?),
+        };
         self.used
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.to_owned());
-        Ok(values)
+        Ok(table)
+    }
+
+    /// `f` over the tensor's values, borrowed from the mapped file where possible.
+    fn with<R>(&self, key: &str, shape: &[usize], f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+        let out = self.checkpoint.with_f32(key, shape, f)?;
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned());
+        Ok(out)
     }
 
     /// A PyTorch linear layer `{prefix}.weight` `[d_out, d_in]` (+ bias) as a packed [`Dense`].
@@ -42,16 +60,19 @@ impl Source<'_> {
         bias: bool,
         precision: Precision,
     ) -> Result<Dense> {
-        let w = self.get(&format!("{prefix}.weight"), &[d_out, d_in])?;
+        let weight = self.with(
+            &format!("{prefix}.weight"),
+            &[d_out, d_in],
+            |w| match precision {
+                Precision::F32 => Packed::F32(PackedB::from_transposed(w, d_in, d_out, d_in)),
+                Precision::Bf16 => {
+                    Packed::Bf16(PackedBf16::from_fn(d_in, d_out, |k, n| w[n * d_in + k]))
+                }
+            },
+        )?;
         let bias = match bias {
             true => Some(self.get(&format!("{prefix}.bias"), &[d_out])?),
             false => None,
-        };
-        let weight = match precision {
-            Precision::F32 => Packed::F32(PackedB::from_transposed(&w, d_in, d_out, d_in)),
-            Precision::Bf16 => {
-                Packed::Bf16(PackedBf16::from_fn(d_in, d_out, |k, n| w[n * d_in + k]))
-            }
         };
         Ok(Dense {
             weight,
@@ -148,7 +169,7 @@ impl NativeText {
         let eps = config.layer_norm_eps;
         let (tokens, layers) = rayon::join(
             || {
-                src.get(
+                src.token_table(
                     "text_model.embeddings.token_embedding.weight",
                     &[config.vocab_size, d],
                 )
