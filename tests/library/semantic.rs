@@ -61,5 +61,7 @@ fn demo_model_finds_colour_and_shape_by_text() {
         "demo model, {} queries: recall@1 {r1:.3}, recall@5 {r5:.3}",
         queries.len()
     );
-    assert!(r5 >= 0.8, "recall@5 {r5:.3} < 0.8 (recall@1 {r1:.3})");
+    // Measured with the committed model: recall@1 0.708, recall@5 1.000.
+    assert!(r5 >= 0.9, "recall@5 {r5:.3} < 0.9 (recall@1 {r1:.3})");
+    assert!(r1 >= 0.5, "recall@1 {r1:.3} < 0.5 (recall@5 {r5:.3})");
 }
