@@ -187,8 +187,11 @@ impl FlatGraph {
                     break;
                 }
                 let links = &self.layer0[c.slot * self.degree0..(c.slot + 1) * self.degree0];
-                // Collect the unvisited neighbours and prefetch their vectors before scoring
-                // them: at 2 KB per 512-d vector the walk is bound by memory latency.
+                // Collect the unvisited neighbours, prefetching the first line of each vector,
+                // then score them while prefetching the whole of the next one (as hnswlib
+                // does): at 2 KB per 512-d vector the walk is bound by memory latency, and
+                // prefetching every neighbour's whole vector at once overflowed L1 (measured
+                // 4-10 % fewer queries per second than this on the 100k benchmark).
                 let mut fresh = [0u32; 256];
                 let mut n_fresh = 0;
                 for &nb in links {
@@ -196,12 +199,16 @@ impl FlatGraph {
                         break;
                     }
                     if visited.insert(nb) {
-                        prefetch(slots.vector(nb as usize));
+                        let v = slots.vector(nb as usize);
+                        prefetch(&v[..v.len().min(16)]);
                         fresh[n_fresh] = nb;
                         n_fresh += 1;
                     }
                 }
-                for &nb in &fresh[..n_fresh] {
+                for (i, &nb) in fresh[..n_fresh].iter().enumerate() {
+                    if let Some(&next) = fresh[..n_fresh].get(i + 1) {
+                        prefetch(slots.vector(next as usize));
+                    }
                     let s = score(nb);
                     let worst = results.peek().map_or(f32::MIN, |w| w.0.score);
                     if results.len() < ef || s > worst {
