@@ -16,6 +16,9 @@
 //! `tokens` (batch 1); `cold_text` is load + first query in this process; `jpeg` rows time
 //! decoding + preprocessing one 12 MP JPEG (`exact` or `reduced`).
 
+#[path = "../benches/common/mod.rs"]
+mod inputs;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -76,13 +79,7 @@ enum Subject {
 
 impl Subject {
     fn images(&self, batch: usize, size: usize) -> anyhow::Result<()> {
-        let values: Vec<Vec<f32>> = (0..batch)
-            .map(|b| {
-                (0..3 * size * size)
-                    .map(|i| ((i * 31 + b * 7) % 255) as f32 / 127.5 - 1.0)
-                    .collect()
-            })
-            .collect();
+        let values = inputs::pixels(batch, size);
         match self {
             Subject::Checkpoint(enc) => {
                 enc.embed_pixel_values(&values)?;
@@ -100,10 +97,7 @@ impl Subject {
     }
 
     fn text(&self, tokens: usize) -> anyhow::Result<()> {
-        // Start token, `tokens - 2` words, end token (the highest id is CLIP's end token).
-        let mut ids = vec![49_406u32];
-        ids.extend((0..tokens.saturating_sub(2)).map(|i| 320 + i as u32 * 37));
-        ids.push(49_407);
+        let ids = inputs::tokens(tokens);
         match self {
             Subject::Checkpoint(enc) => {
                 enc.embed_token_ids(&[ids])?;
@@ -233,7 +227,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     if wants("jpeg") {
-        let bytes = big_jpeg();
+        let bytes = inputs::big_jpeg();
         let pre = Preprocessor::new(PreprocessConfig::default());
         for (mode, p) in [
             ("exact", pre.clone()),
@@ -249,28 +243,4 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A 4000×3000 photo-like JPEG (quality 90): gradients, shapes and noise.
-fn big_jpeg() -> Vec<u8> {
-    let (w, h) = (4000u32, 3000u32);
-    let mut state = 0x9E37_79B9u32;
-    let img = image::RgbImage::from_fn(w, h, |x, y| {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        let n = (state % 21) as f32 - 10.0;
-        let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
-        let base = [
-            60.0 + 150.0 * fx,
-            40.0 + 120.0 * fy,
-            90.0 + 80.0 * (fx * 9.0).sin(),
-        ];
-        image::Rgb(base.map(|v| (v + n).clamp(0.0, 255.0) as u8))
-    });
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-        .encode_image(&img)
-        .expect("encode");
-    out
 }

@@ -49,11 +49,8 @@ impl HubOptions {
     /// `HF_HOME`, `HF_ENDPOINT`, `HF_HUB_OFFLINE`, `HF_TOKEN` (else the cache's token file).
     pub fn from_env() -> HubOptions {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-        let cache_dir = var("HF_HUB_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| var("HF_HOME").map(|h| PathBuf::from(h).join("hub")))
-            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/hub")))
-            .unwrap_or_else(|| PathBuf::from(".cache/huggingface/hub"));
+        let cache_dir =
+            crate::model::hf_hub_cache().unwrap_or_else(|| PathBuf::from(".cache/huggingface/hub"));
         let offline = var("HF_HUB_OFFLINE")
             .map(|v| matches!(v.to_str(), Some("1" | "true" | "TRUE" | "yes" | "on")))
             .unwrap_or(false);

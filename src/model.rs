@@ -63,15 +63,19 @@ pub fn default_model() -> Result<PathBuf> {
     ))
 }
 
+/// The Hugging Face hub cache directory, as `huggingface_hub` finds it: `$HF_HUB_CACHE`, else
+/// `$HF_HOME/hub`, else `~/.cache/huggingface/hub` (empty variables count as unset).
+pub(crate) fn hf_hub_cache() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    var("HF_HUB_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| var("HF_HOME").map(|h| PathBuf::from(h).join("hub")))
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/hub")))
+}
+
 /// A complete snapshot of `openai/clip-vit-base-patch32` in the Hugging Face cache, if any.
 fn cached_default_model() -> Option<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    let hub = var("HF_HUB_CACHE").map(PathBuf::from).or_else(|| {
-        let home = var("HF_HOME")
-            .map(PathBuf::from)
-            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface")))?;
-        Some(home.join("hub"))
-    })?;
+    let hub = hf_hub_cache()?;
     let snapshots = hub.join("models--openai--clip-vit-base-patch32/snapshots");
     // Prefer the snapshot `refs/main` names; else any complete one.
     let main = std::fs::read_to_string(hub.join("models--openai--clip-vit-base-patch32/refs/main"))

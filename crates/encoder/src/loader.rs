@@ -532,12 +532,8 @@ impl Reader<'_> {
 }
 
 impl Checkpoint {
-    /// The values of tensor `key` as f32 (widened from f16/bf16), which must have exactly
-    /// `shape`. Used by loaders that build their own layout (the native CPU path).
-    ///
-    /// # Errors
-    /// [`Error::MissingWeight`], [`Error::ShapeMismatch`], [`Error::UnsupportedDType`].
-    pub fn read_f32(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    /// The file holding tensor `key` and its header entry, checked to have exactly `shape`.
+    fn entry(&self, key: &str, shape: &[usize]) -> Result<(&SafetensorsFile, &TensorEntry)> {
         let Some(&file) = self.index.get(key) else {
             return Err(Error::MissingWeight {
                 key: key.to_owned(),
@@ -553,6 +549,16 @@ impl Checkpoint {
                 found: entry.shape.clone(),
             });
         }
+        Ok((file, entry))
+    }
+
+    /// The values of tensor `key` as f32 (widened from f16/bf16), which must have exactly
+    /// `shape`. Used by loaders that build their own layout (the native CPU path).
+    ///
+    /// # Errors
+    /// [`Error::MissingWeight`], [`Error::ShapeMismatch`], [`Error::UnsupportedDType`].
+    pub fn read_f32(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let (file, entry) = self.entry(key, shape)?;
         file.read_f32(key, entry)
     }
 
@@ -568,21 +574,7 @@ impl Checkpoint {
         shape: &[usize],
         f: impl FnOnce(&[f32]) -> R,
     ) -> Result<R> {
-        let Some(&file) = self.index.get(key) else {
-            return Err(Error::MissingWeight {
-                key: key.to_owned(),
-                expected: shape.to_vec(),
-            });
-        };
-        let file = &self.files[file];
-        let entry = &file.tensors[key];
-        if entry.shape != shape {
-            return Err(Error::ShapeMismatch {
-                key: key.to_owned(),
-                expected: shape.to_vec(),
-                found: entry.shape.clone(),
-            });
-        }
+        let (file, entry) = self.entry(key, shape)?;
         if let Some(values) = file.f32_slice(entry) {
             return Ok(f(values));
         }
@@ -596,21 +588,7 @@ impl Checkpoint {
     /// # Errors
     /// As [`read_f32`](Self::read_f32).
     pub fn mapped_f32(&self, key: &str, shape: &[usize]) -> Result<Option<MappedF32>> {
-        let Some(&file) = self.index.get(key) else {
-            return Err(Error::MissingWeight {
-                key: key.to_owned(),
-                expected: shape.to_vec(),
-            });
-        };
-        let file = &self.files[file];
-        let entry = &file.tensors[key];
-        if entry.shape != shape {
-            return Err(Error::ShapeMismatch {
-                key: key.to_owned(),
-                expected: shape.to_vec(),
-                found: entry.shape.clone(),
-            });
-        }
+        let (file, entry) = self.entry(key, shape)?;
         Ok(file.f32_slice(entry).map(|values| MappedF32 {
             mmap: file.mmap.clone(),
             offset: values.as_ptr() as usize - file.mmap.as_ptr() as usize,
