@@ -30,7 +30,7 @@ pub(crate) fn dot_kernel() -> DotFn {
 
 /// Hints the CPU to start loading every cache line of `v`.
 #[inline(always)]
-pub(crate) fn prefetch(v: &[f32]) {
+pub(crate) fn prefetch<T>(v: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};

@@ -3,9 +3,10 @@
 //! hnsw_rs builds the graph well but searches it slowly for our purposes: every visited node
 //! costs a `HashMap` insert and two `Arc` allocations, and its filtered walk never stops early.
 //! After bulk changes the index copies the graph's links into flat arrays of slot numbers
-//! (`2·m` per node on layer 0: 12.8 MB for 100k nodes at m = 16) and searches those, with the
-//! vectors read from the index's own contiguous storage, a reusable per-thread visited table
-//! and the SIMD dot kernel. Nodes added after the snapshot (the "tail") are scanned exactly
+//! (`2·m` per node on layer 0: 12.8 MB for 100k nodes at m = 16) and 8-bit codes of the vectors
+//! (see [`crate::quant`]), and searches those with a reusable per-thread visited table. The
+//! walk ranks by the codes; its final candidates are rescored with the exact f32 vectors, so
+//! returned scores are exact. Nodes added after the snapshot (the "tail") are scanned exactly
 //! until the next refresh, so a snapshot never hides an entry.
 
 use std::cell::RefCell;
@@ -16,6 +17,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::distance::{dot_kernel, prefetch};
 use crate::exact::Scored;
 use crate::graph::Graph;
+use crate::quant::Codes;
 use crate::slots::Slots;
 
 const NONE: u32 = u32::MAX;
@@ -51,6 +53,8 @@ pub(crate) struct FlatGraph {
     layer0: Vec<u32>,
     /// Layers 1.. : neighbours of the nodes present on each layer.
     upper: Vec<SlotMap>,
+    /// 8-bit codes of the vectors of slots `0..nodes`, which the walk scores.
+    codes: Codes,
 }
 
 impl FlatGraph {
@@ -61,11 +65,13 @@ impl FlatGraph {
             degree0: 0,
             layer0: Vec::new(),
             upper: Vec::new(),
+            codes: Codes::default(),
         }
     }
 
-    /// Copies the links of `graph`, whose nodes must be exactly slots `0..graph.len()`.
-    pub(crate) fn snapshot(graph: &Graph) -> Self {
+    /// Copies the links of `graph`, whose nodes must be exactly slots `0..graph.len()`, and
+    /// codes those slots' vectors.
+    pub(crate) fn snapshot(graph: &Graph, slots: &Slots) -> Self {
         let nodes = graph.len();
         if nodes == 0 {
             return FlatGraph::empty();
@@ -103,12 +109,14 @@ impl FlatGraph {
             }
         });
         upper.truncate(max_level);
+        let codes = Codes::build(slots.dims(), nodes, |slot| slots.vector(slot));
         FlatGraph {
             nodes,
             entry,
             degree0,
             layer0,
             upper,
+            codes,
         }
     }
 
@@ -128,6 +136,7 @@ impl FlatGraph {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.layer0.capacity() * 4
+            + self.codes.heap_bytes()
             + self
                 .upper
                 .iter()
@@ -135,8 +144,9 @@ impl FlatGraph {
                 .sum::<usize>()
     }
 
-    /// Best-first beam search (HNSW's search-layer) with candidate list `ef`; returns up to `ef`
-    /// nodes that pass `admit`, best first. Nodes failing `admit` still route the walk.
+    /// Best-first beam search (HNSW's search-layer) with candidate list `ef`, ranked by the
+    /// codes; returns up to `ef` nodes that pass `admit`, rescored exactly, best first. Nodes
+    /// failing `admit` still route the walk.
     pub(crate) fn search(
         &self,
         slots: &Slots,
@@ -147,8 +157,9 @@ impl FlatGraph {
         if self.nodes == 0 {
             return Vec::new();
         }
-        let kernel = dot_kernel();
-        let score = |slot: u32| kernel(q, slots.vector(slot as usize));
+        let codes = &self.codes;
+        let qc = codes.query(q);
+        let score = |slot: u32| codes.score(&qc, slot as usize);
         // Greedy descent through the upper layers.
         let mut ep = self.entry;
         let mut ep_score = score(ep);
@@ -168,7 +179,7 @@ impl FlatGraph {
                 }
             }
         }
-        VISITED.with(|v| {
+        let found = VISITED.with(|v| {
             let mut visited = v.borrow_mut();
             visited.reset(self.nodes);
             let mut candidates: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef * 4);
@@ -187,11 +198,10 @@ impl FlatGraph {
                     break;
                 }
                 let links = &self.layer0[c.slot * self.degree0..(c.slot + 1) * self.degree0];
-                // Collect the unvisited neighbours, prefetching the first line of each vector,
+                // Collect the unvisited neighbours, prefetching the first line of each code row,
                 // then score them while prefetching the whole of the next one (as hnswlib
-                // does): at 2 KB per 512-d vector the walk is bound by memory latency, and
-                // prefetching every neighbour's whole vector at once overflowed L1 (measured
-                // 4-10 % fewer queries per second than this on the 100k benchmark).
+                // does): the walk is bound by memory latency, and prefetching every
+                // neighbour's whole row at once overflowed L1 (measured with f32 rows).
                 let mut fresh = [0u32; 256];
                 let mut n_fresh = 0;
                 for &nb in links {
@@ -199,15 +209,14 @@ impl FlatGraph {
                         break;
                     }
                     if visited.insert(nb) {
-                        let v = slots.vector(nb as usize);
-                        prefetch(&v[..v.len().min(16)]);
+                        prefetch(&codes.row(nb as usize)[..1]);
                         fresh[n_fresh] = nb;
                         n_fresh += 1;
                     }
                 }
                 for (i, &nb) in fresh[..n_fresh].iter().enumerate() {
                     if let Some(&next) = fresh[..n_fresh].get(i + 1) {
-                        prefetch(slots.vector(next as usize));
+                        prefetch(codes.row(next as usize));
                     }
                     let s = score(nb);
                     let worst = results.peek().map_or(f32::MIN, |w| w.0.score);
@@ -226,10 +235,22 @@ impl FlatGraph {
                     }
                 }
             }
-            let mut out: Vec<Scored> = results.into_iter().map(|r| r.0).collect();
-            out.sort_unstable_by(|a, b| b.cmp(a));
-            out
-        })
+            results.into_vec()
+        });
+        // Rescore with the exact vectors: returned scores and their order are exact.
+        for r in &found {
+            prefetch(slots.vector(r.0.slot));
+        }
+        let kernel = dot_kernel();
+        let mut out: Vec<Scored> = found
+            .into_iter()
+            .map(|Reverse(r)| Scored {
+                score: kernel(q, slots.vector(r.slot)),
+                slot: r.slot,
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| b.cmp(a));
+        out
     }
 }
 

@@ -63,7 +63,7 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn new(slots: Slots, graph: Graph) -> Self {
-        let flat = FlatGraph::snapshot(&graph);
+        let flat = FlatGraph::snapshot(&graph, &slots);
         State {
             slots,
             graph,
@@ -77,7 +77,7 @@ impl State {
         let covered = self.flat.read().nodes();
         let tail = self.slots.slot_len().saturating_sub(covered);
         if tail > (covered / 64).clamp(256, 4096) {
-            *self.flat.write() = Arc::new(FlatGraph::snapshot(&self.graph));
+            *self.flat.write() = Arc::new(FlatGraph::snapshot(&self.graph, &self.slots));
         }
     }
 }

@@ -65,6 +65,7 @@ mod flat;
 mod graph;
 mod index;
 pub mod persist;
+mod quant;
 mod slots;
 
 pub use config::IndexConfig;

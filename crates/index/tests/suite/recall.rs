@@ -33,6 +33,37 @@ fn recall_at_defaults_and_scores_are_exact_cosines() {
     }
 }
 
+/// Real CLIP embeddings have a few dimensions far larger than the rest. The walk scores 8-bit
+/// codes quantised per dimension; recall and exact scores must survive such outliers, and a
+/// single huge component in one vector (which stretches its dimension's range for all).
+#[test]
+fn recall_holds_with_outlier_dimensions() {
+    let seed = common::seed("recall_with_outlier_dimensions");
+    let (mut base, mut queries) = common::dataset(seed, N, QUERIES);
+    for row in base
+        .chunks_exact_mut(DIMS)
+        .chain(queries.chunks_exact_mut(DIMS))
+    {
+        for (d, x) in row.iter_mut().enumerate().take(8) {
+            *x = *x * 15.0 + if d % 2 == 0 { 6.0 } else { -4.0 };
+        }
+    }
+    // One vector almost entirely along dimension 100.
+    base[7 * DIMS + 100] = 1e4;
+    let norm = data::normalize_rows(&base, DIMS);
+    let index = common::build(IndexConfig::new(DIMS), &base);
+    let r = common::mean_recall(&index, &norm, &queries, 10, &|_| true);
+    println!("recall@10 with outlier dimensions, n={N}: {r:.4}");
+    assert!(r >= 0.98, "recall@10 {r} < 0.98 (seed {seed})");
+    for q in queries.chunks_exact(DIMS).take(10) {
+        let truth = data::brute_force(&norm, DIMS, q, N, |_| true);
+        for (id, score) in index.search(q, 10, None).unwrap() {
+            let exact = truth.iter().find(|t| t.0 as u64 == id).unwrap().1;
+            assert!((score - exact).abs() < 1e-4, "score {score} != {exact}");
+        }
+    }
+}
+
 #[test]
 fn removed_ids_never_return_and_recall_holds() {
     let seed = common::seed("removed_ids_never_return");
