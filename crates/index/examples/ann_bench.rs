@@ -8,10 +8,12 @@
 //!     [--base FILE.npy|FILE.f32] [--queries FILE] [--dims D] \
 //!     [--generate N] [--nq 1000] [--seed 42] [--m 16] [--efc 200] [--k 10] \
 //!     [--write DIR]        # write base.npy, queries.npy, gt.npy for scripts/bench_hnswlib.py
+//!     [--gt FILE.npy]      # ground truth (int64, k ids per query) instead of an exact scan
 //!     [--exact-sweep]      # graph vs exact-scan latency by collection size (exact_threshold)
 //!     [--efs 32,48,64]     # ef values to sweep (default 10..768)
 //!     [--reps 3]           # timed passes per setting; the best is reported
 //!     [--cache DIR]        # load the index from DIR if saved there, else build and save it
+//!     [--no-reload]        # after saving, do not time a reload (it holds a second copy)
 //! ```
 //! Raw `.f32` files are little-endian f32 rows and need `--dims`. Ground truth is computed by
 //! exact scan (multi-threaded). Results are printed as a table and as JSON lines.
@@ -118,9 +120,11 @@ fn main() -> Result<()> {
             t.elapsed(),
             size as f64 / (1 << 20) as f64
         );
-        let t = Instant::now();
-        drop(Index::load(dir)?);
-        println!("reloaded in {:.2?}", t.elapsed());
+        if !args.flag("no-reload") {
+            let t = Instant::now();
+            drop(Index::load(dir)?);
+            println!("reloaded in {:.2?}", t.elapsed());
+        }
     }
     let threads = rayon::current_num_threads();
     let rss1 = rss_kib();
@@ -132,7 +136,11 @@ fn main() -> Result<()> {
             n as f64 / build_s
         );
     }
-    println!("mean layer-0 links per node: {:.1}", stats.mean_links);
+    println!(
+        "mean layer-0 links per node: {:.1}; nodes linked in to be reachable: {}, still \
+         unreachable: {}",
+        stats.mean_links, stats.relinked, stats.unreachable
+    );
     println!(
         "memory: RSS +{:.0} MiB over the raw vectors' load (stats estimate {:.0} MiB, raw f32 {:.0} MiB)",
         (rss1.saturating_sub(rss0)) as f64 / 1024.0,
@@ -140,16 +148,19 @@ fn main() -> Result<()> {
         (n * dims * 4) as f64 / (1 << 20) as f64
     );
 
-    // Ground truth (exact scan, parallel over queries).
+    // Ground truth (exact scan, parallel over queries), unless given.
     let t = Instant::now();
-    let gt: Vec<Vec<u64>> = queries
-        .par_chunks_exact(dims)
-        .map(|q| {
-            index
-                .search_exact(q, k, None)
-                .map(|h| h.into_iter().map(|x| x.0).collect())
-        })
-        .collect::<glimpse_index::Result<_>>()?;
+    let gt: Vec<Vec<u64>> = match args.value("gt") {
+        Some(path) => read_gt(Path::new(path), k, nq)?,
+        None => queries
+            .par_chunks_exact(dims)
+            .map(|q| {
+                index
+                    .search_exact(q, k, None)
+                    .map(|h| h.into_iter().map(|x| x.0).collect())
+            })
+            .collect::<glimpse_index::Result<_>>()?,
+    };
     eprintln!("ground truth in {:.1?}", t.elapsed());
 
     // Brute force, single thread.
@@ -377,6 +388,28 @@ fn write_npy_f32(path: &Path, v: &[f32], cols: usize) -> Result<()> {
         f.write_all(&x.to_le_bytes())?;
     }
     Ok(f.flush()?)
+}
+
+/// Reads `nq` rows of `k` ids from an int64 `.npy` written by `--write`.
+fn read_gt(path: &Path, k: usize, nq: usize) -> Result<Vec<Vec<u64>>> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    anyhow::ensure!(
+        bytes.starts_with(b"\x93NUMPY") && bytes[6] == 1,
+        "not a v1 .npy file"
+    );
+    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + hlen])?;
+    anyhow::ensure!(header.contains("'<i8'"), "expected int64: {header}");
+    let ids: Vec<u64> = bytes[10 + hlen..]
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as u64)
+        .collect();
+    anyhow::ensure!(
+        ids.len() == k * nq,
+        "{} ids, expected {nq} x {k}",
+        ids.len()
+    );
+    Ok(ids.chunks_exact(k).map(<[u64]>::to_vec).collect())
 }
 
 fn write_npy_i64(path: &Path, v: &[i64], cols: usize) -> Result<()> {

@@ -17,10 +17,19 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::distance::{dot_kernel, prefetch};
 use crate::exact::Scored;
 use crate::graph::Graph;
+use crate::huge;
 use crate::quant::Codes;
+use crate::repair::{self, Repair};
 use crate::slots::Slots;
 
 const NONE: u32 = u32::MAX;
+/// Searches start from the best node of the highest layer that has at least this many nodes,
+/// rather than from hnsw_rs's single entry point: hnsw_rs prunes reverse links by distance
+/// alone, which leaves its upper layers with few links between clusters, and on clustered data
+/// the single greedy descent then sometimes settles in the wrong cluster, which no `ef`
+/// recovers (measured at 1M: recall@10 capped at 0.983 at any `ef`; with seeds 0.993; scoring
+/// the seeds costs a few hundred code dot products per query; see `docs/PERFORMANCE.md`).
+const SEEDS: usize = 64;
 
 /// Upper-layer adjacency, keyed by slot with a multiplicative hash (SipHash showed up in
 /// profiles of the greedy descent).
@@ -53,6 +62,10 @@ pub(crate) struct FlatGraph {
     layer0: Vec<u32>,
     /// Layers 1.. : neighbours of the nodes present on each layer.
     upper: Vec<SlotMap>,
+    /// Where searches may start, each with its level (see [`SEEDS`]).
+    seeds: Vec<(u32, usize)>,
+    /// What the reachability repair did (see [`crate::repair`]).
+    repair: Repair,
     /// 8-bit codes of the vectors of slots `0..nodes`, which the walk scores.
     codes: Codes,
 }
@@ -65,6 +78,8 @@ impl FlatGraph {
             degree0: 0,
             layer0: Vec::new(),
             upper: Vec::new(),
+            seeds: Vec::new(),
+            repair: Repair::default(),
             codes: Codes::default(),
         }
     }
@@ -76,10 +91,12 @@ impl FlatGraph {
         if nodes == 0 {
             return FlatGraph::empty();
         }
-        let degree0 = 2 * graph.max_connections();
-        let mut layer0 = vec![NONE; nodes * degree0];
+        let degree0 = 2 * graph.max_connections() + repair::REPAIR_SLOTS;
+        let mut layer0 = huge::filled(nodes * degree0, NONE);
         let mut upper: Vec<SlotMap> = Vec::new();
         let (mut entry, mut max_level) = (NONE, 0usize);
+        // (level, slot) of every node above layer 0, for the seeds.
+        let mut high: Vec<(usize, u32)> = Vec::new();
         graph.for_each_node(|slot, level, links| {
             if slot >= nodes {
                 return; // inserted concurrently: left to the tail scan
@@ -87,6 +104,9 @@ impl FlatGraph {
             if entry == NONE || level > max_level {
                 entry = slot as u32;
                 max_level = level;
+            }
+            if level > 0 {
+                high.push((level, slot as u32));
             }
             for (l, layer) in links.iter().enumerate().take(level + 1) {
                 let ids = layer
@@ -109,6 +129,22 @@ impl FlatGraph {
             }
         });
         upper.truncate(max_level);
+        // Every node of the highest layer that has at least SEEDS nodes (the entry point alone
+        // in small graphs), each with its level.
+        let seed_layer = (1..=upper.len())
+            .rev()
+            .find(|&l| upper[l - 1].len() >= SEEDS);
+        let mut seeds: Vec<(u32, usize)> = match seed_layer {
+            Some(l) => high
+                .iter()
+                .filter(|&&(level, _)| level >= l)
+                .map(|&(level, slot)| (slot, level))
+                .collect(),
+            None => vec![(entry, max_level)],
+        };
+        seeds.sort_unstable();
+        let roots: Vec<u32> = seeds.iter().map(|s| s.0).collect();
+        let repair = repair::connect(&mut layer0, degree0, NONE, &roots);
         let codes = Codes::build(slots.dims(), nodes, |slot| slots.vector(slot));
         FlatGraph {
             nodes,
@@ -116,6 +152,8 @@ impl FlatGraph {
             degree0,
             layer0,
             upper,
+            seeds,
+            repair,
             codes,
         }
     }
@@ -123,6 +161,11 @@ impl FlatGraph {
     /// Slots covered by the snapshot; slots from here on are the tail.
     pub(crate) fn nodes(&self) -> usize {
         self.nodes
+    }
+
+    /// What the reachability repair did when this snapshot was taken.
+    pub(crate) fn repair(&self) -> Repair {
+        self.repair
     }
 
     /// Mean number of layer-0 links per node.
@@ -160,10 +203,15 @@ impl FlatGraph {
         let codes = &self.codes;
         let qc = codes.query(q);
         let score = |slot: u32| codes.score(&qc, slot as usize);
-        // Greedy descent through the upper layers.
-        let mut ep = self.entry;
-        let mut ep_score = score(ep);
-        for layer in self.upper.iter().rev() {
+        // The best seed, then greedy descent through the layers below it.
+        let (mut ep, mut ep_score, mut ep_level) = (self.entry, f32::MIN, 0);
+        for &(s, level) in &self.seeds {
+            let sc = score(s);
+            if sc > ep_score {
+                (ep, ep_score, ep_level) = (s, sc, level);
+            }
+        }
+        for layer in self.upper[..ep_level].iter().rev() {
             loop {
                 let mut moved = false;
                 if let Some(links) = layer.get(&ep) {

@@ -95,8 +95,14 @@ pub struct IndexStats {
     /// Approximate heap bytes: the index's vector copy and id map plus the graph (which keeps
     /// its own copy of each vector and up to `2·m` links per node on layer 0).
     pub memory_bytes: usize,
-    /// Mean number of layer-0 links per node in the search snapshot (at most `2·m`).
+    /// Mean number of layer-0 links per node in the search snapshot (at most `2·m` from
+    /// hnsw_rs, plus a few the snapshot adds so every node can be reached).
     pub mean_links: f32,
+    /// Nodes that hnsw_rs's graph left unreachable from where searches start, which the
+    /// search snapshot linked in (see `docs/PERFORMANCE.md`).
+    pub relinked: usize,
+    /// Nodes still unreachable in the search snapshot (expected 0).
+    pub unreachable: usize,
 }
 
 impl Index {
@@ -155,9 +161,9 @@ impl Index {
         let dims = self.config.dims;
         // Graph: its vector copy, ~2m links of ~40 bytes on layer 0, node overhead.
         let graph_bytes = nodes * (dims * 4 + 2 * state.graph.max_connections() * 40 + 200);
-        let (flat_bytes, mean_links) = {
+        let (flat_bytes, mean_links, repair) = {
             let flat = state.flat.read();
-            (flat.heap_bytes(), flat.mean_degree())
+            (flat.heap_bytes(), flat.mean_degree(), flat.repair())
         };
         IndexStats {
             len: state.slots.live_len(),
@@ -165,6 +171,8 @@ impl Index {
             graph_nodes: nodes,
             memory_bytes: state.slots.heap_bytes() + graph_bytes + flat_bytes,
             mean_links,
+            relinked: repair.unreachable - repair.left,
+            unreachable: repair.left,
         }
     }
 

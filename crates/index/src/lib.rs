@@ -3,8 +3,9 @@
 //! An [`Index`] maps `u64` ids to vectors and answers "which stored vectors are most similar to
 //! this one" by cosine similarity. It is an HNSW graph built with `hnsw_rs` (whose types never
 //! leave this crate), a flat copy of the vectors for exact scans, tombstones and persistence, and
-//! a read-optimised snapshot of the graph's links that searches walk (hnsw_rs's own search
-//! allocates per visited node; ours does not, see `docs/PERFORMANCE.md`).
+//! a read-optimised snapshot of the graph's links and of 8-bit codes of the vectors that
+//! searches walk (hnsw_rs's own search allocates per visited node; ours does not, and reads a
+//! quarter of the bytes per node; see `docs/PERFORMANCE.md`).
 //!
 //! ```
 //! use glimpse_index::{Index, IndexConfig};
@@ -40,6 +41,9 @@
 //!
 //! - **Normalisation.** Every inserted vector and query is checked (length, finite, non-zero)
 //!   and scaled to unit length, so the score is the cosine similarity.
+//! - **Exact scores.** The graph walk ranks candidates by 8-bit codes of the vectors (quantised
+//!   per dimension), then rescores its final `ef` candidates with the f32 vectors: returned
+//!   scores and their order are exact, only *which* candidates the walk reaches is approximate.
 //! - **Small collections** (below [`IndexConfig::exact_threshold`] live entries) are scanned
 //!   exactly: as fast as the graph there, and perfect. The graph is maintained all along, so
 //!   crossing the threshold costs nothing.
@@ -52,9 +56,9 @@
 //!   see [`persist`] for the format and guarantees.
 //! - **Concurrency**: see [`Index`]'s locking notes.
 //!
-//! Memory: about `2 × 4 × dims` bytes per entry (hnsw_rs keeps its own copy of each vector)
-//! plus hnsw_rs's links (~40 bytes each, up to `2·m` on layer 0) and the snapshot's (4 bytes
-//! each): measured ~8.4 KB per 512-d entry at the defaults (RSS at 100k) (see `docs/PERFORMANCE.md`).
+//! Memory: about `2 × 4 × dims` bytes per entry (hnsw_rs keeps its own copy of each vector),
+//! `dims` bytes of codes, hnsw_rs's links (~40 bytes each, up to `2·m` on layer 0) and the
+//! snapshot's (4 bytes each); see `docs/PERFORMANCE.md` for measured figures.
 #![deny(missing_docs)]
 
 pub mod config;
@@ -63,9 +67,11 @@ mod error;
 mod exact;
 mod flat;
 mod graph;
+mod huge;
 mod index;
 pub mod persist;
 mod quant;
+mod repair;
 mod slots;
 
 pub use config::IndexConfig;

@@ -18,6 +18,8 @@
 
 use std::sync::OnceLock;
 
+use crate::huge;
+
 /// Bytes per row are rounded up to this (one cache line, one AVX-512 register).
 const ROW_ALIGN: usize = 64;
 /// Offset that makes signed codes unsigned.
@@ -60,7 +62,7 @@ impl Codes {
             .iter()
             .map(|&r| if r > 0.0 { 127.0 / r } else { 0.0 })
             .collect();
-        let mut data = vec![OFFSET as u8; len * row];
+        let mut data = huge::filled(len * row, OFFSET as u8);
         for (slot, out) in data.chunks_exact_mut(row).enumerate() {
             for ((o, &x), &s) in out.iter_mut().zip(vector(slot)).zip(&inv) {
                 *o = (quantize(x * s) + OFFSET) as u8;

@@ -17,6 +17,23 @@ fn recall_at_defaults_and_scores_are_exact_cosines() {
     let r = common::mean_recall(&index, &norm, &queries, 10, &|_| true);
     println!("recall@10 at defaults, n={N}: {r:.4}");
     assert!(r >= 0.98, "recall@10 {r} < 0.98 (seed {seed})");
+    let stats = index.stats();
+    println!("{stats:?}");
+    assert_eq!(stats.unreachable, 0, "nodes no search can reach");
+
+    // Every entry is found by its own vector: none is stranded in the graph.
+    let lost: Vec<usize> = (0..N)
+        .filter(|&i| {
+            let hit = index
+                .search(&norm[i * DIMS..(i + 1) * DIMS], 1, None)
+                .unwrap();
+            hit[0].0 != i as u64
+        })
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "not found by their own vectors: {lost:?} (seed {seed})"
+    );
 
     for q in queries.chunks_exact(DIMS).take(20) {
         let hits = index.search(q, 10, None).unwrap();
