@@ -50,24 +50,45 @@ pub(crate) struct QueryCode {
 
 impl Codes {
     /// Codes the `len` vectors `vector(0..len)`, each of `dims` floats.
-    pub(crate) fn build<'a>(dims: usize, len: usize, vector: impl Fn(usize) -> &'a [f32]) -> Self {
+    pub(crate) fn build<'a>(
+        dims: usize,
+        len: usize,
+        vector: impl Fn(usize) -> &'a [f32] + Sync,
+    ) -> Self {
+        use rayon::prelude::*;
+        /// Rows per parallel task.
+        const CHUNK: usize = 4096;
         let row = dims.div_ceil(ROW_ALIGN) * ROW_ALIGN;
-        let mut range = vec![0.0f32; dims];
-        for slot in 0..len {
-            for (r, &x) in range.iter_mut().zip(vector(slot)) {
-                *r = r.max(x.abs());
-            }
-        }
+        let range = (0..len.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let mut range = vec![0.0f32; dims];
+                for slot in c * CHUNK..((c + 1) * CHUNK).min(len) {
+                    for (r, &x) in range.iter_mut().zip(vector(slot)) {
+                        *r = r.max(x.abs());
+                    }
+                }
+                range
+            })
+            .reduce(
+                || vec![0.0f32; dims],
+                |a, b| a.iter().zip(&b).map(|(x, y)| x.max(*y)).collect(),
+            );
         let inv: Vec<f32> = range
             .iter()
             .map(|&r| if r > 0.0 { 127.0 / r } else { 0.0 })
             .collect();
         let mut data = huge::filled(len * row, OFFSET as u8);
-        for (slot, out) in data.chunks_exact_mut(row).enumerate() {
-            for ((o, &x), &s) in out.iter_mut().zip(vector(slot)).zip(&inv) {
-                *o = (quantize(x * s) + OFFSET) as u8;
-            }
-        }
+        data.par_chunks_mut(row * CHUNK)
+            .enumerate()
+            .for_each(|(c, rows)| {
+                for (i, out) in rows.chunks_exact_mut(row).enumerate() {
+                    let v = vector(c * CHUNK + i);
+                    for ((o, &x), &s) in out.iter_mut().zip(v).zip(&inv) {
+                        *o = (quantize(x * s) + OFFSET) as u8;
+                    }
+                }
+            });
         Codes {
             dims,
             row,
