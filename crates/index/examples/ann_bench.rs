@@ -325,34 +325,8 @@ fn rss_kib() -> u64 {
 fn read_vectors(path: &Path, dims: Option<&String>) -> Result<(Vec<f32>, usize)> {
     let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let (payload, dims) = if bytes.starts_with(b"\x93NUMPY") {
-        let (major, rest) = (bytes[6], &bytes[8..]);
-        let (hlen, off) = if major == 1 {
-            (u16::from_le_bytes([rest[0], rest[1]]) as usize, 10)
-        } else {
-            (u32::from_le_bytes(rest[..4].try_into()?) as usize, 12)
-        };
-        let header = std::str::from_utf8(&bytes[off..off + hlen])?;
-        anyhow::ensure!(
-            header.contains("'<f4'"),
-            "only little-endian float32 .npy: {header}"
-        );
-        anyhow::ensure!(
-            header.contains("'fortran_order': False"),
-            "Fortran order: {header}"
-        );
-        let shape = header.split("'shape':").nth(1).context("no shape")?;
-        let inner = shape
-            .split('(')
-            .nth(1)
-            .and_then(|s| s.split(')').next())
-            .context("shape")?;
-        let dims_v: Vec<usize> = inner
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| s.trim().parse())
-            .collect::<Result<_, _>>()?;
-        anyhow::ensure!(dims_v.len() == 2, "expected a 2-d array, shape {dims_v:?}");
-        (&bytes[off + hlen..], dims_v[1])
+        let (payload, shape) = npy_payload(&bytes, "<f4")?;
+        (payload, shape[1])
     } else {
         let dims: usize = dims.context("raw f32 files need --dims")?.parse()?;
         (&bytes[..], dims)
@@ -366,6 +340,42 @@ fn read_vectors(path: &Path, dims: Option<&String>) -> Result<(Vec<f32>, usize)>
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
         .collect();
     Ok((v, dims))
+}
+
+/// The data bytes and the (2-d) shape of a C-order `.npy` file whose elements are `descr`.
+fn npy_payload<'a>(bytes: &'a [u8], descr: &str) -> Result<(&'a [u8], [usize; 2])> {
+    anyhow::ensure!(
+        bytes.starts_with(b"\x93NUMPY") && bytes.len() >= 12,
+        "not a .npy file"
+    );
+    let (major, rest) = (bytes[6], &bytes[8..]);
+    let (hlen, off) = if major == 1 {
+        (u16::from_le_bytes([rest[0], rest[1]]) as usize, 10)
+    } else {
+        (u32::from_le_bytes(rest[..4].try_into()?) as usize, 12)
+    };
+    let header = std::str::from_utf8(bytes.get(off..off + hlen).context("short header")?)?;
+    anyhow::ensure!(
+        header.contains(&format!("'{descr}'")),
+        "expected elements '{descr}': {header}"
+    );
+    anyhow::ensure!(
+        header.contains("'fortran_order': False"),
+        "Fortran order: {header}"
+    );
+    let shape = header.split("'shape':").nth(1).context("no shape")?;
+    let inner = shape
+        .split('(')
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .context("shape")?;
+    let dims_v: Vec<usize> = inner
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(dims_v.len() == 2, "expected a 2-d array, shape {dims_v:?}");
+    Ok((&bytes[off + hlen..], [dims_v[0], dims_v[1]]))
 }
 
 fn npy_header(descr: &str, rows: usize, cols: usize) -> Vec<u8> {
@@ -393,23 +403,27 @@ fn write_npy_f32(path: &Path, v: &[f32], cols: usize) -> Result<()> {
 /// Reads `nq` rows of `k` ids from an int64 `.npy` written by `--write`.
 fn read_gt(path: &Path, k: usize, nq: usize) -> Result<Vec<Vec<u64>>> {
     let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let (payload, shape) = npy_payload(&bytes, "<i8")?;
     anyhow::ensure!(
-        bytes.starts_with(b"\x93NUMPY") && bytes[6] == 1,
-        "not a v1 .npy file"
+        shape == [nq, k],
+        "{}: shape {shape:?}, expected [{nq}, {k}]",
+        path.display()
     );
-    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(&bytes[10..10 + hlen])?;
-    anyhow::ensure!(header.contains("'<i8'"), "expected int64: {header}");
-    let ids: Vec<u64> = bytes[10 + hlen..]
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as u64)
-        .collect();
     anyhow::ensure!(
-        ids.len() == k * nq,
-        "{} ids, expected {nq} x {k}",
-        ids.len()
+        payload.len() == 8 * k * nq,
+        "{}: {} data bytes, expected {}",
+        path.display(),
+        payload.len(),
+        8 * k * nq
     );
-    Ok(ids.chunks_exact(k).map(<[u64]>::to_vec).collect())
+    Ok(payload
+        .chunks_exact(8 * k)
+        .map(|row| {
+            row.chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as u64)
+                .collect()
+        })
+        .collect())
 }
 
 fn write_npy_i64(path: &Path, v: &[i64], cols: usize) -> Result<()> {
