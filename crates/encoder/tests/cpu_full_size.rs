@@ -9,23 +9,16 @@
 
 mod common;
 
+use common::cosine;
+
 use std::path::PathBuf;
 
 use glimpse_encoder::{ClipEncoder, Device, Engine, LoadOptions, Precision, Preprocessor};
 
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
-}
-
 #[test]
 #[ignore = "needs the full-size checkpoint from make_fixtures.py --full"]
 fn full_size_bf16_stays_close_to_f32() {
-    let dir = std::env::var_os("GLIMPSE_FULL_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root/.cache/glimpse/vit-b32-random"));
+    let dir = common::full_model_dir();
     let device = Device::flex();
     let load = |options: LoadOptions| ClipEncoder::load_with(&dir, &device, &options).unwrap();
     let f32_ = load(LoadOptions::default().engine(Engine::Native));

@@ -4,19 +4,14 @@
 
 mod common;
 
+use common::cosine;
+
 use common::{fixtures, Reference};
 use glimpse_encoder::cpu::{Isa, NativeText, NativeVision};
 use glimpse_encoder::{
     Activation, ClipConfig, ClipEncoder, ClipModel, Device, Engine, Error, LoadOptions, Precision,
     Towers,
 };
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
-}
 
 fn min_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
     assert_eq!(a.len(), b.len());

@@ -13,26 +13,18 @@
 
 mod common;
 
+use common::cosine;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
 use common::read_safetensors;
 use glimpse_encoder::{Backend, ClipConfig, ClipEncoder, Preprocessor, Towers};
 
-/// Cosine similarity, computed in f64 so that `1 - cos` is meaningful down to ~1e-12.
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
-}
-
 #[test]
 #[ignore = "needs the full-size checkpoint from make_fixtures.py --full"]
 fn full_size_vit_b32_matches_reference() {
-    let dir = std::env::var_os("GLIMPSE_FULL_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root/.cache/glimpse/vit-b32-random"));
+    let dir = common::full_model_dir();
     let config = ClipConfig::from_file(dir.join("config.json")).unwrap();
     assert_eq!(
         config,

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::cosine;
+
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -13,14 +15,6 @@ use glimpse_encoder::{ClipConfig, ClipModel, Device, Error, Towers};
 
 /// The bar every embedding must clear.
 const MIN_COSINE: f64 = 0.99999;
-
-/// Cosine similarity, computed in f64 so that `1 - cos` is meaningful down to ~1e-12.
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
-}
 
 fn load(name: &str, towers: Towers) -> (ClipConfig, ClipModel, Device) {
     let dir = fixtures().join(name);

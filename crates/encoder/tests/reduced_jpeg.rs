@@ -2,6 +2,9 @@
 //! through the scaled inverse DCT and still preprocess to (nearly) the exact path's pixels;
 //! EXIF orientation is applied the same way; small JPEGs and other formats are untouched.
 
+mod common;
+
+use common::cosine;
 use glimpse_encoder::preprocess::{PreprocessConfig, Preprocessor};
 use image::codecs::jpeg::JpegEncoder;
 use image::{ImageFormat, Rgb, RgbImage};
@@ -59,17 +62,6 @@ fn jpeg(img: &RgbImage, exif_orientation: Option<u16>) -> Vec<u8> {
     with.extend_from_slice(&app1);
     with.extend_from_slice(&out[2..]);
     with
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
 }
 
 fn exact() -> Preprocessor {

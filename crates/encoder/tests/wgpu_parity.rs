@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::cosine;
+
 use std::time::Instant;
 
 use common::{fixtures, Reference};
@@ -16,14 +18,6 @@ const MIN_COSINE: f64 = 0.99999;
 /// The two tests touch the process environment (one sets a variable, one spawns a child):
 /// they take turns.
 static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Cosine similarity, computed in f64 so that `1 - cos` is meaningful down to ~1e-12.
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
-}
 
 #[test]
 fn tiny_clip_on_wgpu_matches_reference() {

@@ -5,6 +5,22 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// Cosine similarity, computed in f64 so that `1 - cos` is meaningful down to ~1e-12.
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+/// The full-size random ViT-B/32 checkpoint made by `scripts/make_fixtures.py --full`:
+/// `$GLIMPSE_FULL_MODEL`, else `/root/.cache/glimpse/vit-b32-random`.
+pub fn full_model_dir() -> PathBuf {
+    std::env::var_os("GLIMPSE_FULL_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root/.cache/glimpse/vit-b32-random"))
+}
+
 /// `crates/encoder/tests/fixtures`.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
