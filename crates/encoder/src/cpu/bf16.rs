@@ -312,16 +312,11 @@ pub(crate) unsafe fn kernel_bf16_avx512<const S: usize>(
     cols: usize,
     add: bool,
 ) {
-    macro_rules! rows {
-        ($($r:literal)*) => {
-            match rows {
-                // SAFETY: the caller's contract, with `rows` rows.
-                $($r => unsafe { kernel_bf16_avx512_rows::<$r, S>(units, a, b, c, ldc, cols, add) },)*
-                _ => unreachable!("rows <= MR"),
-            }
-        };
-    }
-    rows!(1 2 3 4 5 6 7 8 9 10 11 12 13 14)
+    super::gemm::by_rows!(
+        rows,
+        kernel_bf16_avx512_rows,
+        (units, a, b, c, ldc, cols, add)
+    )
 }
 
 /// [`kernel_bf16_avx512`] for exactly `R` rows.
@@ -389,16 +384,11 @@ pub(crate) unsafe fn kernel_bf16_avx512f<const S: usize>(
     cols: usize,
     add: bool,
 ) {
-    macro_rules! rows {
-        ($($r:literal)*) => {
-            match rows {
-                // SAFETY: the caller's contract, with `rows` rows.
-                $($r => unsafe { kernel_bf16_avx512f_rows::<$r, S>(units, a, b, c, ldc, cols, add) },)*
-                _ => unreachable!("rows <= MR"),
-            }
-        };
-    }
-    rows!(1 2 3 4 5 6 7 8 9 10 11 12 13 14)
+    super::gemm::by_rows!(
+        rows,
+        kernel_bf16_avx512f_rows,
+        (units, a, b, c, ldc, cols, add)
+    )
 }
 
 /// [`kernel_bf16_avx512f`] for exactly `R` rows.

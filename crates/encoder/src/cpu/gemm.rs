@@ -584,16 +584,11 @@ pub(crate) unsafe fn kernel_f32_avx512<const S: usize>(
     cols: usize,
     add: bool,
 ) {
-    macro_rules! rows {
-        ($($r:literal)*) => {
-            match rows {
-                // SAFETY: the caller's contract, with `rows` rows.
-                $($r => unsafe { kernel_f32_avx512_rows::<$r, S>(units, a, b, c, ldc, cols, add) },)*
-                _ => unreachable!("rows <= MR"),
-            }
-        };
-    }
-    rows!(1 2 3 4 5 6 7 8 9 10 11 12 13 14)
+    by_rows!(
+        rows,
+        kernel_f32_avx512_rows,
+        (units, a, b, c, ldc, cols, add)
+    )
 }
 
 /// [`kernel_f32_avx512`] for exactly `R` rows.
@@ -633,6 +628,27 @@ unsafe fn kernel_f32_avx512_rows<const R: usize, const S: usize>(
     // The C tile is valid for `R × cols` (caller's contract).
     store_zmm_tile!(lo, hi, R, c, ldc, cols, add);
 }
+
+/// Calls `$kernel::<R, S>($args)` with `R = $rows` (1 to [`MR`]), so that a partial row group
+/// runs code compiled for exactly its row count. `S` is the calling kernel's block size.
+///
+/// Expands to an unsafe call: use it only inside a kernel's `unsafe` contract, with `$rows`
+/// the rows that contract covers.
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_rows {
+    ($rows:expr, $kernel:ident, $args:tt) => {
+        $crate::cpu::gemm::by_rows!(@ $rows, $kernel, $args, 1 2 3 4 5 6 7 8 9 10 11 12 13 14)
+    };
+    (@ $rows:expr, $kernel:ident, $args:tt, $($r:literal)*) => {
+        match $rows {
+            // SAFETY: the calling kernel's contract, with `$rows` rows.
+            $($r => unsafe { $kernel::<$r, S> $args },)*
+            _ => unreachable!("rows <= MR"),
+        }
+    };
+}
+#[cfg(target_arch = "x86_64")]
+pub(crate) use by_rows;
 
 /// Stores the `2R` accumulators `lo`, `hi` of an AVX-512 kernel into the `R × cols` tile of
 /// `C` at `c` (row stride `ldc`), adding to it with `add`. A macro rather than a function so
