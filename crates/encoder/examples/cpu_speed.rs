@@ -31,22 +31,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .map(String::from)
                     .collect()
             }
-            "--batches" => {
-                batches = args
-                    .next()
-                    .ok_or("--batches LIST")?
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
-            }
-            "--lengths" => {
-                lengths = args
-                    .next()
-                    .ok_or("--lengths LIST")?
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
-            }
+            "--batches" => batches = numbers(args.next().ok_or("--batches LIST")?)?,
+            "--lengths" => lengths = numbers(args.next().ok_or("--lengths LIST")?)?,
             _ => dir = Some(PathBuf::from(a)),
         }
     }
@@ -75,14 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     for mode in &modes {
-        let options = match mode.as_str() {
-            "f32" => LoadOptions::default().engine(Engine::Native),
-            "bf16" => LoadOptions::default()
-                .engine(Engine::Native)
-                .precision(Precision::Bf16),
-            "burn" => LoadOptions::default().engine(Engine::Burn),
-            other => return Err(format!("unknown mode {other} (f32, bf16, burn)").into()),
-        };
+        let options = mode_options(mode)?;
         let start = Instant::now();
         let encoder = ClipEncoder::load_with(&dir, &device, &options.towers(Towers::Both))?;
         println!("[{mode}] loaded in {:.2} s", start.elapsed().as_secs_f64());
@@ -122,6 +101,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// A comma-separated list of numbers.
+fn numbers(list: String) -> Result<Vec<usize>, std::num::ParseIntError> {
+    list.split(',').map(str::parse).collect()
 }
 
 fn mode_options(mode: &str) -> Result<LoadOptions, Box<dyn std::error::Error>> {
