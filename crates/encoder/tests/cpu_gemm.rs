@@ -129,22 +129,27 @@ fn f32_gemm_matches_reference_on_odd_shapes() {
                     pool.current_num_threads()
                 );
 
+                // Runs the product into `c` on this pool (the one thread count under test).
+                let mut run = |c: &mut [f32], add: bool, epilogue: Epilogue| {
+                    pool.install(|| {
+                        gemm(
+                            isa,
+                            &a,
+                            m,
+                            lda,
+                            &packed,
+                            c,
+                            ldc,
+                            add,
+                            epilogue,
+                            &mut scratch,
+                        )
+                    })
+                };
+
                 // C = A·B
                 let mut c = vec![f32::NAN; m * ldc];
-                pool.install(|| {
-                    gemm(
-                        isa,
-                        &a,
-                        m,
-                        lda,
-                        &packed,
-                        &mut c,
-                        ldc,
-                        false,
-                        Epilogue::None,
-                        &mut scratch,
-                    )
-                });
+                run(&mut c, false, Epilogue::None);
                 check(
                     &what,
                     &c,
@@ -157,20 +162,7 @@ fn f32_gemm_matches_reference_on_odd_shapes() {
 
                 // C += A·B + bias (the residual form)
                 let mut c = c0.clone();
-                pool.install(|| {
-                    gemm(
-                        isa,
-                        &a,
-                        m,
-                        lda,
-                        &packed,
-                        &mut c,
-                        ldc,
-                        true,
-                        Epilogue::Bias(&bias),
-                        &mut scratch,
-                    )
-                });
+                run(&mut c, true, Epilogue::Bias(&bias));
                 let want = reference(&a, lda, &b, m, n, k, Some(&c0), ldc, Some(&bias));
                 check(
                     &format!("{what} accumulate+bias"),
@@ -189,20 +181,7 @@ fn f32_gemm_matches_reference_on_odd_shapes() {
                     Activation::GeluTanh,
                 ] {
                     let mut c = vec![0.0; m * ldc];
-                    pool.install(|| {
-                        gemm(
-                            isa,
-                            &a,
-                            m,
-                            lda,
-                            &packed,
-                            &mut c,
-                            ldc,
-                            false,
-                            Epilogue::BiasAct(&bias, act),
-                            &mut scratch,
-                        )
-                    });
+                    run(&mut c, false, Epilogue::BiasAct(&bias, act));
                     let exact = reference(&a, lda, &b, m, n, k, None, ldc, Some(&bias));
                     let mut want: Vec<f32> = exact.iter().map(|v| v.0 as f32).collect();
                     ops::activate(&mut want, act);
@@ -216,18 +195,7 @@ fn f32_gemm_matches_reference_on_odd_shapes() {
                 // Columns past n are untouched.
                 if ldc > n {
                     let mut c = vec![7.0; m * ldc];
-                    gemm(
-                        isa,
-                        &a,
-                        m,
-                        lda,
-                        &packed,
-                        &mut c,
-                        ldc,
-                        false,
-                        Epilogue::None,
-                        &mut scratch,
-                    );
+                    run(&mut c, false, Epilogue::None);
                     for i in 0..m {
                         assert_eq!(
                             &c[i * ldc + n..(i + 1) * ldc],
