@@ -92,8 +92,9 @@ pub struct IndexStats {
     pub tombstones: usize,
     /// Nodes in the graph (live + tombstones).
     pub graph_nodes: usize,
-    /// Approximate heap bytes: the index's vector copy and id map plus the graph (which keeps
-    /// its own copy of each vector and up to `2·m` links per node on layer 0).
+    /// Approximate heap bytes: the index's vector copy and id map, the graph (which keeps its
+    /// own copy of each vector and up to `2·m` links per node on layer 0) and the search
+    /// snapshot (links and 8-bit codes).
     pub memory_bytes: usize,
     /// Mean number of layer-0 links per node in the search snapshot (at most `2·m` from
     /// hnsw_rs, plus a few the snapshot adds so every node can be reached).
