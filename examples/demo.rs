@@ -9,7 +9,7 @@
 mod common;
 
 use clap::Parser;
-use glimpse_encoder::synth;
+use glimpse_synth as synth;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

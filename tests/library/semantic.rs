@@ -4,7 +4,7 @@
 //! hits shows that colour and shape.
 
 use glimpse::{IndexOptions, Library};
-use glimpse_encoder::synth;
+use glimpse_synth as synth;
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "model {}, {} rayon threads, ISA {:?}, {reps} timed runs each (best and mean shown)",
         dir.display(),
         rayon::current_num_threads(),
-        glimpse_encoder::cpu::Isa::detect()
+        glimpse_encoder::kernels::Isa::detect()
     );
     let device = Device::flex();
     // Cold start of a text-only process: load the text tower, encode one short query.

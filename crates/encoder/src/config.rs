@@ -15,20 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The activation between the two linear layers of every MLP block (`hidden_act`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub enum Activation {
-    /// `x * sigmoid(1.702 * x)`: OpenAI's CLIP checkpoints.
-    #[serde(rename = "quick_gelu")]
-    #[default]
-    QuickGelu,
-    /// The exact, erf-based GELU: most LAION OpenCLIP checkpoints.
-    #[serde(rename = "gelu")]
-    Gelu,
-    /// The tanh approximation of GELU (`gelu_new`, `gelu_pytorch_tanh`).
-    #[serde(rename = "gelu_new", alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
-    GeluTanh,
-}
+pub use glimpse_kernels::Activation;
 
 /// The text tower's configuration (`text_config` in `config.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

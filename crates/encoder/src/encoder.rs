@@ -1,102 +1,375 @@
-//! The pre-LN transformer stack shared by both towers (`CLIPEncoder`).
+//! The high-level encoder: a checkpoint directory in, `Vec<f32>` embeddings out.
 
-use burn::nn::{LayerNorm, LayerNormConfig};
+use std::path::{Path, PathBuf};
+
 use burn::prelude::*;
 
-use crate::attention::ClipAttention;
-use crate::config::Activation;
-use crate::mlp::ClipMlp;
+use glimpse_kernels::{Isa, NativeText, NativeVision, Precision};
 
-/// Sizes of one tower's transformer stack.
-#[derive(Config, Debug)]
-pub struct ClipEncoderConfig {
-    /// Width of the residual stream.
-    pub hidden_size: usize,
-    /// Width of the MLP's hidden layer.
-    pub intermediate_size: usize,
-    /// Number of layers.
-    pub num_hidden_layers: usize,
-    /// Number of attention heads.
-    pub num_attention_heads: usize,
-    /// MLP activation.
-    pub hidden_act: Activation,
-    /// Layer norm epsilon.
-    pub layer_norm_eps: f64,
+use crate::checkpoint::Checkpoint;
+use crate::clip::keys::ClipKeys;
+use crate::clip::model::{ClipModel, Towers};
+use crate::clip::pack::pack_checkpoint;
+use crate::config::ClipConfig;
+use crate::error::{Error, Result};
+use crate::preprocess::Pixels;
+use crate::tokenize::ClipTokenizer;
+
+/// Inputs per forward pass; larger calls are split into chunks of this many.
+const MAX_BATCH: usize = 32;
+
+/// Which implementation computes the embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Engine {
+    /// The native CPU path ([`crate::kernels`]) when the device is burn's flex CPU device and the
+    /// CPU has AVX-512, or when [`Precision::Bf16`] is asked for; burn otherwise.
+    #[default]
+    Auto,
+    /// Always the native CPU path (its portable kernels where AVX-512 is missing). The weights
+    /// are read from the device once, so this works with any device.
+    Native,
+    /// Always the burn modules on the device (the reference; [`Precision::F32`] only).
+    Burn,
 }
 
-impl ClipEncoderConfig {
-    /// A layer norm of the stack's width and epsilon (ones and zeros).
-    pub fn layer_norm(&self, device: &Device) -> LayerNorm {
-        LayerNormConfig::new(self.hidden_size)
-            .with_epsilon(self.layer_norm_eps)
-            .init(device)
-    }
-
-    /// A randomly initialised stack (for tests; real weights come from the loader).
-    pub fn init(&self, device: &Device) -> ClipEncoder {
-        let layers = (0..self.num_hidden_layers)
-            .map(|_| ClipEncoderLayer {
-                layer_norm1: self.layer_norm(device),
-                self_attn: ClipAttention::init(self.hidden_size, self.num_attention_heads, device),
-                layer_norm2: self.layer_norm(device),
-                mlp: ClipMlp::init(
-                    self.hidden_size,
-                    self.intermediate_size,
-                    self.hidden_act,
-                    device,
-                ),
-            })
-            .collect();
-        ClipEncoder { layers }
-    }
-}
-
-/// `CLIPEncoderLayer`: `x += attn(ln1(x)); x += mlp(ln2(x))`.
+/// How [`ClipEncoder::load_with`] prepares a checkpoint.
 ///
-/// Checkpoint keys under `{tower}.encoder.layers.{i}`: `layer_norm1`, `self_attn`, `layer_norm2`,
-/// `mlp`.
-#[derive(Module, Debug)]
-pub struct ClipEncoderLayer {
-    /// Norm before attention.
-    pub layer_norm1: LayerNorm,
-    /// Self-attention.
-    pub self_attn: ClipAttention,
-    /// Norm before the MLP.
-    pub layer_norm2: LayerNorm,
-    /// Feed-forward block.
-    pub mlp: ClipMlp,
+/// ```
+/// use glimpse_encoder::{Engine, LoadOptions, Precision};
+/// let fast = LoadOptions::default().precision(Precision::Bf16);
+/// let reference = LoadOptions::default().engine(Engine::Burn);
+/// # let _ = (fast, reference);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct LoadOptions {
+    /// Which towers to load.
+    pub towers: Towers,
+    /// Precision of the native path (default f32).
+    pub precision: Precision,
+    /// Which implementation runs (default [`Engine::Auto`]).
+    pub engine: Engine,
 }
 
-impl ClipEncoderLayer {
-    /// # Shapes
-    /// - x: `[batch, seq, hidden]`
-    /// - output: `[batch, seq, hidden]`
-    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let h = self
-            .self_attn
-            .forward(self.layer_norm1.forward(x.clone()), causal);
-        let x = x + h; // [batch, seq, hidden]
-        let h = self.mlp.forward(self.layer_norm2.forward(x.clone()));
-        x + h // [batch, seq, hidden]
+impl LoadOptions {
+    /// Sets the towers.
+    pub fn towers(mut self, towers: Towers) -> Self {
+        self.towers = towers;
+        self
+    }
+
+    /// Sets the precision.
+    pub fn precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// Sets the engine.
+    pub fn engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
     }
 }
 
-/// `CLIPEncoder`: the layers in order.
-#[derive(Module, Debug)]
+/// A CLIP checkpoint loaded for embedding: config, weights on a device and (with the text
+/// tower) the tokenizer.
+///
+/// Embeddings are L2-normalised `Vec<f32>` of length [`ClipEncoder::dim`]; the cosine
+/// similarity of an image and a text is their dot product.
+#[derive(Debug)]
 pub struct ClipEncoder {
-    /// The layers, `{tower}.encoder.layers.0` first.
-    pub layers: Vec<ClipEncoderLayer>,
+    dir: PathBuf,
+    config: ClipConfig,
+    model: ClipModel,
+    native_text: Option<NativeText>,
+    native_vision: Option<NativeVision>,
+    options: LoadOptions,
+    tokenizer: Option<ClipTokenizer>,
+    device: Device,
 }
 
 impl ClipEncoder {
-    /// Runs every layer (causal attention for the text tower).
+    /// Loads a checkpoint in Hugging Face layout from `model_dir`: `config.json`,
+    /// `model.safetensors` (or `model.safetensors.index.json` and its shards) and, for the text
+    /// tower, `tokenizer.json`. Only the `towers` asked for are read.
     ///
-    /// # Shapes
-    /// - x: `[batch, seq, hidden]`
-    /// - output: `[batch, seq, hidden]`
-    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        self.layers
+    /// # Errors
+    /// [`Error::Io`] for a missing file, [`Error::Config`], [`Error::Checkpoint`],
+    /// [`Error::MissingWeight`], [`Error::UnexpectedWeight`], [`Error::ShapeMismatch`],
+    /// [`Error::Tokenizer`].
+    ///
+    /// On burn's flex CPU device, on a CPU with AVX-512, the towers run on the native CPU path
+    /// in f32 ([`Engine::Auto`]); see [`load_with`](Self::load_with) to choose.
+    pub fn load(model_dir: impl AsRef<Path>, device: &Device, towers: Towers) -> Result<Self> {
+        Self::load_with(model_dir, device, &LoadOptions::default().towers(towers))
+    }
+
+    /// Loads a checkpoint as [`load`](Self::load) does, with a choice of engine and precision.
+    ///
+    /// A tower served by the native path is packed straight from the checkpoint and keeps only
+    /// its packed weights: no burn modules are built for it (so [`model`](Self::model) holds no
+    /// such tower), and the weights live in memory once.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load); [`Error::InvalidInput`] for [`Precision::Bf16`] with
+    /// [`Engine::Burn`].
+    pub fn load_with(
+        model_dir: impl AsRef<Path>,
+        device: &Device,
+        options: &LoadOptions,
+    ) -> Result<Self> {
+        let dir = model_dir.as_ref().to_owned();
+        let towers = options.towers;
+        let native = match (options.engine, options.precision) {
+            (Engine::Burn, Precision::Bf16) => {
+                return Err(Error::InvalidInput(
+                    "bf16 precision needs the native engine (Engine::Auto or Engine::Native)"
+                        .into(),
+                ))
+            }
+            (Engine::Burn, Precision::F32) => false,
+            (Engine::Native, _) | (Engine::Auto, Precision::Bf16) => true,
+            (Engine::Auto, Precision::F32) => native_by_default(device),
+        };
+        let config = ClipConfig::from_file(dir.join("config.json"))?;
+        let checkpoint = Checkpoint::open_dir(&dir)?;
+        let isa = Isa::detect();
+        // The tokenizer (a large JSON file) loads on another thread while the weights are read.
+        let (tokenizer, weights) = rayon::join(
+            || {
+                towers
+                    .text()
+                    .then(|| ClipTokenizer::from_dir(&dir))
+                    .transpose()
+            },
+            || -> Result<_> {
+                if !native {
+                    let model = checkpoint.load_model(&config, towers, device)?;
+                    return Ok((model, None, None));
+                }
+                // Both towers pack straight from the checkpoint (no burn modules): the cold
+                // start of a query process. Only `logit_scale` is read outside a tower.
+                let (native_vision, native_text) =
+                    pack_checkpoint(&checkpoint, &config, towers, options.precision, isa)?;
+                let logit_scale = ClipKeys::new(&config, towers).logit_scale;
+                let model = ClipModel {
+                    text: None,
+                    vision: None,
+                    logit_scale: checkpoint.read_f32(&logit_scale.key, &logit_scale.shape)?[0],
+                };
+                Ok((model, native_text, native_vision))
+            },
+        );
+        let (model, native_text, native_vision) = weights?;
+        let tokenizer = tokenizer?;
+        Ok(Self {
+            dir,
+            config,
+            model,
+            native_text,
+            native_vision,
+            options: *options,
+            tokenizer,
+            device: device.clone(),
+        })
+    }
+
+    /// The engine that runs the loaded towers: [`Engine::Native`] or [`Engine::Burn`] (never
+    /// [`Engine::Auto`]).
+    pub fn engine(&self) -> Engine {
+        match self.native_text.is_some() || self.native_vision.is_some() {
+            true => Engine::Native,
+            false => Engine::Burn,
+        }
+    }
+
+    /// The precision of the matrix products.
+    pub fn precision(&self) -> Precision {
+        self.options.precision
+    }
+
+    /// The directory the checkpoint was loaded from.
+    pub fn model_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The checkpoint's configuration.
+    pub fn config(&self) -> &ClipConfig {
+        &self.config
+    }
+
+    /// The model (for tensor-level use). With the native engine ([`engine`](Self::engine))
+    /// it holds no towers, only the `logit_scale`: their weights live in the native path.
+    pub fn model(&self) -> &ClipModel {
+        &self.model
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The embedding width (`projection_dim`).
+    pub fn dim(&self) -> usize {
+        self.config.projection_dim
+    }
+
+    /// The side of the square pixel input (`vision_config.image_size`).
+    pub fn image_size(&self) -> usize {
+        self.config.vision_config.image_size
+    }
+
+    /// The tokenizer, or [`Error::TowerNotLoaded`] without the text tower.
+    pub fn tokenizer(&self) -> Result<&ClipTokenizer> {
+        self.tokenizer
+            .as_ref()
+            .ok_or(Error::TowerNotLoaded { tower: "text" })
+    }
+
+    /// Embeds images given as preprocessed pixel values: each slice is one image, `[3, H, W]`
+    /// row-major with `H = W =` [`image_size`](Self::image_size), as `CLIPImageProcessor`
+    /// produces them.
+    ///
+    /// # Errors
+    /// [`Error::TowerNotLoaded`]; [`Error::InvalidInput`] for a slice of the wrong length;
+    /// [`Error::Execution`] if the backend fails.
+    pub fn embed_pixel_values<P: AsRef<[f32]>>(&self, images: &[P]) -> Result<Vec<Vec<f32>>> {
+        if self.native_vision.is_none() {
+            self.model.vision_tower()?;
+        }
+        let v = &self.config.vision_config;
+        let (c, s) = (v.num_channels, v.image_size);
+        let len = c * s * s;
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(MAX_BATCH) {
+            let mut flat = Vec::with_capacity(chunk.len() * len);
+            for (i, image) in chunk.iter().enumerate() {
+                let image = image.as_ref();
+                if image.len() != len {
+                    return Err(Error::InvalidInput(format!(
+                        "image {} has {} pixel values; the model takes [{c}, {s}, {s}] = {len}",
+                        out.len() + i,
+                        image.len()
+                    )));
+                }
+                flat.extend_from_slice(image);
+            }
+            if let Some(native) = &self.native_vision {
+                let embedded = native.encode(&flat, chunk.len());
+                out.extend(embedded.chunks(self.dim()).map(<[f32]>::to_vec));
+                continue;
+            }
+            let pixels =
+                Tensor::<4>::from_data(TensorData::new(flat, [chunk.len(), c, s, s]), &self.device);
+            out.extend(rows(self.model.encode_images(pixels)?)?);
+        }
+        Ok(out)
+    }
+
+    /// Embeds preprocessed images (see [`crate::Preprocessor`]).
+    ///
+    /// # Errors
+    /// As [`embed_pixel_values`](Self::embed_pixel_values); [`Error::InvalidInput`] for pixels
+    /// whose size is not the model's.
+    pub fn embed_pixels(&self, images: &[Pixels]) -> Result<Vec<Vec<f32>>> {
+        let s = self.image_size();
+        if let Some((i, p)) = images
             .iter()
-            .fold(x, |x, layer| layer.forward(x, causal))
+            .enumerate()
+            .find(|(_, p)| p.height != s || p.width != s)
+        {
+            return Err(Error::InvalidInput(format!(
+                "image {i} is {}x{} pixels; the model takes {s}x{s}",
+                p.width, p.height
+            )));
+        }
+        let values: Vec<&[f32]> = images.iter().map(|p| p.data.as_slice()).collect();
+        self.embed_pixel_values(&values)
+    }
+
+    /// Embeds token id sequences (unpadded, as [`ClipTokenizer::encode`] returns them).
+    ///
+    /// # Errors
+    /// [`Error::TowerNotLoaded`]; [`Error::InvalidInput`] for an empty or over-long sequence or
+    /// an id outside the vocabulary; [`Error::Execution`] if the backend fails.
+    pub fn embed_token_ids<S: AsRef<[u32]>>(&self, ids: &[S]) -> Result<Vec<Vec<f32>>> {
+        match &self.native_text {
+            Some(native) => {
+                for (i, row) in ids.iter().enumerate() {
+                    native.check_ids(row.as_ref(), i)?;
+                }
+            }
+            None => {
+                let tower = self.model.text_tower()?;
+                for (i, row) in ids.iter().enumerate() {
+                    tower.check_ids(row.as_ref(), i)?;
+                }
+            }
+        }
+        // Batch sequences of similar length together (each batch runs as long as its longest
+        // sequence), then restore the caller's order.
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| ids[i].as_ref().len());
+        let mut out = vec![Vec::new(); ids.len()];
+        for chunk in order.chunks(MAX_BATCH) {
+            let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_ref()).collect();
+            let embedded = match &self.native_text {
+                Some(native) => native
+                    .encode(&batch)?
+                    .chunks(self.dim())
+                    .map(<[f32]>::to_vec)
+                    .collect(),
+                None => rows(self.model.encode_texts(&batch)?)?,
+            };
+            for (&i, e) in chunk.iter().zip(embedded) {
+                out[i] = e;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tokenizes and embeds texts.
+    ///
+    /// # Errors
+    /// As [`embed_token_ids`](Self::embed_token_ids), plus [`Error::Tokenizer`].
+    pub fn embed_texts<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        let ids = self.tokenizer()?.encode_batch(texts)?;
+        self.embed_token_ids(&ids)
+    }
+}
+
+/// Whether [`Engine::Auto`] picks the native path for f32 on `device`: burn's flex CPU
+/// device (without autodiff) on a CPU with AVX-512.
+fn native_by_default(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        *device == Device::flex() && !device.is_autodiff() && Isa::detect().avx512()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
+/// Reads a `[batch, dim]` tensor back as rows.
+fn rows(tensor: Tensor<2>) -> Result<Vec<Vec<f32>>> {
+    let [_, dim] = tensor.dims();
+    let data = tensor
+        .try_into_data()
+        .map_err(|e| Error::Execution(format!("{e:?}")))?;
+    let values = data
+        .try_to_vec::<f32>()
+        .map_err(|e| Error::Execution(format!("{e:?}")))?;
+    Ok(values.chunks(dim).map(<[f32]>::to_vec).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoder_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<ClipEncoder>();
     }
 }

@@ -164,3 +164,12 @@ pub enum Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<glimpse_kernels::Error> for Error {
+    fn from(e: glimpse_kernels::Error) -> Self {
+        match e {
+            glimpse_kernels::Error::InvalidInput(message) => Error::InvalidInput(message),
+            other => Error::Execution(other.to_string()),
+        }
+    }
+}

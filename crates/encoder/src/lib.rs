@@ -33,17 +33,24 @@
 //! - [`config`]: [`ClipConfig`] read from the checkpoint's `config.json` (every ViT CLIP in HF
 //!   layout: OpenAI's ViT-B/32, B/16, L/14, L/14-336, LAION's OpenCLIP conversions), with named
 //!   presets.
-//! - [`vision`], [`text`], [`encoder`], [`attention`], [`mlp`]: the two towers as burn modules,
-//!   mirroring the checkpoint's module tree; [`model`]: the dual tower [`ClipModel`].
-//! - [`loader`]: `model.safetensors`, memory-mapped, into modules; every checkpoint key's
-//!   destination is listed there. Either tower can be loaded alone ([`Towers`]).
+//! - [`checkpoint`]: `model.safetensors`, memory-mapped, checked against a key map before it is
+//!   read.
+//! - [`clip`]: the architecture: its key map ([`clip::keys`]), the towers as burn modules
+//!   mirroring the checkpoint's module tree, the dual tower [`ClipModel`], and the loaders
+//!   (burn modules, native kernels) and the state-dict writer that walk the key map. Either
+//!   tower can be loaded alone ([`Towers`]).
 //! - [`backend`]: the compute [`Backend`] chosen at run time (`flex` CPU by default, `wgpu`
 //!   with the `wgpu` feature), with a typed error when it is unavailable.
 //! - [`tokenize`], [`preprocess`]: [`ClipTokenizer`] and [`Preprocessor`], reproducing
 //!   `CLIPTokenizerFast` and `CLIPImageProcessor` exactly.
-//! - [`cpu`]: the native CPU path (packed AVX-512 f32/bf16 GEMM, fused operations) that
-//!   [`ClipEncoder`] uses on the flex CPU device; [`Precision`] and [`Engine`] choose.
-//! - [`ClipEncoder`]: all of the above behind `load` / `embed_pixels` / `embed_texts`.
+//! - [`kernels`] (the `glimpse-kernels` crate): the native CPU engine (packed AVX-512 f32/bf16
+//!   GEMM, fused operations) that [`ClipEncoder`] uses on the flex CPU device; [`Precision`]
+//!   and [`Engine`] choose.
+//! - [`encoder`]: [`ClipEncoder`], all of the above behind `load` / `embed_pixels` /
+//!   `embed_texts`.
+//!
+//! Training and the synthetic pictures live in their own crates (`glimpse-train`,
+//! `glimpse-synth`), which production builds never compile.
 //!
 //! # Design notes
 //! - The text tower is causal and pools at the end-of-text token, so a batch runs only as long
@@ -55,30 +62,22 @@
 //!   over-long token sequences and missing GPUs are [`Error`] values.
 #![deny(missing_docs)]
 
-pub mod attention;
 pub mod backend;
+pub mod checkpoint;
 pub mod clip;
 pub mod config;
-pub mod cpu;
 pub mod encoder;
 pub mod error;
-pub mod loader;
-pub mod mlp;
-pub mod model;
 pub mod preprocess;
-pub mod synth;
-pub mod text;
 pub mod tokenize;
-#[cfg(feature = "train")]
-pub mod train;
-pub mod vision;
 
 pub use backend::Backend;
 pub use burn::tensor::Device;
-pub use clip::{ClipEncoder, Engine, LoadOptions};
+pub use clip::{ClipModel, Towers};
 pub use config::{Activation, ClipConfig, ClipTextConfig, ClipVisionConfig};
-pub use cpu::Precision;
+pub use encoder::{ClipEncoder, Engine, LoadOptions};
 pub use error::{Error, Result};
-pub use model::{ClipModel, Towers};
+pub use glimpse_kernels as kernels;
+pub use glimpse_kernels::Precision;
 pub use preprocess::{Pixels, PreprocessConfig, Preprocessor};
 pub use tokenize::ClipTokenizer;

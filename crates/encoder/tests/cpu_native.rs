@@ -7,7 +7,8 @@ mod common;
 use common::cosine;
 
 use common::{fixtures, Reference};
-use glimpse_encoder::cpu::{Isa, NativeText, NativeVision};
+use glimpse_encoder::clip::pack::pack_model;
+use glimpse_encoder::kernels::{Isa, NativeText, NativeVision};
 use glimpse_encoder::{
     Activation, ClipConfig, ClipEncoder, ClipModel, Device, Engine, Error, LoadOptions, Precision,
     Towers,
@@ -116,29 +117,14 @@ fn bf16_stays_close_to_f32() {
     }
 }
 
-/// The towers built with a given kernel set, straight from a burn model.
+/// The towers built with a given kernel set, from a burn model (through its state dict).
 fn native_towers(
     model: &ClipModel,
     config: &ClipConfig,
     precision: Precision,
     isa: Isa,
 ) -> (NativeVision, NativeText) {
-    (
-        NativeVision::from_burn(
-            model.vision.as_ref().unwrap(),
-            &config.vision_config,
-            precision,
-            isa,
-        )
-        .unwrap(),
-        NativeText::from_burn(
-            model.text.as_ref().unwrap(),
-            &config.text_config,
-            precision,
-            isa,
-        )
-        .unwrap(),
-    )
+    pack_model(model, config, precision, isa).unwrap()
 }
 
 fn rows(flat: Vec<f32>, dim: usize) -> Vec<Vec<f32>> {

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{fixtures, read_safetensors, RefTensor};
-use glimpse_encoder::cpu::{Isa, NativeText};
-use glimpse_encoder::loader::Checkpoint;
+use glimpse_encoder::checkpoint::Checkpoint;
+use glimpse_encoder::clip::pack::pack_checkpoint;
+use glimpse_encoder::kernels::Isa;
 use glimpse_encoder::{ClipConfig, ClipEncoder, Device, Error, Precision, Towers};
 
 /// Writes a safetensors file (header JSON + data, tensors in name order).
@@ -44,8 +45,8 @@ fn config() -> ClipConfig {
 }
 
 /// Loads `tensors` written to a temp file. With the text tower, the native CPU path's own
-/// reader (`NativeText::from_checkpoint`, the cold-start path) loads it too and must fail
-/// exactly when, and as, the burn loader fails on the text tower's tensors.
+/// reader (`pack_checkpoint`, the cold-start path) loads it too and must fail exactly when,
+/// and as, the burn loader fails on the text tower's tensors.
 fn load(tensors: &BTreeMap<String, RefTensor>, towers: Towers) -> glimpse_encoder::Result<()> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
@@ -56,10 +57,10 @@ fn load(tensors: &BTreeMap<String, RefTensor>, towers: Towers) -> glimpse_encode
         .map(|_| ());
     if towers.text() {
         let c = config();
-        let native = NativeText::from_checkpoint(
+        let native = pack_checkpoint(
             &checkpoint,
-            &c.text_config,
-            c.projection_dim,
+            &c,
+            Towers::TextOnly,
             Precision::F32,
             Isa::detect(),
         );

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use common::{fixtures, Reference};
-use glimpse_encoder::loader::Checkpoint;
+use glimpse_encoder::checkpoint::Checkpoint;
 use glimpse_encoder::{ClipConfig, ClipModel, Device, Error, Towers};
 
 /// The bar every embedding must clear.

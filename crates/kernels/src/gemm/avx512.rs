@@ -1,0 +1,133 @@
+//! The AVX-512 f32 microkernel and the macros the AVX-512 kernels (f32 and bf16) share.
+// The AVX-512 intrinsics are stable since Rust 1.89; the workspace's rust-version (1.95, what
+// burn 0.22 needs) covers them.
+
+use super::NR;
+
+/// The AVX-512 f32 microkernel: 14 × 32 tile in 28 zmm accumulators, one broadcast of `A` and
+/// two loads of `B` per unit. A partial row group (fewer than 14 rows, e.g. a 10-token query)
+/// runs a kernel compiled for exactly its row count, so no work is spent on padding rows.
+///
+/// # Safety
+/// The CPU supports AVX-512F; otherwise as [`kernel_f32_portable`](super::kernel_f32_portable).
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn kernel_f32_avx512<const S: usize>(
+    units: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    add: bool,
+) {
+    by_rows!(
+        rows,
+        kernel_f32_avx512_rows,
+        (units, a, b, c, ldc, cols, add)
+    )
+}
+
+/// [`kernel_f32_avx512`] for exactly `R` rows.
+///
+/// # Safety
+/// As [`kernel_f32_avx512`] with `rows = R <= MR`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel_f32_avx512_rows<const R: usize, const S: usize>(
+    units: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    cols: usize,
+    add: bool,
+) {
+    use std::arch::x86_64::*;
+    let mut lo = [_mm512_setzero_ps(); R];
+    let mut hi = [_mm512_setzero_ps(); R];
+    let (mut a, mut b) = (a, b);
+    for _ in 0..units {
+        // SAFETY: `b` points at NR = 32 packed floats of this unit (caller's contract).
+        let (b0, b1) = unsafe { (_mm512_loadu_ps(b), _mm512_loadu_ps(b.add(16))) };
+        for i in 0..R {
+            // SAFETY: row `i < R` of the block holds this unit at `a + i·S`.
+            let ai = _mm512_set1_ps(unsafe { *a.add(i * S) });
+            lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);
+            hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);
+        }
+        // SAFETY: advancing within (or one past) row 0 of the block and the panel.
+        unsafe {
+            a = a.add(1);
+            b = b.add(NR);
+        }
+    }
+    // The C tile is valid for `R × cols` (caller's contract).
+    store_zmm_tile!(lo, hi, R, c, ldc, cols, add);
+}
+
+/// Calls `$kernel::<R, S>($args)` with `R = $rows` (1 to [`MR`](super::MR)), so that a partial row group
+/// runs code compiled for exactly its row count. `S` is the calling kernel's block size.
+///
+/// Expands to an unsafe call: use it only inside a kernel's `unsafe` contract, with `$rows`
+/// the rows that contract covers.
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_rows {
+    ($rows:expr, $kernel:ident, $args:tt) => {
+        $crate::gemm::by_rows!(@ $rows, $kernel, $args, 1 2 3 4 5 6 7 8 9 10 11 12 13 14)
+    };
+    (@ $rows:expr, $kernel:ident, $args:tt, $($r:literal)*) => {
+        match $rows {
+            // SAFETY: the calling kernel's contract, with `$rows` rows.
+            $($r => unsafe { $kernel::<$r, S> $args },)*
+            _ => unreachable!("rows <= MR"),
+        }
+    };
+}
+#[cfg(target_arch = "x86_64")]
+pub(crate) use by_rows;
+
+/// Stores the `2R` accumulators `lo`, `hi` of an AVX-512 kernel into the `R × cols` tile of
+/// `C` at `c` (row stride `ldc`), adding to it with `add`. A macro rather than a function so
+/// that it is always expanded inside the kernel: a call would spill the 28 accumulators.
+///
+/// Expands to code that needs AVX-512F and a tile valid for `R × cols` reads and writes,
+/// `cols <= NR`; use it only inside an AVX-512 kernel's `unsafe` contract.
+#[cfg(target_arch = "x86_64")]
+macro_rules! store_zmm_tile {
+    ($lo:expr, $hi:expr, $r:expr, $c:expr, $ldc:expr, $cols:expr, $add:expr) => {{
+        use std::arch::x86_64::*;
+        let (c, ldc, cols, add): (*mut f32, usize, usize, bool) = ($c, $ldc, $cols, $add);
+        let m0: __mmask16 = if cols >= 16 {
+            0xffff
+        } else {
+            ((1u32 << cols) - 1) as u16
+        };
+        let m1: __mmask16 = if cols >= 32 {
+            0xffff
+        } else if cols > 16 {
+            ((1u32 << (cols - 16)) - 1) as u16
+        } else {
+            0
+        };
+        for i in 0..$r {
+            // SAFETY: row `i < R` of the tile (the kernel's contract); the masks limit the
+            // columns to `cols`. Columns 16.. may lie past C when `cols <= 16`: the mask is
+            // then empty, and a masked access with an empty mask touches no memory.
+            unsafe {
+                let p = c.add(i * ldc);
+                let (mut x0, mut x1) = ($lo[i], $hi[i]);
+                if add {
+                    x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, p));
+                    x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, p.wrapping_add(16)));
+                }
+                _mm512_mask_storeu_ps(p, m0, x0);
+                _mm512_mask_storeu_ps(p.wrapping_add(16), m1, x1);
+            }
+        }
+    }};
+}
+#[cfg(target_arch = "x86_64")]
+pub(crate) use store_zmm_tile;

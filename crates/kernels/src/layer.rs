@@ -1,0 +1,194 @@
+//! The pre-LN transformer stack both towers share, and its attention.
+//!
+//! Per layer: `h = ln1(x)`, `qkv = h·Wqkv + b` (one GEMM, the query scale `head_dim^-½` folded
+//! into the query weights), attention per (item, head), `x += ctx·Wo + bo` (the residual added
+//! by the GEMM), `h = ln2(x)`, `f = act(h·W1 + b1)` (activation fused into the GEMM's tile
+//! epilogue), `x += f·W2 + b2`.
+
+use rayon::prelude::*;
+
+use crate::dense::{buffer, Dense, Norm, Workspace};
+use crate::gemm::{gemm_packed_serial, pack_a, Epilogue, PackedB};
+use crate::{ops, Activation, Isa};
+
+/// One encoder layer's packed weights.
+#[derive(Debug)]
+pub struct Layer {
+    /// Layer norm before attention.
+    pub ln1: Norm,
+    /// Fused query-key-value projection ([`Dense::fused_qkv`]).
+    pub qkv: Dense,
+    /// Attention output projection.
+    pub out: Dense,
+    /// Layer norm before the MLP.
+    pub ln2: Norm,
+    /// MLP input layer (activation applied after it).
+    pub fc1: Dense,
+    /// MLP output layer.
+    pub fc2: Dense,
+}
+
+/// The transformer stack of one tower.
+#[derive(Debug)]
+pub struct Stack {
+    layers: Vec<Layer>,
+    hidden: usize,
+    heads: usize,
+    intermediate: usize,
+    act: Activation,
+}
+
+impl Stack {
+    /// A stack of `layers` of width `hidden` with `heads` attention heads and MLP activation
+    /// `act`.
+    ///
+    /// # Panics
+    /// If a layer's shapes disagree with `hidden` (or with each other), or `hidden` is not a
+    /// multiple of `heads`.
+    pub fn new(layers: Vec<Layer>, hidden: usize, heads: usize, act: Activation) -> Self {
+        assert!(
+            heads > 0 && hidden.is_multiple_of(heads),
+            "heads must divide hidden"
+        );
+        let intermediate = layers.first().map_or(0, |l| l.fc1.outputs());
+        for l in &layers {
+            assert_eq!(l.qkv.inputs(), hidden, "qkv inputs");
+            assert_eq!(l.qkv.outputs(), 3 * hidden, "qkv outputs");
+            assert_eq!(
+                (l.out.inputs(), l.out.outputs()),
+                (hidden, hidden),
+                "out shape"
+            );
+            assert_eq!(
+                (l.fc1.inputs(), l.fc1.outputs()),
+                (hidden, intermediate),
+                "fc1"
+            );
+            assert_eq!(
+                (l.fc2.inputs(), l.fc2.outputs()),
+                (intermediate, hidden),
+                "fc2"
+            );
+        }
+        Self {
+            layers,
+            hidden,
+            heads,
+            intermediate,
+            act,
+        }
+    }
+
+    /// Width of the stack.
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    /// Runs every layer over `w.x` (`[batch × seq, hidden]`) in place.
+    pub(crate) fn forward(
+        &self,
+        isa: Isa,
+        w: &mut Workspace,
+        batch: usize,
+        seq: usize,
+        causal: bool,
+    ) {
+        let (d, t) = (self.hidden, batch * seq);
+        let x = &mut w.x[..t * d];
+        let h = buffer(&mut w.h, t * d);
+        let qkv = buffer(&mut w.qkv, t * 3 * d);
+        let ctx = buffer(&mut w.ctx, t * d);
+        let f = buffer(&mut w.f, t * self.intermediate);
+        let scratch = &mut w.scratch;
+        for layer in &self.layers {
+            layer.ln1.run(x, h);
+            layer.qkv.run(isa, h, t, qkv, false, None, scratch);
+            attention(isa, qkv, ctx, batch, seq, d, self.heads, causal);
+            layer.out.run(isa, ctx, t, x, true, None, scratch);
+            layer.ln2.run(x, h);
+            layer.fc1.run(isa, h, t, f, false, Some(self.act), scratch);
+            layer.fc2.run(isa, f, t, x, true, None, scratch);
+        }
+    }
+}
+
+/// A shared pointer to the attention output; each (item, head) task writes its own columns.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint elements (their own rows × head columns) through raw pointers,
+// and the buffer outlives the parallel section.
+unsafe impl Send for OutPtr {}
+// SAFETY: as above.
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// The pointer (a method, so closures capture the whole `Send` wrapper, not its field).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Scaled dot-product attention (the scale is already in the queries) of every item and head:
+/// `qkv` is `[batch × seq, 3d]` (queries, keys, values), `ctx` receives `[batch × seq, d]`.
+#[allow(clippy::too_many_arguments)]
+fn attention(
+    isa: Isa,
+    qkv: &[f32],
+    ctx: &mut [f32],
+    batch: usize,
+    seq: usize,
+    d: usize,
+    heads: usize,
+    causal: bool,
+) {
+    let dh = d / heads;
+    let out = OutPtr(ctx.as_mut_ptr());
+    assert!(ctx.len() >= batch * seq * d && qkv.len() >= batch * seq * 3 * d);
+    (0..batch * heads).into_par_iter().for_each(|task| {
+        let (b, h) = (task / heads, task % heads);
+        let base = b * seq * 3 * d + h * dh;
+        let mut packed = Vec::new();
+        // scores = q·kᵀ: [seq, seq]
+        pack_a(&qkv[base..], seq, dh, 3 * d, &mut packed);
+        let keys = PackedB::from_transposed(&qkv[base + d..], dh, seq, 3 * d);
+        let mut scores = vec![0.0; seq * seq];
+        gemm_packed_serial(
+            isa,
+            &packed,
+            seq,
+            &keys,
+            &mut scores,
+            seq,
+            false,
+            Epilogue::None,
+        );
+        for (i, row) in scores.chunks_exact_mut(seq).enumerate() {
+            ops::softmax_prefix(row, if causal { i + 1 } else { seq });
+        }
+        // context = p·v: [seq, dh]
+        pack_a(&scores, seq, seq, seq, &mut packed);
+        let values = PackedB::from_rows(&qkv[base + 2 * d..], seq, dh, 3 * d);
+        let mut o = vec![0.0; seq * dh];
+        gemm_packed_serial(
+            isa,
+            &packed,
+            seq,
+            &values,
+            &mut o,
+            dh,
+            false,
+            Epilogue::None,
+        );
+        for (i, row) in o.chunks_exact(dh).enumerate() {
+            // SAFETY: row `b·seq + i`, columns `h·dh..(h+1)·dh` of ctx (inside it by the
+            // assertion above) are written by this task only.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    row.as_ptr(),
+                    out.get().add((b * seq + i) * d + h * dh),
+                    dh,
+                );
+            }
+        }
+    });
+}
