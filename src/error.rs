@@ -1,5 +1,6 @@
 //! The library's error type.
 
+use crate::{EncoderError, IndexError, StoreError};
 use std::path::PathBuf;
 
 /// `Result` with Glimpse's [`enum@Error`].
@@ -12,13 +13,14 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub enum Error {
     /// The metadata store failed (I/O, corruption, schema).
     #[error("store: {0}")]
-    Store(#[from] glimpse_store::Error),
+    Store(#[from] StoreError),
     /// The nearest-neighbour index failed.
     #[error("index: {0}")]
-    Index(#[from] glimpse_index::Error),
-    /// The model failed to load or run, or an image failed to decode or preprocess.
+    Index(#[from] IndexError),
+    /// The model failed to load or run, or an image failed to decode or preprocess (e.g.
+    /// [`EncoderError::ImageTooLarge`]).
     #[error("encoder: {0}")]
-    Encoder(#[from] glimpse_encoder::Error),
+    Encoder(#[from] EncoderError),
     /// The library was built with another model. Open it with that model, or ask the builder
     /// to re-embed every photo with the new one ([`LibraryBuilder::reembed_on_model_change`]).
     ///

@@ -36,9 +36,14 @@
 //!   it; opening it with another is [`Error::ModelMismatch`].
 //! - **Hit**: a photo and its score, the cosine similarity of CLIP embeddings (see [`Hit`]).
 //! - **Commit**: every write is durable in the store when its call returns; see [`Library`].
+//! - **Errors**: one [`enum@Error`]. Failures of the layers below arrive inside it as
+//!   [`EncoderError`], [`IndexError`] and [`StoreError`], re-exported here, so matching one
+//!   (say [`EncoderError::ImageTooLarge`]) needs no dependency on the sub-crates. No type of the
+//!   engines underneath (burn, hnsw_rs, RocksDB) is part of this API.
 #![deny(missing_docs)]
 
 mod analysis;
+mod backend;
 mod catalog;
 #[cfg(feature = "download")]
 mod download;
@@ -51,15 +56,31 @@ mod types;
 mod walk;
 
 pub use analysis::{Tags, PROMPT_TEMPLATE};
+pub use backend::{Backend, Precision};
 #[cfg(feature = "download")]
 pub use download::{
     download_model, download_model_with, HubOptions, DEFAULT_MODEL_REPO, MODEL_FILES,
 };
 pub use error::{Error, Result};
-pub use glimpse_index::IndexConfig;
-pub use library::{Backend, Library, LibraryBuilder, Precision, INDEX_DIR, STORE_DIR};
+pub use library::{Library, LibraryBuilder, INDEX_DIR, STORE_DIR};
 pub use model::default_model;
 pub use types::{
     CancelToken, Failure, Hit, ImageId, IndexOptions, IndexRecovery, IndexReport, Progress,
     ProgressFn, SearchOptions,
 };
+
+// Types of the layers below that Glimpse's API hands out or takes. They are plain data (no
+// burn, hnsw_rs or rocksdb type inside; `scripts/check_facade.sh` checks it), re-exported so
+// that callers need no version-matched dependency on the sub-crates.
+
+/// The error of the encoder layer, inside [`Error::Encoder`]: match it for e.g.
+/// [`EncoderError::ImageTooLarge`].
+pub use glimpse_encoder::Error as EncoderError;
+/// The error of the index layer, inside [`Error::Index`].
+pub use glimpse_index::Error as IndexError;
+/// Index parameters for [`LibraryBuilder::index`].
+pub use glimpse_index::IndexConfig;
+/// The error of the store layer, inside [`Error::Store`].
+pub use glimpse_store::Error as StoreError;
+/// Which model a library's embeddings come from ([`Library::model_fingerprint`]).
+pub use glimpse_store::ModelFingerprint;

@@ -1,5 +1,6 @@
 //! The [`Library`]: opening, consistency between store and index, searching.
 
+use crate::backend::{Backend, Precision};
 use crate::catalog::{has_filter, Catalog, Entry};
 use crate::model::Model;
 use crate::types::{Hit, ImageId, IndexRecovery, SearchOptions};
@@ -9,8 +10,6 @@ use glimpse_store::{ModelFingerprint, Store};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-
-pub use glimpse_encoder::{Backend, Precision};
 
 /// Sub-directory of the library holding the RocksDB store (the source of truth).
 pub const STORE_DIR: &str = "store";
@@ -135,7 +134,8 @@ impl Library {
             Some(m) => m,
             None => crate::model::default_model()?,
         };
-        let model = Model::open(&model_dir, b.backend.unwrap_or(Backend::Flex), b.precision)?;
+        let backend = b.backend.unwrap_or(Backend::Flex).to_encoder();
+        let model = Model::open(&model_dir, backend, b.precision.to_encoder())?;
         let store = Store::open(dir.join(STORE_DIR))?;
         let given = model.fingerprint().clone();
         let mut reembed = false;
