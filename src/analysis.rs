@@ -88,10 +88,7 @@ impl Library {
             }
             i
         }
-        let opts = SearchOptions {
-            min_score: Some(min_similarity),
-            ..SearchOptions::default()
-        };
+        let opts = SearchOptions::default().min_score(min_similarity);
         for (i, &id) in ids.iter().enumerate() {
             let hits = match self.similar(id, NEIGHBOURS, &opts) {
                 Ok(h) => h,

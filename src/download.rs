@@ -31,8 +31,10 @@ pub const MODEL_FILES: [&str; 4] = [
     "model.safetensors",
 ];
 
-/// Where and how [`download_model_with`] fetches.
+/// Where and how [`download_model_with`] fetches: [`HubOptions::from_env`], or
+/// [`HubOptions::new`] and the chainable setters.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HubOptions {
     /// The cache directory (the `hub` folder itself).
     pub cache_dir: PathBuf,
@@ -45,6 +47,45 @@ pub struct HubOptions {
 }
 
 impl HubOptions {
+    /// Fetch into `cache_dir` (the `hub` folder itself) from `https://huggingface.co`, online,
+    /// without a token; the environment is not read.
+    pub fn new(cache_dir: impl Into<PathBuf>) -> HubOptions {
+        HubOptions {
+            cache_dir: cache_dir.into(),
+            endpoint: None,
+            offline: false,
+            token: None,
+        }
+    }
+
+    /// Sets [`cache_dir`](Self::cache_dir).
+    #[must_use = "setters return the changed options"]
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = dir.into();
+        self
+    }
+
+    /// Sets [`endpoint`](Self::endpoint), e.g. a mirror's address.
+    #[must_use = "setters return the changed options"]
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// Sets [`offline`](Self::offline).
+    #[must_use = "setters return the changed options"]
+    pub fn offline(mut self, offline: bool) -> Self {
+        self.offline = offline;
+        self
+    }
+
+    /// Sets [`token`](Self::token).
+    #[must_use = "setters return the changed options"]
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
     /// Settings from the environment, as `huggingface_hub` reads them: `HF_HUB_CACHE`,
     /// `HF_HOME`, `HF_ENDPOINT`, `HF_HUB_OFFLINE`, `HF_TOKEN` (else the cache's token file).
     pub fn from_env() -> HubOptions {

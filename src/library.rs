@@ -28,8 +28,9 @@ struct Stamp {
     model: String,
 }
 
-/// Configures and opens a [`Library`].
+/// Configures and opens a [`Library`]: `Library::builder().model(dir).open(library_dir)`.
 #[derive(Debug, Clone, Default)]
+#[must_use = "a LibraryBuilder does nothing until `.open(dir)`"]
 pub struct LibraryBuilder {
     model: Option<PathBuf>,
     backend: Option<Backend>,

@@ -25,7 +25,11 @@ pub struct Hit {
 
 /// Restrictions applied *inside* the index search (so `k` results come back whenever `k`
 /// photos pass them), not to the top `k` afterwards.
+///
+/// Start from the default (no restriction) and chain setters:
+/// `SearchOptions::default().folder("/home/me/Pictures/trips").min_score(0.2)`.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct SearchOptions {
     /// Only photos whose path starts with this folder (component-wise).
     pub folder: Option<PathBuf>,
@@ -40,11 +44,51 @@ pub struct SearchOptions {
     pub ef: Option<usize>,
 }
 
+impl SearchOptions {
+    /// Sets [`folder`](Self::folder).
+    #[must_use = "setters return the changed options"]
+    pub fn folder(mut self, folder: impl Into<PathBuf>) -> Self {
+        self.folder = Some(folder.into());
+        self
+    }
+
+    /// Sets [`captured_after`](Self::captured_after) (seconds since the Unix epoch).
+    #[must_use = "setters return the changed options"]
+    pub fn captured_after(mut self, seconds: i64) -> Self {
+        self.captured_after = Some(seconds);
+        self
+    }
+
+    /// Sets [`captured_before`](Self::captured_before) (seconds since the Unix epoch).
+    #[must_use = "setters return the changed options"]
+    pub fn captured_before(mut self, seconds: i64) -> Self {
+        self.captured_before = Some(seconds);
+        self
+    }
+
+    /// Sets [`min_score`](Self::min_score).
+    #[must_use = "setters return the changed options"]
+    pub fn min_score(mut self, score: f32) -> Self {
+        self.min_score = Some(score);
+        self
+    }
+
+    /// Sets [`ef`](Self::ef).
+    #[must_use = "setters return the changed options"]
+    pub fn ef(mut self, ef: usize) -> Self {
+        self.ef = Some(ef);
+        self
+    }
+}
+
 /// A progress callback, called from the indexing thread.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 /// How [`Library::index_folder`](crate::Library::index_folder) treats a folder.
+///
+/// Start from the default and chain setters: `IndexOptions::default().batch_size(32)`.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct IndexOptions {
     /// Remove from the library the photos under this folder that no longer exist (default true).
     pub remove_missing: bool,
@@ -67,6 +111,36 @@ impl Default for IndexOptions {
     }
 }
 
+impl IndexOptions {
+    /// Sets [`remove_missing`](Self::remove_missing).
+    #[must_use = "setters return the changed options"]
+    pub fn remove_missing(mut self, yes: bool) -> Self {
+        self.remove_missing = yes;
+        self
+    }
+
+    /// Sets [`batch_size`](Self::batch_size).
+    #[must_use = "setters return the changed options"]
+    pub fn batch_size(mut self, photos: usize) -> Self {
+        self.batch_size = photos;
+        self
+    }
+
+    /// Sets [`progress`](Self::progress).
+    #[must_use = "setters return the changed options"]
+    pub fn progress(mut self, progress: ProgressFn) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Sets [`cancel`](Self::cancel).
+    #[must_use = "setters return the changed options"]
+    pub fn cancel(mut self, token: CancelToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+}
+
 impl std::fmt::Debug for IndexOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IndexOptions")
@@ -80,6 +154,7 @@ impl std::fmt::Debug for IndexOptions {
 
 /// Progress of an indexing run.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Progress {
     /// Image files found so far.
     pub seen: usize,
@@ -115,6 +190,7 @@ impl CancelToken {
 
 /// One photo that could not be indexed, and why.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Failure {
     /// The file.
     pub path: PathBuf,
@@ -124,6 +200,7 @@ pub struct Failure {
 
 /// What an indexing run did.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct IndexReport {
     /// New photos encoded and added.
     pub added: usize,
@@ -150,6 +227,7 @@ impl IndexReport {
 
 /// How a library opened: whether its index had to be rebuilt or caught up from the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IndexRecovery {
     /// The saved index matched the store.
     Loaded,

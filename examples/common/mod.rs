@@ -68,13 +68,7 @@ pub fn index_options(quiet: bool) -> (IndexOptions, ProgressBar) {
         b.set_position(p.encoded as u64);
         b.set_message(format!("{} failed, {:.1} img/s", p.failed, p.rate));
     });
-    (
-        IndexOptions {
-            progress: Some(progress),
-            ..IndexOptions::default()
-        },
-        bar,
-    )
+    (IndexOptions::default().progress(progress), bar)
 }
 
 /// Indexes `photos` and prints the report to stderr.

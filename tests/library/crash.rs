@@ -28,11 +28,7 @@ fn crash_child() {
         writeln!(out, "\nPROGRESS {}", p.encoded).unwrap();
         out.flush().unwrap();
     });
-    let opts = IndexOptions {
-        batch_size: 2,
-        progress: Some(progress),
-        ..Default::default()
-    };
+    let opts = IndexOptions::default().batch_size(2).progress(progress);
     lib.index_folder(&photos, &opts).unwrap();
 }
 

@@ -101,11 +101,10 @@ impl FakeHub {
 }
 
 fn options(cache: &Path, endpoint: Option<String>, offline: bool) -> HubOptions {
-    HubOptions {
-        cache_dir: cache.to_path_buf(),
-        endpoint,
-        offline,
-        token: None,
+    let options = HubOptions::new(cache).offline(offline);
+    match endpoint {
+        Some(url) => options.endpoint(url),
+        None => options,
     }
 }
 

@@ -97,26 +97,17 @@ fn search_by_example_similar_and_filters() {
     );
 
     // The folder filter applies inside the search: k results whenever k photos qualify.
-    let trips = SearchOptions {
-        folder: Some(root.join("trips")),
-        ..Default::default()
-    };
+    let trips = SearchOptions::default().folder(root.join("trips"));
     let hits = lib.search_text_with(QUERIES[1], 4, &trips).unwrap();
     assert_eq!(hits.len(), 4);
     assert!(hits.iter().all(|h| h.path.starts_with(root.join("trips"))));
-    let high = SearchOptions {
-        min_score: Some(2.0),
-        ..Default::default()
-    };
+    let high = SearchOptions::default().min_score(2.0);
     assert!(lib
         .search_text_with(QUERIES[1], 4, &high)
         .unwrap()
         .is_empty());
     // No photo has EXIF capture time: a time range keeps none.
-    let dated = SearchOptions {
-        captured_after: Some(0),
-        ..Default::default()
-    };
+    let dated = SearchOptions::default().captured_after(0);
     assert!(lib
         .search_text_with(QUERIES[1], 4, &dated)
         .unwrap()
@@ -241,11 +232,7 @@ fn a_cancelled_run_stops_and_the_next_one_finishes() {
     let lib = open(lib_dir.path());
     let cancel = CancelToken::new();
     cancel.cancel();
-    let opts = IndexOptions {
-        batch_size: 2,
-        cancel: Some(cancel),
-        ..Default::default()
-    };
+    let opts = IndexOptions::default().batch_size(2).cancel(cancel);
     let r = lib.index_folder(&root, &opts).unwrap();
     assert!(r.cancelled);
     assert!(r.added < files.len());
@@ -262,14 +249,8 @@ fn searches_run_while_another_thread_indexes() {
     let lib = open(lib_dir.path());
     std::thread::scope(|s| {
         let indexer = s.spawn(|| {
-            lib.index_folder(
-                &root,
-                &IndexOptions {
-                    batch_size: 1,
-                    ..Default::default()
-                },
-            )
-            .unwrap()
+            lib.index_folder(&root, &IndexOptions::default().batch_size(1))
+                .unwrap()
         });
         while !indexer.is_finished() {
             let hits = lib.search_text(QUERIES[2], 3).unwrap();
