@@ -16,7 +16,7 @@
 //! machine (the generator uses `rand`'s portable ChaCha stream, never the OS's randomness).
 //!
 //! ```
-//! use glimpse_synth::{self, Colour, Shape};
+//! use glimpse_synth::{self as synth, Colour, Shape};
 //!
 //! // A balanced validation set: every colour × shape, other attributes random.
 //! let specs = synth::balanced_specs(48, 7);
