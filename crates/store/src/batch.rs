@@ -81,13 +81,8 @@ impl<'s> Batch<'s> {
 
     fn check_embedding(&self, embedding: &[f32]) -> Result<u64> {
         let model = self.store.model().ok_or(Error::NoModel)?;
-        if embedding.len() != model.dims as usize {
-            return Err(Error::DimensionMismatch {
-                expected: model.dims as usize,
-                got: embedding.len(),
-            });
-        }
-        Ok(model.tag())
+        crate::record::validate_embedding(embedding, model.dims as usize)?;
+        self.store.model_tag().ok_or(Error::NoModel)
     }
 
     fn claim_path(&mut self, path: &Path, id: ImageId) -> Result<()> {
@@ -121,7 +116,9 @@ impl<'s> Batch<'s> {
     ///
     /// # Errors
     /// [`Error::NoModel`] before [`Store::set_model`], [`Error::DimensionMismatch`] for an
-    /// embedding of the wrong length, [`Error::PathTaken`] if another image has this path.
+    /// embedding of the wrong length, [`Error::InvalidEmbedding`] for NaN, infinite or all-zero
+    /// values (see [`validate_embedding`](crate::validate_embedding)), [`Error::PathTaken`] if
+    /// another image has this path. Nothing is queued on an error.
     pub fn insert(&mut self, record: &ImageRecord, embedding: &[f32]) -> Result<ImageId> {
         let tag = self.check_embedding(embedding)?;
         let id = self.next_id;
@@ -176,7 +173,8 @@ impl<'s> Batch<'s> {
         self.update(id, &record, None)
     }
 
-    /// Queues a new embedding for an existing image (re-embedding after a model change).
+    /// Queues a new embedding for an existing image (re-embedding after a model change): it
+    /// replaces the image's previous (stale) embedding when the batch commits.
     pub fn set_embedding(&mut self, id: ImageId, embedding: &[f32]) -> Result<()> {
         let tag = self.check_embedding(embedding)?;
         self.get(id)?.ok_or(Error::NotFound(id))?;

@@ -62,6 +62,16 @@ pub enum Error {
         /// The length given.
         got: usize,
     },
+    /// An embedding that cannot be searched: NaN or infinite values, all zeros, or (when read
+    /// back) a value of the wrong length or encoding. Refused on write; on read the row is
+    /// reported and skipped, the other rows stay readable.
+    #[error("invalid embedding{}: {reason}", id.map(|i| format!(" of image {i}")).unwrap_or_default())]
+    InvalidEmbedding {
+        /// The image, when known.
+        id: Option<ImageId>,
+        /// What is wrong.
+        reason: String,
+    },
     /// Another image already has this path.
     #[error("path {path:?} already belongs to image {id}")]
     PathTaken {

@@ -47,7 +47,14 @@
 //! - **Typed corruption.** Every value carries a format-version byte; a value that does not
 //!   decode is [`Error::DataCorruption`] naming its key, and the other records stay readable.
 //! - **Embeddings are tagged** with the model that produced them ([`ModelFingerprint`]): writing
-//!   another model's embedding or one of the wrong length is a typed error.
+//!   one of the wrong length, or with a NaN, infinite or all-zero value, is a typed error
+//!   ([`validate_embedding`]). After a model switch ([`Store::replace_model`]) the previous
+//!   model's embeddings stay, *stale*, until each is replaced: reads skip them and
+//!   [`Store::ids_without_embedding`] lists them.
+//! - **Nothing bad on disk stops a read**: an undecodable or invalid row is an error item for
+//!   that row ([`Error::InvalidEmbedding`] names its id) and the scan goes on;
+//!   [`Store::check_integrity`] lists every problem and [`Store::repair`] fixes what it can
+//!   without deleting an image record.
 //! - **Paths are bytes**: non-UTF-8 file names round-trip exactly (on Unix).
 //!
 //! The on-disk layout is in [`schema`].
@@ -62,8 +69,8 @@ mod store;
 
 pub use batch::Batch;
 pub use error::{Error, Result};
-pub use integrity::IntegrityReport;
-pub use record::{ContentHash, ImageRecord, ModelFingerprint};
+pub use integrity::{IntegrityReport, RepairReport};
+pub use record::{validate_embedding, ContentHash, ImageRecord, ModelFingerprint};
 pub use store::Store;
 
 /// Identifier of an image in a store. Allocated by the store, never reused.

@@ -62,25 +62,55 @@ struct RecordV1 {
 }
 
 /// Identifies the model whose embeddings a store holds.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// **Identity is `dims` + `config_digest`**: two fingerprints are equal (`==`, and hash alike)
+/// when those agree, whatever their `name`, which is only a label (a copy of a model folder
+/// under another name is the same model).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelFingerprint {
-    /// Human-readable model name, e.g. `openai/clip-vit-base-patch32`.
+    /// Human-readable model name, e.g. `openai/clip-vit-base-patch32` (a label, not identity).
     pub name: String,
     /// Embedding dimension.
     pub dims: u32,
-    /// Digest of the model's configuration and weights (the caller computes it), hex.
+    /// Digest of everything that determines the model's embeddings (the caller computes it).
+    /// Digests of a versioned scheme carry its prefix, e.g. `content-v2:<hex>`; older stores
+    /// hold a bare hex digest of an earlier scheme.
     pub config_digest: String,
+}
+
+impl PartialEq for ModelFingerprint {
+    fn eq(&self, other: &Self) -> bool {
+        self.dims == other.dims && self.config_digest == other.config_digest
+    }
+}
+
+impl Eq for ModelFingerprint {}
+
+impl std::hash::Hash for ModelFingerprint {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.dims.hash(state);
+        self.config_digest.hash(state);
+    }
 }
 
 impl fmt::Display for ModelFingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let digest = self.config_digest.get(..12).unwrap_or(&self.config_digest);
+        let hex = self
+            .config_digest
+            .rsplit_once(':')
+            .map_or(self.config_digest.as_str(), |(_, h)| h);
+        let digest = hex.get(..12).unwrap_or(hex);
         write!(f, "{} ({}-d, {digest})", self.name, self.dims)
     }
 }
 
 impl ModelFingerprint {
-    /// A 64-bit tag stored with every embedding (FNV-1a of the encoded fingerprint).
+    /// The tag a store gives embeddings when this model is set (FNV-1a of the encoded
+    /// fingerprint). The store keeps its tag in `meta` (see [`schema::META_MODEL_TAG`]), so a
+    /// relabelled fingerprint ([`Store::relabel_model`](crate::Store::relabel_model)) keeps its
+    /// embeddings current.
+    ///
+    /// [`schema::META_MODEL_TAG`]: crate::schema::META_MODEL_TAG
     pub(crate) fn tag(&self) -> u64 {
         let bytes = encode_body(self);
         bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
@@ -166,6 +196,40 @@ pub(crate) fn decode_fingerprint(
     bytes: &[u8],
 ) -> Result<ModelFingerprint> {
     decode_versioned(key, bytes)
+}
+
+/// Checks that an embedding can be stored and searched: `dims` values, all finite, with a
+/// norm that can be normalised (the index's own test). What the store refuses to write and
+/// reports on read; callers use it to refuse a photo before building a batch.
+///
+/// # Errors
+/// [`Error::DimensionMismatch`] for a wrong length, [`Error::InvalidEmbedding`] (with `id:
+/// None`) for a NaN or infinite value or an all-zero vector.
+pub fn validate_embedding(values: &[f32], dims: usize) -> Result<()> {
+    if values.len() != dims {
+        return Err(Error::DimensionMismatch {
+            expected: dims,
+            got: values.len(),
+        });
+    }
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Error::InvalidEmbedding {
+            id: None,
+            reason: format!("value {i} is {}", values[i]),
+        });
+    }
+    let norm = values
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
+    if !(norm.is_finite() && norm > f64::from(f32::MIN_POSITIVE)) {
+        return Err(Error::InvalidEmbedding {
+            id: None,
+            reason: "all zeros (no direction)".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Embedding value: version byte, model tag (u64 LE), then the values as `f32` LE.

@@ -6,7 +6,7 @@
 //! | [`CF_PATHS`] | path bytes (raw `OsStr` bytes on Unix) | id (u64 big-endian) |
 //! | [`CF_HASHES`] | content hash (32 bytes) + id (u64 big-endian) | empty |
 //! | [`CF_EMBEDDINGS`] | id (u64 big-endian) | version byte + model tag (u64 LE) + `f32` LE values |
-//! | [`CF_META`] | [`META_SCHEMA`], [`META_MODEL`], [`META_NEXT_ID`], [`META_COUNT`] | see each key |
+//! | [`CF_META`] | [`META_SCHEMA`], [`META_MODEL`], [`META_MODEL_TAG`], [`META_NEXT_ID`], [`META_COUNT`] | see each key |
 //!
 //! Ids are big-endian so that iteration runs in id order, and the hash index keys carry the
 //! id so that one hash maps to many images (exact duplicates) with plain prefix scans.
@@ -31,6 +31,9 @@ pub const COLUMN_FAMILIES: [&str; 5] = [CF_IMAGES, CF_PATHS, CF_HASHES, CF_EMBED
 pub const META_SCHEMA: &[u8] = b"schema_version";
 /// Meta key: the model fingerprint (version byte + bincode).
 pub const META_MODEL: &[u8] = b"model";
+/// Meta key: the tag (u64 little-endian) of the embeddings that belong to the current model.
+/// Absent in stores written before it existed: the tag of the stored fingerprint then.
+pub const META_MODEL_TAG: &[u8] = b"model_tag";
 /// Meta key: the next id to allocate, u64 big-endian.
 pub const META_NEXT_ID: &[u8] = b"next_id";
 /// Meta key: the number of images, u64 big-endian.

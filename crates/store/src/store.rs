@@ -7,8 +7,8 @@ use crate::record::{
 };
 use crate::schema::{
     db_options, decode_id, hash_key, hex, id_key, path_to_bytes, CF_EMBEDDINGS, CF_HASHES,
-    CF_IMAGES, CF_META, CF_PATHS, COLUMN_FAMILIES, META_COUNT, META_MODEL, META_NEXT_ID,
-    META_SCHEMA, SCHEMA_VERSION,
+    CF_IMAGES, CF_META, CF_PATHS, COLUMN_FAMILIES, META_COUNT, META_MODEL, META_MODEL_TAG,
+    META_NEXT_ID, META_SCHEMA, SCHEMA_VERSION,
 };
 use crate::{Error, ImageId, Result};
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, IteratorMode, DB};
@@ -30,7 +30,8 @@ pub struct Store {
     /// Committed values, readable without the writer lock.
     pub(crate) next_id: AtomicU64,
     pub(crate) count: AtomicU64,
-    model: RwLock<Option<ModelFingerprint>>,
+    /// The current model and the tag its embeddings carry.
+    model: RwLock<Option<(ModelFingerprint, u64)>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -117,7 +118,16 @@ impl Store {
             None => 0,
         };
         let model = match self.meta_get(META_MODEL)? {
-            Some(b) => Some(decode_fingerprint(&|| "meta/model".into(), &b)?),
+            Some(b) => {
+                let fp = decode_fingerprint(&|| "meta/model".into(), &b)?;
+                let tag = match self.meta_get(META_MODEL_TAG)? {
+                    Some(t) => u64::from_le_bytes(t.as_slice().try_into().map_err(|_| {
+                        Error::corrupt("meta/model_tag", format!("{} bytes", t.len()))
+                    })?),
+                    None => fp.tag(),
+                };
+                Some((fp, tag))
+            }
             None => None,
         };
         self.next_id.store(next_id, Ordering::SeqCst);
@@ -152,7 +162,17 @@ impl Store {
 
     /// The model whose embeddings the store holds, if one was set.
     pub fn model(&self) -> Option<ModelFingerprint> {
+        self.model_state().map(|(fp, _)| fp)
+    }
+
+    pub(crate) fn model_state(&self) -> Option<(ModelFingerprint, u64)> {
         self.model.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The tag carried by the current model's embeddings (`None` before a model is set).
+    /// Embeddings with another tag are stale: left by a previous model, awaiting replacement.
+    pub fn model_tag(&self) -> Option<u64> {
+        self.model_state().map(|(_, tag)| tag)
     }
 
     /// Records the model whose embeddings this store will hold. Setting the same model again is
@@ -169,26 +189,38 @@ impl Store {
                 stored,
                 given: model.clone(),
             }),
-            None => self.write_model(model, false),
+            None => self.write_model(model, model.tag()),
         }
     }
 
-    /// Switches the store to another model: in one atomic write, records the new fingerprint and
-    /// deletes every stored embedding. Image records stay; [`Store::ids_without_embedding`]
-    /// then lists what must be re-embedded.
+    /// Switches the store to another model: records the new fingerprint and its embedding tag
+    /// in one atomic write. Nothing is deleted: the previous model's embeddings stay on disk,
+    /// *stale* (reads skip them), until [`Batch::set_embedding`] replaces each one;
+    /// [`Store::ids_without_embedding`] lists what must still be re-embedded. Switching back
+    /// makes the old embeddings that were not yet replaced current again.
     pub fn replace_model(&self, model: &ModelFingerprint) -> Result<()> {
         let _writer = self.lock_writer();
-        self.write_model(model, true)
+        self.write_model(model, model.tag())
     }
 
-    fn write_model(&self, model: &ModelFingerprint, clear_embeddings: bool) -> Result<()> {
+    /// Records a new fingerprint for the *same* embeddings: the tag stays, so every embedding
+    /// stays current. For a change of fingerprint scheme (the caller has established that the
+    /// model is the one the embeddings came from), never for another model.
+    ///
+    /// # Errors
+    /// [`Error::NoModel`] when the store has no model yet.
+    pub fn relabel_model(&self, model: &ModelFingerprint) -> Result<()> {
+        let _writer = self.lock_writer();
+        let tag = self.model_tag().ok_or(Error::NoModel)?;
+        self.write_model(model, tag)
+    }
+
+    fn write_model(&self, model: &ModelFingerprint, tag: u64) -> Result<()> {
         let mut wb = rocksdb::WriteBatch::default();
         wb.put_cf(self.cf(CF_META), META_MODEL, encode_fingerprint(model));
-        if clear_embeddings {
-            wb.delete_range_cf(self.cf(CF_EMBEDDINGS), &[0u8; 8][..], &[0xffu8; 9][..]);
-        }
+        wb.put_cf(self.cf(CF_META), META_MODEL_TAG, tag.to_le_bytes());
         self.write(wb, "writing the model fingerprint")?;
-        *self.model.write().unwrap_or_else(|p| p.into_inner()) = Some(model.clone());
+        *self.model.write().unwrap_or_else(|p| p.into_inner()) = Some((model.clone(), tag));
         Ok(())
     }
 
@@ -275,7 +307,12 @@ impl Store {
         Ok(ids)
     }
 
-    /// The embedding of image `id`, as stored (the values given at insert).
+    /// The embedding of image `id` by the current model, as stored (the values given at
+    /// insert). `None` when it has none, or only a stale one of a previous model.
+    ///
+    /// # Errors
+    /// [`Error::InvalidEmbedding`] for a row that cannot be used (undecodable, wrong length,
+    /// NaN, infinite or zero values).
     pub fn embedding(&self, id: ImageId) -> Result<Option<Vec<f32>>> {
         let bytes = self
             .db
@@ -283,21 +320,45 @@ impl Store {
             .map_err(|e| Error::db(format!("reading embedding {id}"), e))?;
         match bytes {
             None => Ok(None),
-            Some(b) => check_embedding(self.model().as_ref(), id, &b).map(Some),
+            Some(b) => check_embedding(self.model_state().as_ref(), id, &b),
         }
     }
 
-    /// Every `(id, embedding)` pair in id order: what the index is rebuilt from. A pair that
-    /// fails to decode yields an error item and iteration continues with the next.
+    /// Every current `(id, embedding)` pair in id order: what the index is rebuilt from. Stale
+    /// embeddings (of a previous model) are skipped. A row that cannot be used yields an error
+    /// item ([`Error::InvalidEmbedding`] with its id, or [`Error::DataCorruption`] for a bad
+    /// key) and iteration continues with the next.
     pub fn embeddings(&self) -> impl Iterator<Item = Result<(ImageId, Vec<f32>)>> + '_ {
-        let model = self.model();
+        let model = self.model_state();
         self.db
             .iterator_cf(self.cf(CF_EMBEDDINGS), IteratorMode::Start)
-            .map(move |item| {
-                let (key, value) = item.map_err(|e| Error::db("scanning embeddings", e))?;
-                let id = decode_id(CF_EMBEDDINGS, &key)?;
-                Ok((id, check_embedding(model.as_ref(), id, &value)?))
+            .filter_map(move |item| {
+                let row = || -> Result<Option<(ImageId, Vec<f32>)>> {
+                    let (key, value) = item.map_err(|e| Error::db("scanning embeddings", e))?;
+                    let id = decode_id(CF_EMBEDDINGS, &key)?;
+                    Ok(check_embedding(model.as_ref(), id, &value)?.map(|v| (id, v)))
+                };
+                row().transpose()
             })
+    }
+
+    /// Writes a raw value, bypassing every check. Only for tests and tools that must create
+    /// the damage the store otherwise refuses (a NaN embedding left by an older version).
+    #[doc(hidden)]
+    pub fn put_raw(&self, cf: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        let _writer = self.lock_writer();
+        let mut wb = rocksdb::WriteBatch::default();
+        wb.put_cf(self.cf(cf), key, value);
+        self.write(wb, "writing a raw value")
+    }
+
+    /// Deletes a raw key. The counterpart of [`put_raw`](Self::put_raw), for tests and tools.
+    #[doc(hidden)]
+    pub fn delete_raw(&self, cf: &str, key: &[u8]) -> Result<()> {
+        let _writer = self.lock_writer();
+        let mut wb = rocksdb::WriteBatch::default();
+        wb.delete_cf(self.cf(cf), key);
+        self.write(wb, "deleting a raw value")
     }
 
     /// Every `(id, record)` pair in id order; a record that fails to decode yields an error item.
@@ -311,18 +372,23 @@ impl Store {
             })
     }
 
-    /// Images that have no embedding (after [`Store::replace_model`], or written without one).
+    /// Images that have no embedding of the current model: none at all, or a stale one of a
+    /// previous model (after [`Store::replace_model`]). Images whose record key or embedding
+    /// row is damaged are not listed: [`Store::check_integrity`] reports those.
     pub fn ids_without_embedding(&self) -> Result<Vec<ImageId>> {
+        let tag = self.model_tag();
         let mut missing = Vec::new();
         for item in self.db.iterator_cf(self.cf(CF_IMAGES), IteratorMode::Start) {
             let (key, _) = item.map_err(|e| Error::db("scanning images", e))?;
-            let id = decode_id(CF_IMAGES, &key)?;
-            let has = self
+            let Ok(id) = decode_id(CF_IMAGES, &key) else {
+                continue;
+            };
+            let current = self
                 .db
-                .get_pinned_cf(self.cf(CF_EMBEDDINGS), key)
+                .get_pinned_cf(self.cf(CF_EMBEDDINGS), &key)
                 .map_err(|e| Error::db(format!("reading embedding {id}"), e))?
-                .is_some();
-            if !has {
+                .is_some_and(|b| b.len() < 9 || Some(embedding_tag(&b)) == tag);
+            if !current {
                 missing.push(id);
             }
         }
@@ -359,28 +425,39 @@ impl Store {
     }
 }
 
-/// Decodes a stored embedding and checks it against the store's model.
-fn check_embedding(
-    model: Option<&ModelFingerprint>,
+/// The model tag of an encoded embedding (callers check the length is at least 9).
+fn embedding_tag(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes[1..9].try_into().expect("8 bytes"))
+}
+
+/// Decodes a stored embedding and checks it against the store's model: `None` when it is a
+/// stale one of another model, [`Error::InvalidEmbedding`] when it cannot be used.
+pub(crate) fn check_embedding(
+    model: Option<&(ModelFingerprint, u64)>,
     id: ImageId,
     bytes: &[u8],
-) -> Result<Vec<f32>> {
-    let key = || format!("embeddings/{id}");
-    let (tag, values) = decode_embedding(&key, bytes)?;
-    let model = model.ok_or_else(|| {
-        Error::corrupt(
-            key(),
-            "embedding present but the store has no model fingerprint",
-        )
+) -> Result<Option<Vec<f32>>> {
+    let invalid = |reason: String| Error::InvalidEmbedding {
+        id: Some(id),
+        reason,
+    };
+    let (tag, values) = decode_embedding(&|| format!("embeddings/{id}"), bytes).map_err(|e| {
+        invalid(match e {
+            Error::DataCorruption { cause, .. } => cause,
+            e => e.to_string(),
+        })
     })?;
-    if tag != model.tag() {
-        return Err(Error::corrupt(key(), "embedding tagged with another model"));
-    }
-    if values.len() != model.dims as usize {
-        return Err(Error::corrupt(
-            key(),
-            format!("{} values, the model has {}", values.len(), model.dims),
+    let Some((model, model_tag)) = model else {
+        return Err(invalid(
+            "embedding present but the store has no model fingerprint".into(),
         ));
+    };
+    if tag != *model_tag {
+        return Ok(None);
     }
-    Ok(values)
+    crate::record::validate_embedding(&values, model.dims as usize).map_err(|e| match e {
+        Error::InvalidEmbedding { reason, .. } => invalid(reason),
+        e => invalid(e.to_string()),
+    })?;
+    Ok(Some(values))
 }

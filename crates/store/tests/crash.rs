@@ -92,7 +92,7 @@ fn crash_child() {
             if live.is_empty() || choice < 6 {
                 let path = PathBuf::from(format!("/s{seed}/{n}-{k}.png"));
                 let id = batch
-                    .insert(&record(&path, (n % 251) as u8), &[0.0; DIMS])
+                    .insert(&record(&path, (n % 251) as u8), &[1.0; DIMS])
                     .unwrap();
                 // Rewrite with the id-derived embedding (exercises set_embedding in a batch).
                 batch.set_embedding(id, &embedding_for(id)).unwrap();

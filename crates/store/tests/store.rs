@@ -238,17 +238,28 @@ fn embeddings_are_checked_against_the_model() {
 }
 
 #[test]
-fn replace_model_drops_embeddings_and_lists_what_to_reembed() {
+fn replace_model_keeps_old_embeddings_stale_until_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_with_model(dir.path());
     let a = store.insert(&record("/p/a.png", 1), &embedding(1)).unwrap();
+    let b = store.insert(&record("/p/b.png", 2), &embedding(2)).unwrap();
     let other = ModelFingerprint {
         name: "other".into(),
         dims: 2,
         config_digest: "1".into(),
     };
     store.replace_model(&other).unwrap();
-    assert_eq!(store.embedding(a).unwrap(), None);
+    assert_eq!(store.embedding(a).unwrap(), None, "stale: not the model's");
+    assert_eq!(store.ids_without_embedding().unwrap(), vec![a, b]);
+    assert!(store.embeddings().next().is_none());
+    // Switching back before anything was replaced: the old embeddings are current again.
+    store.replace_model(&model()).unwrap();
+    assert_eq!(store.embedding(a).unwrap(), Some(embedding(1)));
+    assert!(store.ids_without_embedding().unwrap().is_empty());
+    store.replace_model(&other).unwrap();
+    let mut batch = store.batch();
+    batch.set_embedding(b, &[0.8, 0.6]).unwrap();
+    batch.commit().unwrap();
     assert_eq!(store.ids_without_embedding().unwrap(), vec![a]);
     let mut batch = store.batch();
     batch.set_embedding(a, &[0.6, 0.8]).unwrap();
@@ -257,7 +268,121 @@ fn replace_model_drops_embeddings_and_lists_what_to_reembed() {
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.model(), Some(other));
     assert_eq!(store.embedding(a).unwrap(), Some(vec![0.6, 0.8]));
+    assert_eq!(store.embedding(b).unwrap(), Some(vec![0.8, 0.6]));
     assert!(store.ids_without_embedding().unwrap().is_empty());
+}
+
+#[test]
+fn invalid_embeddings_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with_model(dir.path());
+    let mut nan = embedding(1);
+    nan[2] = f32::NAN;
+    let mut inf = embedding(1);
+    inf[0] = f32::INFINITY;
+    for bad in [nan, inf, vec![0.0; DIMS]] {
+        let err = store.insert(&record("/p/a.png", 1), &bad).unwrap_err();
+        assert!(matches!(err, Error::InvalidEmbedding { .. }), "{err}");
+    }
+    assert!(store.is_empty());
+    let a = store.insert(&record("/p/a.png", 1), &embedding(1)).unwrap();
+    let mut batch = store.batch();
+    assert!(batch.set_embedding(a, &[f32::NAN; DIMS]).is_err());
+    batch.commit().unwrap();
+    assert_eq!(store.embedding(a).unwrap(), Some(embedding(1)));
+    assert!(glimpse_store::validate_embedding(&embedding(1), DIMS).is_ok());
+}
+
+#[test]
+fn a_fingerprint_is_its_digest_and_dimension_not_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with_model(dir.path());
+    let a = store.insert(&record("/p/a.png", 1), &embedding(1)).unwrap();
+    let renamed = ModelFingerprint {
+        name: "a copy in another folder".into(),
+        ..model()
+    };
+    assert_eq!(renamed, model());
+    store.set_model(&renamed).unwrap();
+    // A relabelled fingerprint (a new digest scheme for the same files) keeps the embeddings.
+    let relabelled = ModelFingerprint {
+        config_digest: "content-v2:abcdef".into(),
+        ..model()
+    };
+    store.relabel_model(&relabelled).unwrap();
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.model(), Some(relabelled));
+    assert_eq!(store.embedding(a).unwrap(), Some(embedding(1)));
+    assert!(store.ids_without_embedding().unwrap().is_empty());
+    assert!(store.check_integrity().unwrap().is_ok());
+}
+
+#[test]
+fn repair_fixes_what_integrity_finds_without_deleting_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = {
+        let store = open_with_model(dir.path());
+        let a = store.insert(&record("/p/a.png", 1), &embedding(1)).unwrap();
+        let b = store.insert(&record("/p/b.png", 2), &embedding(2)).unwrap();
+        (a, b)
+    };
+    let tag = Store::open(dir.path()).unwrap().model_tag().unwrap();
+    {
+        let db = raw_db(dir.path());
+        let emb = db.cf_handle(CF_EMBEDDINGS).unwrap();
+        // A NaN embedding (as an older version could write), an orphan embedding, a dangling
+        // path entry, a lost hash entry and a wrong count.
+        let mut nan = vec![1u8];
+        nan.extend_from_slice(&tag.to_le_bytes());
+        for i in 0..DIMS {
+            let v = if i == 1 { f32::NAN } else { 0.5 };
+            nan.extend_from_slice(&v.to_le_bytes());
+        }
+        db.put_cf(emb, a.to_be_bytes(), &nan).unwrap();
+        db.put_cf(emb, 99u64.to_be_bytes(), [1u8, 2, 3]).unwrap();
+        db.put_cf(
+            db.cf_handle(glimpse_store::schema::CF_PATHS).unwrap(),
+            b"/p/ghost.png",
+            77u64.to_be_bytes(),
+        )
+        .unwrap();
+        let mut hash_key = [2u8; 40];
+        hash_key[32..].copy_from_slice(&b.to_be_bytes());
+        db.delete_cf(
+            db.cf_handle(glimpse_store::schema::CF_HASHES).unwrap(),
+            hash_key,
+        )
+        .unwrap();
+        db.put_cf(
+            db.cf_handle(CF_META).unwrap(),
+            glimpse_store::schema::META_COUNT,
+            5u64.to_be_bytes(),
+        )
+        .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let before = store.check_integrity().unwrap();
+    assert!(before.problems.len() >= 5, "{before:?}");
+    assert!(matches!(
+        store.embedding(a),
+        Err(Error::InvalidEmbedding { id: Some(id), .. }) if id == a
+    ));
+    let report = store.repair().unwrap();
+    assert_eq!(report.reembed, vec![a], "{report:?}");
+    assert!(report.unfixed.is_empty(), "{report:?}");
+    assert_eq!(store.len(), 2);
+    assert_eq!(store.get(a).unwrap(), Some(record("/p/a.png", 1)), "kept");
+    assert_eq!(store.ids_without_embedding().unwrap(), vec![a]);
+    assert_eq!(store.ids_for_hash(&ContentHash([2; 32])).unwrap(), vec![b]);
+    let mut batch = store.batch();
+    batch.set_embedding(a, &embedding(1)).unwrap();
+    batch.commit().unwrap();
+    assert!(store.check_integrity().unwrap().is_ok());
+    assert!(
+        store.repair().unwrap().fixed.is_empty(),
+        "nothing left to fix"
+    );
 }
 
 #[test]
@@ -315,7 +440,7 @@ fn a_corrupt_record_is_data_corruption_and_others_still_read() {
     assert_eq!(store.embedding(a).unwrap(), Some(embedding(1)));
     assert!(matches!(
         store.embedding(b),
-        Err(Error::DataCorruption { .. })
+        Err(Error::InvalidEmbedding { id: Some(id), .. }) if id == b
     ));
     // Iteration reports the bad item and goes on.
     let items: Vec<_> = store.images().collect();
