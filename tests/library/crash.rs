@@ -14,11 +14,13 @@ const CHILD_LIB: &str = "GLIMPSE_LIB_CRASH_CHILD_LIB";
 const CHILD_PHOTOS: &str = "GLIMPSE_LIB_CRASH_CHILD_PHOTOS";
 const KILLS: usize = 6;
 
-/// Runs only in the child process: index the folder in small batches.
+/// The child process of the kill test: index the folder in small batches. Ignored in a normal
+/// run (it is not a test on its own); the parent runs it with `--ignored`.
 #[test]
+#[ignore = "the child process of kills_during_indexing_lose_nothing (run by it with --ignored)"]
 fn crash_child() {
     let (Ok(lib), Ok(photos)) = (std::env::var(CHILD_LIB), std::env::var(CHILD_PHOTOS)) else {
-        return;
+        panic!("crash_child runs only as the kill test's child ({CHILD_LIB}, {CHILD_PHOTOS})");
     };
     let lib = open(Path::new(&lib));
     // Report each committed batch so the parent can kill in the middle of the run.
@@ -80,6 +82,7 @@ fn indexing_killed_at_random_moments_ends_like_an_uninterrupted_run() {
             .args([
                 "--exact",
                 "library::crash::crash_child",
+                "--ignored",
                 "--nocapture",
                 "--test-threads=1",
             ])

@@ -145,6 +145,30 @@ fn classify_and_duplicates() {
     );
     let tags = lib.tag_all(&["square", "circle"], 0.0).unwrap();
     assert_eq!(tags.len(), 13);
+    // With two labels every photo's best probability is >= 0.5: a threshold between the
+    // smallest and the largest best probability keeps exactly the photos above it, each with
+    // only its labels above it.
+    let mut best: Vec<f32> = tags.iter().map(|(_, t)| t[0].1).collect();
+    best.sort_by(f32::total_cmp);
+    let threshold = (best[0] + best[best.len() - 1]) / 2.0;
+    assert!(
+        best[0] < threshold && threshold < best[best.len() - 1],
+        "{best:?}"
+    );
+    let kept = lib.tag_all(&["square", "circle"], threshold).unwrap();
+    let expected = best.iter().filter(|&&p| p >= threshold).count();
+    assert!(expected > 0 && expected < tags.len());
+    assert_eq!(kept.len(), expected, "threshold {threshold}: {kept:?}");
+    for (id, t) in &kept {
+        let all = &tags
+            .iter()
+            .find(|(i, _)| i == id)
+            .expect("a tagged photo")
+            .1;
+        let above: Vec<&(String, f32)> = all.iter().filter(|(_, p)| *p >= threshold).collect();
+        assert_eq!(t.iter().collect::<Vec<_>>(), above, "photo {id}");
+        assert!(t.iter().all(|(_, p)| *p >= threshold));
+    }
 }
 
 #[test]

@@ -61,7 +61,9 @@ fn demo_model_finds_colour_and_shape_by_text() {
         "demo model, {} queries: recall@1 {r1:.3}, recall@5 {r5:.3}",
         queries.len()
     );
-    // Measured with the committed model: recall@1 0.708, recall@5 1.000.
-    assert!(r5 >= 0.9, "recall@5 {r5:.3} < 0.9 (recall@1 {r1:.3})");
-    assert!(r1 >= 0.5, "recall@1 {r1:.3} < 0.5 (recall@5 {r5:.3})");
+    // Measured with the committed model: recall@1 0.708 (34 of 48), recall@5 1.000. The
+    // pictures and the model are deterministic; the bounds leave room for two queries to flip
+    // at rank 1 and one at rank 5 (the order of f32 sums differs between kernel sets).
+    assert!(r5 >= 0.979, "recall@5 {r5:.3} < 0.979 (recall@1 {r1:.3})");
+    assert!(r1 >= 0.666, "recall@1 {r1:.3} < 0.666 (recall@5 {r5:.3})");
 }

@@ -41,6 +41,7 @@ pub enum Engine {
 /// # let _ = (fast, reference);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[must_use]
 pub struct LoadOptions {
     /// Which towers to load.
     pub towers: Towers,

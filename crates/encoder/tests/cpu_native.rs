@@ -107,12 +107,17 @@ fn bf16_stays_close_to_f32() {
         let (hi, ht) = embed(&bf16);
         let (ci, ct) = (min_cosine(&hi, &fi), min_cosine(&ht, &ft));
         println!("{name}: bf16 vs f32 cos: images {ci:.6}, texts {ct:.6}");
-        assert!(ci >= 0.999 && ct >= 0.999, "{name}: bf16 too far from f32");
+        // Measured (2026-11-29, both fixtures, every kernel set: bf16 rounding is emulated
+        // exactly where the CPU lacks it): cosine >= 0.99995 to f32 and to transformers. The
+        // bound allows twice that distance.
+        const MIN: f64 = 0.9999;
+        assert!(ci >= MIN && ct >= MIN, "{name}: bf16 too far from f32");
         let (ri, rt) = reference_embeddings(prefix);
-        println!(
-            "{name}: bf16 vs transformers cos: images {:.6}, texts {:.6}",
-            min_cosine(&hi, &ri),
-            min_cosine(&ht, &rt)
+        let (ti, tt) = (min_cosine(&hi, &ri), min_cosine(&ht, &rt));
+        println!("{name}: bf16 vs transformers cos: images {ti:.6}, texts {tt:.6}");
+        assert!(
+            ti >= MIN && tt >= MIN,
+            "{name}: bf16 too far from transformers"
         );
     }
 }

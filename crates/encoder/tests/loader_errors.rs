@@ -44,9 +44,9 @@ fn config() -> ClipConfig {
     ClipConfig::from_file(fixtures().join("tiny-clip/config.json")).unwrap()
 }
 
-/// Loads `tensors` written to a temp file. With the text tower, the native CPU path's own
-/// reader (`pack_checkpoint`, the cold-start path) loads it too and must fail exactly when,
-/// and as, the burn loader fails on the text tower's tensors.
+/// Loads `tensors` written to a temp file with the burn loader, and with the native CPU path's
+/// own reader (`pack_checkpoint`, the cold-start path) for the same towers: the two must agree
+/// both ways — each fails exactly when, and as, the other does.
 fn load(tensors: &BTreeMap<String, RefTensor>, towers: Towers) -> glimpse_encoder::Result<()> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
@@ -55,24 +55,19 @@ fn load(tensors: &BTreeMap<String, RefTensor>, towers: Towers) -> glimpse_encode
     let burn = checkpoint
         .load_model(&config(), towers, &Device::flex())
         .map(|_| ());
-    if towers.text() {
-        let c = config();
-        let native = pack_checkpoint(
-            &checkpoint,
-            &c,
-            Towers::TextOnly,
-            Precision::F32,
-            Isa::detect(),
-        );
-        if let Err(e) = native {
-            let burn_err = burn.as_ref().err().map(|e| e.to_string());
-            assert_eq!(
-                Some(e.to_string()),
-                burn_err,
-                "native and burn loaders disagree"
-            );
-        }
-    }
+    let native = pack_checkpoint(
+        &checkpoint,
+        &config(),
+        towers,
+        Precision::F32,
+        Isa::detect(),
+    )
+    .map(|_| ());
+    assert_eq!(
+        native.as_ref().map_err(|e| e.to_string()),
+        burn.as_ref().map_err(|e| e.to_string()),
+        "native and burn loaders disagree ({towers:?})"
+    );
     burn
 }
 

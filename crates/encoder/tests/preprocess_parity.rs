@@ -237,3 +237,35 @@ fn exif_orientation_is_optional_and_off_by_default() {
     .unwrap();
     assert_eq!(off, on);
 }
+
+/// With an EXIF `Orientation` tag the decode is turned upright only when asked, exactly as the
+/// tag says (checked against `image`'s explicit rotations and flips of the unturned decode).
+#[test]
+fn exif_orientation_turns_the_decode_as_the_tag_says() {
+    use image::imageops;
+    // A landscape picture with no symmetry, so that every turn and flip is visible.
+    let img =
+        image::RgbImage::from_fn(48, 32, |x, y| image::Rgb([(x * 5) as u8, (y * 7) as u8, 9]));
+    let on = DecodeOptions {
+        apply_exif_orientation: true,
+        ..DecodeOptions::default()
+    };
+    let cases: [(u16, fn(&image::RgbImage) -> image::RgbImage); 5] = [
+        (1, |i| i.clone()),
+        (2, imageops::flip_horizontal),
+        (3, imageops::rotate180),
+        (6, imageops::rotate90),
+        (8, imageops::rotate270),
+    ];
+    for (orientation, turn) in cases {
+        let bytes = common::jpeg(&img, Some(orientation));
+        let plain = decode::decode_bytes(&bytes, "exif.jpg", &DecodeOptions::default()).unwrap();
+        assert_eq!(
+            plain.dimensions(),
+            (48, 32),
+            "off by default ({orientation})"
+        );
+        let turned = decode::decode_bytes(&bytes, "exif.jpg", &on).unwrap();
+        assert_eq!(turned, turn(&plain), "orientation {orientation}");
+    }
+}

@@ -4,9 +4,8 @@
 
 mod common;
 
-use common::cosine;
+use common::{cosine, jpeg};
 use glimpse_encoder::preprocess::{PreprocessConfig, Preprocessor};
-use image::codecs::jpeg::JpegEncoder;
 use image::{ImageFormat, Rgb, RgbImage};
 use std::io::Cursor;
 
@@ -40,28 +39,6 @@ fn photo(w: u32, h: u32, seed: u32) -> RgbImage {
         let n = noise() as f32;
         Rgb(p.map(|v| (v + n).clamp(0.0, 255.0) as u8))
     })
-}
-
-fn jpeg(img: &RgbImage, exif_orientation: Option<u16>) -> Vec<u8> {
-    let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, 90)
-        .encode_image(img)
-        .unwrap();
-    let Some(o) = exif_orientation else {
-        return out;
-    };
-    // APP1 "Exif" with a little-endian TIFF holding one IFD entry: Orientation (0x0112).
-    let mut tiff = b"II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0".to_vec();
-    tiff.extend_from_slice(&o.to_le_bytes());
-    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-    let mut app1 = b"Exif\0\0".to_vec();
-    app1.extend_from_slice(&tiff);
-    let len = (app1.len() + 2) as u16;
-    let mut with = vec![0xFF, 0xD8, 0xFF, 0xE1];
-    with.extend_from_slice(&len.to_be_bytes());
-    with.extend_from_slice(&app1);
-    with.extend_from_slice(&out[2..]);
-    with
 }
 
 fn exact() -> Preprocessor {
