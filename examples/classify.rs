@@ -19,7 +19,9 @@ struct Args {
     /// Comma-separated labels.
     #[arg(long, value_delimiter = ',', required = true)]
     labels: Vec<String>,
-    /// Print JSON: {"image":..,"labels":[{"label":..,"p":..}]}.
+    /// Print JSON: {"image":..,"image_b64":..,"labels":[{"label":..,"p":..}]}; "image" for
+    /// display (bytes that are not UTF-8 become U+FFFD), "image_b64" the exact path's bytes in
+    /// base64.
     #[arg(long)]
     json: bool,
     /// Images to classify.
@@ -46,9 +48,10 @@ fn main() -> anyhow::Result<()> {
                         .iter()
                         .map(|(l, p)| serde_json::json!({"label": l, "p": p}))
                         .collect();
+                    let (path, path_b64) = common::json_path(image);
                     println!(
                         "{}",
-                        serde_json::json!({"image": image.to_string_lossy(), "labels": l})
+                        serde_json::json!({"image": path, "image_b64": path_b64, "labels": l})
                     );
                 } else {
                     let top: Vec<String> = probs

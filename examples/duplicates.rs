@@ -19,7 +19,9 @@ struct Args {
     /// Minimum cosine similarity between members of a group.
     #[arg(long, default_value_t = 0.95)]
     min: f32,
-    /// One JSON array of paths per group.
+    /// One JSON array per group, of {"id":..,"score":..,"path":..,"path_b64":..}: "path" for
+    /// display (bytes that are not UTF-8 become U+FFFD), "path_b64" the exact file name's bytes
+    /// in base64.
     #[arg(long)]
     json: bool,
 }
@@ -30,11 +32,15 @@ fn main() -> anyhow::Result<()> {
     let groups = lib.duplicates(args.min)?;
     for (i, group) in groups.iter().enumerate() {
         if args.json {
-            let paths: Vec<_> = group
+            let members: Vec<_> = group
                 .iter()
-                .map(|h| h.path.to_string_lossy().into_owned())
+                .map(|h| {
+                    let (path, path_b64) = common::json_path(&h.path);
+                    serde_json::json!({"id": h.id, "score": h.score, "path": path,
+                                       "path_b64": path_b64})
+                })
                 .collect();
-            println!("{}", serde_json::json!(paths));
+            println!("{}", serde_json::json!(members));
         } else {
             println!("group {} ({} photos)", i + 1, group.len());
             for hit in group {

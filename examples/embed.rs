@@ -2,10 +2,13 @@
 //! object per input on stdout, images first then texts, in the order given:
 //!
 //! ```text
-//! {"image":"<PATH>","embedding":[...]}
+//! {"image":"<PATH>","image_b64":"<BYTES>","embedding":[...]}
 //! {"text":"<STRING>","ids":[...],"embedding":[...]}
-//! {"image":"<PATH>","error":"<message>"}        (an input that failed; the rest continue)
+//! {"image":"<PATH>","image_b64":"<BYTES>","error":"<message>"}   (an input that failed; the rest continue)
 //! ```
+//!
+//! `"image"` is the path for display (bytes that are not UTF-8 become U+FFFD); `"image_b64"` is
+//! the exact path's bytes in base64, from which a non-UTF-8 name is recovered.
 //!
 //! Embeddings are L2-normalised; `ids` are the token ids without padding. The exit code is 1 if
 //! any input failed (or the model could not be loaded), 0 otherwise. Timings go to stderr.
@@ -16,6 +19,8 @@
 //! ```
 //!
 //! `--device wgpu` needs the `wgpu` feature (`--features wgpu`).
+
+mod common;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,14 +55,15 @@ struct Args {
 /// A text's token ids and embedding.
 type TextEmbedding = (Vec<u32>, Vec<f32>);
 
-/// One output line: the input's key and value, then either the result fields or the error.
-fn line(key: &str, input: &str, result: Result<String, String>) -> String {
+/// One output line: the input's key and value, `extra` fields (each followed by a comma), then
+/// either the result fields or the error.
+fn line(key: &str, input: &str, extra: &str, result: Result<String, String>) -> String {
     let input = serde_json::to_string(input).expect("strings serialise");
     match result {
-        Ok(fields) => format!("{{\"{key}\":{input},{fields}}}"),
+        Ok(fields) => format!("{{\"{key}\":{input},{extra}{fields}}}"),
         Err(message) => {
             let message = serde_json::to_string(&message).expect("strings serialise");
-            format!("{{\"{key}\":{input},\"error\":{message}}}")
+            format!("{{\"{key}\":{input},{extra}\"error\":{message}}}")
         }
     }
 }
@@ -144,7 +150,12 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         for (path, result) in args.images.iter().zip(results) {
             all_ok &= result.is_ok();
             let result = result.map(|e| embedding_field(&e));
-            println!("{}", line("image", &path.display().to_string(), result));
+            let b64 = serde_json::to_string(&common::path_b64(path)).expect("strings serialise");
+            let extra = format!("\"image_b64\":{b64},");
+            println!(
+                "{}",
+                line("image", &path.display().to_string(), &extra, result)
+            );
         }
     }
 
@@ -187,7 +198,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
                 let ids = serde_json::to_string(&ids).expect("ids serialise");
                 format!("\"ids\":{ids},{}", embedding_field(&e))
             });
-            println!("{}", line("text", text, result));
+            println!("{}", line("text", text, "", result));
         }
     }
     Ok(all_ok)

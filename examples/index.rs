@@ -34,7 +34,10 @@ fn main() -> anyhow::Result<()> {
         let failed: Vec<_> = report
             .failed
             .iter()
-            .map(|f| serde_json::json!({"path": f.path.to_string_lossy(), "error": f.error.to_string()}))
+            .map(|f| {
+                // "path" for display, "path_b64" the exact bytes (see common::path_b64).
+                let (path, path_b64) = common::json_path(&f.path);
+                serde_json::json!({"path": path, "path_b64": path_b64, "error": f.error.to_string()})
             .collect();
         println!(
             "{}",

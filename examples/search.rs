@@ -8,7 +8,7 @@ mod common;
 use anyhow::Context;
 use clap::Parser;
 use glimpse::Hit;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(about = "Search a Glimpse library by text or by example photo")]
@@ -25,10 +25,13 @@ struct Args {
     /// Index (or update) this folder before searching.
     #[arg(long)]
     photos: Option<PathBuf>,
-    /// Number of results per query.
+    /// Number of results per query (at most the number of photos in the library).
     #[arg(long, default_value_t = 5)]
     k: usize,
-    /// One JSON object per hit: {"query":..,"rank":..,"score":..,"path":..}.
+    /// One JSON object per hit: {"query":..,"rank":..,"score":..,"id":..,"path":..,
+    /// "path_b64":..}; "path" is for display (bytes that are not UTF-8 become U+FFFD),
+    /// "path_b64" the exact file name's bytes in base64. An --image query also carries
+    /// "query_b64", its path's bytes.
     #[arg(long)]
     json: bool,
     /// Search by this example photo instead of text.
@@ -39,17 +42,19 @@ struct Args {
     queries: Vec<String>,
 }
 
-fn print_hits(query: &str, hits: &[Hit], json: bool) {
+fn print_hits(query: &str, query_path: Option<&Path>, hits: &[Hit], json: bool) {
     if !json {
         println!("{query}");
     }
     for (rank, hit) in hits.iter().enumerate() {
         if json {
-            println!(
-                "{}",
-                serde_json::json!({"query": query, "rank": rank + 1, "score": hit.score,
-                                   "path": hit.path.to_string_lossy()})
-            );
+            let (path, path_b64) = common::json_path(&hit.path);
+            let mut line = serde_json::json!({"query": query, "rank": rank + 1,
+                "score": hit.score, "id": hit.id, "path": path, "path_b64": path_b64});
+            if let Some(q) = query_path {
+                line["query_b64"] = common::path_b64(q).into();
+            }
+            println!("{line}");
         } else {
             println!(
                 "  {:>2}. {:.4}  {}",
@@ -72,17 +77,19 @@ fn main() -> anyhow::Result<()> {
     if let Some(photos) = &args.photos {
         common::index(&lib, photos, args.json)?;
     }
+    // No search returns more hits than the library holds (the library clamps too).
+    let k = args.k.min(lib.len());
     if let Some(image) = &args.image {
         let hits = lib
-            .search_image(image, args.k)
+            .search_image(image, k)
             .with_context(|| format!("searching by {}", image.display()))?;
-        print_hits(&image.to_string_lossy(), &hits, args.json);
+        print_hits(&image.to_string_lossy(), Some(image), &hits, args.json);
     }
     for q in &args.queries {
         let hits = lib
-            .search_text(q, args.k)
+            .search_text(q, k)
             .with_context(|| format!("searching for {q:?}"))?;
-        print_hits(q, &hits, args.json);
+        print_hits(q, None, &hits, args.json);
     }
     Ok(())
 }

@@ -48,6 +48,37 @@ pub enum Error {
         /// Why (empty file, unknown signature).
         reason: String,
     },
+    /// The path names a FIFO, socket or device, not a regular file: it was not opened for
+    /// reading (a FIFO would block the reader forever).
+    #[error("{} is a {kind}, not a regular file; not read", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is: `"FIFO"`, `"socket"`, `"character device"`, `"block device"`, ...
+        kind: &'static str,
+    },
+    /// The file is larger than the limit ([`IndexOptions::max_file_bytes`]); refused from its
+    /// metadata, before any byte was read.
+    ///
+    /// [`IndexOptions::max_file_bytes`]: crate::IndexOptions::max_file_bytes
+    #[error("{} is {size} bytes, over the {limit}-byte limit; not read", path.display())]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Reading, decoding or preprocessing this file panicked (a bug in a decoder, or in
+    /// Glimpse): that file failed, the rest of the run went on.
+    #[error("processing {} panicked: {message}", path.display())]
+    Panic {
+        /// The file.
+        path: PathBuf,
+        /// The panic's message.
+        message: String,
+    },
     /// A symbolic link leads back to one of its own ancestors; it was not followed.
     #[error("symlink loop: {} leads back to {}", path.display(), ancestor.display())]
     SymlinkLoop {
@@ -79,6 +110,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::Panic`] for `path` from a caught panic's payload.
+    pub(crate) fn panic(path: impl Into<PathBuf>, payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Error::Panic {
+            path: path.into(),
+            message,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

@@ -10,15 +10,16 @@
 use crate::catalog::Entry;
 use crate::library::Library;
 use crate::metadata::{content_hash, read_exif};
-use crate::model::Prepared;
+use crate::model::{guard_panics, Prepared};
+use crate::read::{read_file, Budget, Limits, DEFAULT_MEMORY_BUDGET};
 use crate::types::{Failure, ImageId, IndexOptions, IndexReport, Progress};
 use crate::walk::find_images;
 use crate::{Error, Result};
 use glimpse_store::{ContentHash, ImageRecord};
-use rayon::prelude::*;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// A file that needs work beyond a stat.
@@ -109,7 +110,7 @@ impl Library {
         let folder = folder.as_ref();
         let root = std::fs::canonicalize(folder).map_err(|e| Error::io(folder, e))?;
         let _w = self.lock_writer();
-        let (files, walk_failures) = find_images(&root);
+        let (files, walk_failures) = find_images(&root, opts.follow_symlinks_outside);
         let mut report = IndexReport::default();
         report.failed.extend(
             walk_failures
@@ -180,10 +181,17 @@ impl Library {
         progress: &mut Progress,
     ) -> Result<()> {
         let batch_size = opts.batch_size.max(1);
+        let limits = Limits {
+            max_file_bytes: opts.max_file_bytes,
+            max_pixels: opts.max_pixels,
+        };
+        let budget = Budget::new(opts.memory_budget);
+        let (limits, budget) = (&limits, &budget);
         let started = Instant::now();
         let mut claimed: HashSet<ImageId> = HashSet::new();
         std::thread::scope(|scope| -> Result<()> {
-            // Producer: read, hash and preprocess the next batch while this thread encodes.
+            // Producer: read, hash and preprocess the next batch while this thread encodes,
+            // its workers holding at most the memory budget (plus one job) between them.
             let (tx, rx) = mpsc::sync_channel::<Vec<Ready>>(1);
             let mut chunks: Vec<Vec<Job>> = Vec::new();
             let mut jobs = jobs.into_iter().peekable();
@@ -192,10 +200,7 @@ impl Library {
             }
             scope.spawn(move || {
                 for chunk in chunks {
-                    let ready: Vec<Ready> = chunk
-                        .into_par_iter()
-                        .map(|job| self.prepare_job(job, seen))
-                        .collect();
+                    let ready = self.prepare_batch(chunk, seen, limits, budget);
                     if tx.send(ready).is_err() {
                         return; // consumer stopped (cancelled or failed)
                     }
@@ -218,17 +223,87 @@ impl Library {
         })
     }
 
-    /// Producer side of one file: read, hash, detect moves, decode and preprocess.
-    fn prepare_job(&self, job: Job, seen: &HashSet<PathBuf>) -> Ready {
+    /// Producer side of one batch: [`prepare_job`](Self::prepare_job) on as many worker
+    /// threads as rayon has (plain threads, not rayon's: a worker may wait for the memory
+    /// budget, and a rayon worker that waits could be the one another job's nested parallel
+    /// work needs). Results in job order.
+    fn prepare_batch(
+        &self,
+        jobs: Vec<Job>,
+        seen: &HashSet<PathBuf>,
+        limits: &Limits,
+        budget: &Budget,
+    ) -> Vec<Ready> {
+        let n = jobs.len();
+        let queue = Mutex::new(jobs.into_iter().enumerate());
+        let done = AtomicUsize::new(0);
+        let mut ready: Vec<(usize, Ready)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..rayon::current_num_threads().clamp(1, n.max(1)))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut out = Vec::new();
+                        loop {
+                            let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                            let Some((i, job)) = next else { break };
+                            out.push((i, self.prepare_guarded(job, seen, limits, budget)));
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        out
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        debug_assert_eq!(done.load(Ordering::Relaxed), n);
+        ready.sort_by_key(|(i, _)| *i);
+        ready.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// [`prepare_job`](Self::prepare_job), a panic inside becoming this file's
+    /// [`Error::Panic`]: one bad file never ends the run.
+    fn prepare_guarded(
+        &self,
+        job: Job,
+        seen: &HashSet<PathBuf>,
+        limits: &Limits,
+        budget: &Budget,
+    ) -> Ready {
+        let path = job.path.clone();
+        let run = || Ok(self.prepare_job(job, seen, limits, budget));
+        guard_panics(&path, run).unwrap_or_else(|error| Ready::Failed(Failure { path, error }))
+    }
+
+    /// Producer side of one file: read (a regular file within the size limit), hash, detect
+    /// moves, then decode and preprocess, leasing the bytes held from `budget`.
+    fn prepare_job(
+        &self,
+        job: Job,
+        seen: &HashSet<PathBuf>,
+        limits: &Limits,
+        budget: &Budget,
+    ) -> Ready {
         let fail = |path: &Path, error: Error| {
             Ready::Failed(Failure {
                 path: path.to_path_buf(),
                 error,
             })
         };
-        let bytes = match std::fs::read(&job.path) {
+        if job.size > limits.max_file_bytes {
+            // Known from the walk's stat: refused before leasing or opening anything.
+            let error = Error::FileTooLarge {
+                path: job.path.clone(),
+                size: job.size,
+                limit: limits.max_file_bytes,
+            };
+            return fail(&job.path, error);
+        }
+        let mut lease = budget.lease(job.size);
+        let bytes = match read_file(&job.path, limits.max_file_bytes) {
             Ok(b) => b,
-            Err(e) => return fail(&job.path, Error::io(&job.path, e)),
+            Err(e) => return fail(&job.path, e),
         };
         let hash = content_hash(&bytes);
         let exif = read_exif(&bytes);
@@ -257,6 +332,8 @@ impl Library {
                 Err(e) => return fail(&job.path, e.into()),
             };
             if !from.is_empty() {
+                // The bytes travel to the consumer outside the budget (the lease ends here): a
+                // move is usually a rename, and only a copy of a moved photo decodes them.
                 return Ready::Moved {
                     job,
                     hash,
@@ -265,7 +342,12 @@ impl Library {
                 };
             }
         }
-        match self.model.prepare(&job.path, &bytes) {
+        // The header first (no pixels allocated), then the decode's memory from the budget.
+        match self.model.inspect(&job.path, &bytes, limits) {
+            Ok(header) => lease.grow(header.peak_bytes()),
+            Err(error) => return fail(&job.path, error),
+        }
+        match self.model.prepare_with(&job.path, &bytes, limits) {
             Ok(prepared) => {
                 let rec = record(prepared.width, prepared.height, prepared.format.clone());
                 Ready::Encode {
@@ -424,7 +506,8 @@ impl Library {
         };
         let mut report = IndexReport::default();
         let mut claimed = HashSet::new();
-        let ready = self.prepare_job(job, &HashSet::new());
+        let budget = Budget::new(DEFAULT_MEMORY_BUDGET);
+        let ready = self.prepare_guarded(job, &HashSet::new(), &Limits::default(), &budget);
         self.commit_ready(vec![ready], &mut claimed, &mut report)?;
         if let Some(f) = report.failed.pop() {
             return Err(f.error);

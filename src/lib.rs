@@ -52,6 +52,7 @@ mod ingest;
 mod library;
 mod metadata;
 mod model;
+mod read;
 mod types;
 mod walk;
 

@@ -428,9 +428,10 @@ impl Library {
         self.search_vector(&q, k, opts, Some(id))
     }
 
-    /// The L2-normalised embedding of an image file.
+    /// The L2-normalised embedding of an image file: a regular file of at most 256 MiB
+    /// ([`Error::NotAFile`], [`Error::FileTooLarge`]; a FIFO is never opened).
     pub fn embed_image(&self, path: &Path) -> Result<Vec<f32>> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::read::read_file(path, crate::read::DEFAULT_MAX_FILE_BYTES)?;
         let prepared = self.model.prepare(path, &bytes)?;
         Ok(self.model.embed_pixels(&[prepared.pixels])?.remove(0))
     }
@@ -449,6 +450,8 @@ impl Library {
     ) -> Result<Vec<Hit>> {
         let index = self.index();
         let catalog = self.catalog();
+        // No search returns more hits than the library holds: a huge `k` allocates nothing.
+        let k = k.min(index.len());
         let filter = |id: u64| Some(id) != exclude && catalog.allows(id, opts);
         let use_filter = has_filter(opts) || exclude.is_some();
         let f: Option<&dyn Fn(u64) -> bool> = if use_filter { Some(&filter) } else { None };

@@ -4,16 +4,24 @@
 //! first time an image is embedded. Both are guarded by mutexes so `Library` stays `Sync`
 //! whatever the backend's tensor types are.
 
+use crate::read::{Limits, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PIXELS};
 use crate::walk::sniff;
 use crate::{Error, Result};
 use glimpse_encoder::backend::Backend;
-use glimpse_encoder::preprocess::decode::decode_dynamic;
+use glimpse_encoder::preprocess::decode::{decode_dynamic, inspect, Header};
 use glimpse_encoder::preprocess::{DecodeOptions, Preprocessor};
 use glimpse_encoder::{ClipConfig, ClipEncoder, LoadOptions, Pixels, Precision, Towers};
 use glimpse_store::ModelFingerprint;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+/// Runs `f`, turning a panic inside it into [`Error::Panic`] for `path`: a bug in a decoder
+/// costs one file, never the run. (The default panic hook still prints the panic to stderr.)
+pub(crate) fn guard_panics<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|payload| Err(Error::panic(path, payload.as_ref())))
+}
 
 /// A decoded, preprocessed image ready for the vision tower.
 #[derive(Debug, Clone)]
@@ -126,9 +134,14 @@ impl Model {
     /// Reads the config and preprocessor settings and fingerprints the weights; loads no tower.
     pub fn open(dir: &Path, backend: Backend, precision: Precision) -> Result<Model> {
         let config = ClipConfig::from_file(dir.join("config.json"))?;
-        // Library photos are shown upright: apply EXIF orientation before preprocessing.
+        // Library photos are shown upright: apply EXIF orientation before preprocessing. The
+        // limits are the library's defaults (`IndexOptions` changes them per run); no single
+        // decode may allocate more than 1 GiB.
         let decode = DecodeOptions {
             apply_exif_orientation: true,
+            max_pixels: DEFAULT_MAX_PIXELS,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_alloc: 1 << 30,
             ..DecodeOptions::default()
         };
         // Large JPEGs decode at a reduced DCT scale that keeps the shorter side at least twice
@@ -197,19 +210,44 @@ impl Model {
             .embed_texts(texts)?)
     }
 
-    /// Decodes (with the decoder's limits, EXIF orientation applied) and preprocesses an image
-    /// file's bytes. Pure CPU work, safe to run on many threads.
+    /// The decoding options under `limits`.
+    fn decode_options(&self, limits: &Limits) -> DecodeOptions {
+        DecodeOptions {
+            max_pixels: limits.max_pixels,
+            max_file_bytes: limits.max_file_bytes,
+            ..*self.preprocessor.decode_options()
+        }
+    }
+
+    /// Reads an image file's header and checks it against the limits; allocates no pixels.
+    /// Its [`Header::peak_bytes`] is what [`prepare_with`](Self::prepare_with) will hold.
+    pub fn inspect(&self, path: &Path, bytes: &[u8], limits: &Limits) -> Result<Header> {
+        Ok(inspect(bytes, path, &self.decode_options(limits))?)
+    }
+
+    /// [`prepare_with`](Self::prepare_with) under the default limits.
     pub fn prepare(&self, path: &Path, bytes: &[u8]) -> Result<Prepared> {
-        let image = decode_dynamic(bytes, path, self.preprocessor.decode_options())?;
-        let (width, height) = (image.width(), image.height());
-        let format = sniff(bytes).unwrap_or("unknown").to_string();
-        let pixels = self.preprocessor.preprocess_image(image);
-        Ok(Prepared {
-            pixels,
-            width,
-            height,
-            format,
-        })
+        self.prepare_with(path, bytes, &Limits::default())
+    }
+
+    /// Decodes (with the decoder's limits, EXIF orientation applied) and preprocesses an image
+    /// file's bytes. Pure CPU work, safe to run on many threads. A panic inside is
+    /// [`Error::Panic`] for this file.
+    pub fn prepare_with(&self, path: &Path, bytes: &[u8], limits: &Limits) -> Result<Prepared> {
+        let options = self.decode_options(limits);
+        let run = || -> Result<Prepared> {
+            let image = decode_dynamic(bytes, path, &options)?;
+            let (width, height) = (image.width(), image.height());
+            let format = sniff(bytes).unwrap_or("unknown").to_string();
+            let pixels = self.preprocessor.preprocess_image(image);
+            Ok(Prepared {
+                pixels,
+                width,
+                height,
+                format,
+            })
+        };
+        guard_panics(path, run)
     }
 
     /// L2-normalised embeddings of preprocessed images.
@@ -220,5 +258,26 @@ impl Model {
         Ok(self
             .tower(&self.vision, Towers::VisionOnly)?
             .embed_pixels(pixels)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_that_files_error() {
+        let path = Path::new("bad.gif");
+        let r: Result<()> = guard_panics(path, || panic!("index out of bounds: {}", 7));
+        match r {
+            Err(Error::Panic { path: p, message }) => {
+                assert_eq!(p, path);
+                assert_eq!(message, "index out of bounds: 7");
+            }
+            other => panic!("{other:?}"),
+        }
+        let r: Result<()> = guard_panics(path, || std::panic::panic_any("static"));
+        assert!(matches!(r, Err(Error::Panic { message, .. }) if message == "static"));
+        assert_eq!(guard_panics(path, || Ok(5)).unwrap(), 5);
     }
 }

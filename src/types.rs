@@ -98,6 +98,25 @@ pub struct IndexOptions {
     pub progress: Option<ProgressFn>,
     /// Stops the run between batches; what was committed stays.
     pub cancel: Option<CancelToken>,
+    /// Follow symbolic links that lead outside the indexed folder (default false: such a link,
+    /// to a file or a folder, is skipped — not indexed, not reported as a failure — and logged
+    /// at `info` level). Links that stay inside the folder are always followed; a link back to
+    /// one of its ancestors is reported as [`Error::SymlinkLoop`](crate::Error::SymlinkLoop)
+    /// either way.
+    pub follow_symlinks_outside: bool,
+    /// Largest photo file read, in bytes (default 256 MiB). A larger file is
+    /// [`Error::FileTooLarge`](crate::Error::FileTooLarge), refused from its metadata before a
+    /// byte is read.
+    pub max_file_bytes: u64,
+    /// Largest decoded image, in pixels (default 64 Mi pixels, e.g. 8192 × 8192; a large
+    /// JPEG counts the size it is decoded at, about 1/4 to 1/64 of its pixels). Checked from the
+    /// file's header before any pixel buffer is allocated; a larger image is
+    /// [`EncoderError::ImageTooLarge`](crate::EncoderError::ImageTooLarge).
+    pub max_pixels: u64,
+    /// Bytes the indexing workers may hold at once for files being read and images being
+    /// decoded (default 512 MiB), whatever the number of cores; a single file that needs more
+    /// runs alone.
+    pub memory_budget: u64,
 }
 
 impl Default for IndexOptions {
@@ -107,6 +126,10 @@ impl Default for IndexOptions {
             batch_size: 16,
             progress: None,
             cancel: None,
+            follow_symlinks_outside: false,
+            max_file_bytes: crate::read::DEFAULT_MAX_FILE_BYTES,
+            max_pixels: crate::read::DEFAULT_MAX_PIXELS,
+            memory_budget: crate::read::DEFAULT_MEMORY_BUDGET,
         }
     }
 }
@@ -139,6 +162,34 @@ impl IndexOptions {
         self.cancel = Some(token);
         self
     }
+
+    /// Sets [`follow_symlinks_outside`](Self::follow_symlinks_outside).
+    #[must_use = "setters return the changed options"]
+    pub fn follow_symlinks_outside(mut self, yes: bool) -> Self {
+        self.follow_symlinks_outside = yes;
+        self
+    }
+
+    /// Sets [`max_file_bytes`](Self::max_file_bytes).
+    #[must_use = "setters return the changed options"]
+    pub fn max_file_bytes(mut self, bytes: u64) -> Self {
+        self.max_file_bytes = bytes;
+        self
+    }
+
+    /// Sets [`max_pixels`](Self::max_pixels).
+    #[must_use = "setters return the changed options"]
+    pub fn max_pixels(mut self, pixels: u64) -> Self {
+        self.max_pixels = pixels;
+        self
+    }
+
+    /// Sets [`memory_budget`](Self::memory_budget).
+    #[must_use = "setters return the changed options"]
+    pub fn memory_budget(mut self, bytes: u64) -> Self {
+        self.memory_budget = bytes;
+        self
+    }
 }
 
 impl std::fmt::Debug for IndexOptions {
@@ -148,6 +199,10 @@ impl std::fmt::Debug for IndexOptions {
             .field("batch_size", &self.batch_size)
             .field("progress", &self.progress.is_some())
             .field("cancel", &self.cancel)
+            .field("follow_symlinks_outside", &self.follow_symlinks_outside)
+            .field("max_file_bytes", &self.max_file_bytes)
+            .field("max_pixels", &self.max_pixels)
+            .field("memory_budget", &self.memory_budget)
             .finish()
     }
 }

@@ -1,5 +1,11 @@
 //! Finding the images under a folder: a symlink-safe walk plus content sniffing.
+//!
+//! Symbolic links are followed while they stay inside the folder; a link whose target lies
+//! outside it (a file or a folder) is skipped unless the caller asks to follow those too, so
+//! indexing `~/Pictures` never wanders into `/usr/share` through a stray link. Anything that is
+//! not a regular file or a folder (a FIFO, a socket, a device) is reported and never opened.
 
+use crate::read::open_regular;
 use crate::Error;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -28,31 +34,60 @@ fn has_image_extension(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Reads up to 16 bytes from the start of a file.
-fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+/// Reads up to 16 bytes from the start of a regular file (opened non-blocking).
+fn read_head(path: &Path) -> crate::Result<Vec<u8>> {
     let mut head = Vec::with_capacity(16);
-    std::fs::File::open(path)?.take(16).read_to_end(&mut head)?;
+    open_regular(path)?
+        .take(16)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(path, e))?;
     Ok(head)
 }
 
-/// Walks `root`, following symlinks (a link back to an ancestor is reported, not followed) and
-/// skipping hidden folders, and returns the image files found, sorted, and the failures met on the way.
+/// Whether the symlink `link` leads outside `root` (a canonical path). A link that cannot be
+/// resolved (dangling) is left to the walk, which reports it.
+fn leads_outside(link: &Path, root: &Path) -> bool {
+    std::fs::canonicalize(link).is_ok_and(|target| !target.starts_with(root))
+}
+
+/// Walks `root` (a canonical path), following symlinks that stay inside it — and, with
+/// `follow_outside`, those that leave it — (a link back to an ancestor is reported, not
+/// followed) and skipping hidden folders, and returns the image files found, sorted, and the
+/// failures met on the way.
 ///
 /// A file is an image when its first bytes are a supported format's signature, whatever its
 /// name. A file with an image extension whose bytes are not an image (a zero-byte file, a text
-/// file named `.jpg`) is a failure, so the user learns of it; other files are ignored.
-pub(crate) fn find_images(root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, Error)>) {
+/// file named `.jpg`) is a failure, so the user learns of it, and so is every FIFO, socket or
+/// device (never opened); other files are ignored.
+pub(crate) fn find_images(
+    root: &Path,
+    follow_outside: bool,
+) -> (Vec<PathBuf>, Vec<(PathBuf, Error)>) {
     let mut images = Vec::new();
     let mut failures = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name();
-    // Hidden folders (".glimpse", ".thumbnails", ".git") are skipped, the root excepted.
-    let visible = |e: &walkdir::DirEntry| {
-        e.depth() == 0
-            || !(e.file_type().is_dir() && e.file_name().to_string_lossy().starts_with('.'))
+    // Hidden folders (".glimpse", ".thumbnails", ".git") are skipped, the root excepted, and so
+    // are links that lead outside the root unless asked.
+    let keep = |e: &walkdir::DirEntry| {
+        if e.depth() == 0 {
+            return true;
+        }
+        if e.file_type().is_dir() && e.file_name().to_string_lossy().starts_with('.') {
+            return false;
+        }
+        if !follow_outside && e.path_is_symlink() && leads_outside(e.path(), root) {
+            log::info!(
+                "{}: a symlink leading outside {}, not followed",
+                e.path().display(),
+                root.display()
+            );
+            return false;
+        }
+        true
     };
-    for entry in walker.into_iter().filter_entry(visible) {
+    for entry in walker.into_iter().filter_entry(keep) {
         let entry = match entry {
             Ok(e) => e,
             Err(err) => {
@@ -75,7 +110,14 @@ pub(crate) fn find_images(root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, Error)>) 
                 continue;
             }
         };
-        if !entry.file_type().is_file() {
+        let file_type = entry.file_type();
+        if file_type.is_dir() {
+            continue;
+        }
+        if !file_type.is_file() {
+            let kind = glimpse_encoder::preprocess::decode::file_kind(&file_type);
+            let path = entry.into_path();
+            failures.push((path.clone(), Error::NotAFile { path, kind }));
             continue;
         }
         let path = entry.into_path();
@@ -90,9 +132,9 @@ pub(crate) fn find_images(root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, Error)>) 
                 failures.push((path.clone(), Error::NotAnImage { path, reason }));
             }
             Ok(_) => {}
-            Err(source) if has_image_extension(&path) => {
-                failures.push((path.clone(), Error::Io { path, source }))
-            }
+            // A file swapped for a FIFO since the walk saw it is reported whatever its name.
+            Err(error @ Error::NotAFile { .. }) => failures.push((path, error)),
+            Err(error) if has_image_extension(&path) => failures.push((path, error)),
             Err(_) => {}
         }
     }

@@ -7,6 +7,45 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The exact bytes of `path` (on Unix; its UTF-8 elsewhere) in standard base64 (RFC 4648, padded):
+/// the lossless form of a path in the examples' JSON output, beside the display form `"path"`,
+/// which replaces bytes that are not UTF-8 with U+FFFD and may name no file at all. Decode it
+/// with `os.fsdecode(base64.b64decode(hit["path_b64"]))` in Python, or jq's `@base64d` for UTF-8
+/// names.
+pub fn path_b64(path: &Path) -> String {
+    #[cfg(unix)]
+    let bytes = {
+        use std::os::unix::ffi::OsStrExt;
+        path.as_os_str().as_bytes().to_vec()
+    };
+    #[cfg(not(unix))]
+    let bytes = path.to_string_lossy().into_owned().into_bytes();
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A path as the examples' JSON output carries it: `{"path": <display>, "path_b64": <exact>}`
+/// (see [`path_b64`]).
+pub fn json_path(path: &Path) -> (String, String) {
+    (path.to_string_lossy().into_owned(), path_b64(path))
+}
+
 /// The small demo model that ships in the repository (`models/glimpse-shapes`).
 pub fn bundled_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/glimpse-shapes")

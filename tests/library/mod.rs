@@ -1,10 +1,13 @@
 //! The library end to end with the tiny fixture model and real generated photos.
 
+mod bounds;
 mod common;
 mod crash;
 #[cfg(feature = "download")]
 mod download;
+mod examples;
 mod hostile;
 mod lifecycle;
+mod mutation;
 mod precision;
 mod semantic;

@@ -117,6 +117,16 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The path names something other than a regular file (a FIFO, socket, device or
+    /// directory); it was not opened for reading.
+    #[error("{path} is a {kind}, not a regular file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is: `"FIFO"`, `"socket"`, `"character device"`, ...
+        kind: &'static str,
+    },
+
     /// The bytes are not in any image format the decoder knows.
     #[error("{path} is not a supported image")]
     UnsupportedImage {

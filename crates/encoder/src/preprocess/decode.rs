@@ -14,7 +14,7 @@
 //! EXIF orientation is *not* applied by the reference; [`DecodeOptions::apply_exif_orientation`]
 //! offers it (off by default, so the pixels equal the reference's).
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, RgbImage};
@@ -26,12 +26,13 @@ use crate::error::{Error, Result};
 pub struct DecodeOptions {
     /// Largest accepted width or height, in pixels.
     pub max_dimension: u32,
-    /// Largest accepted `width * height`. The default is Pillow's decompression-bomb error
-    /// threshold (2 × 89 478 485 pixels).
+    /// Largest accepted `width * height` of the decoded image (for a JPEG decoded at a reduced
+    /// scale, its reduced size). The default is Pillow's decompression-bomb error threshold
+    /// (2 × 89 478 485 pixels).
     pub max_pixels: u64,
     /// Largest total allocation the decoder may make, in bytes (the decoded image included).
     pub max_alloc: u64,
-    /// Largest accepted file, in bytes.
+    /// Largest accepted file, in bytes ([`decode_path`] checks it before reading).
     pub max_file_bytes: u64,
     /// Rotate/flip according to the EXIF orientation tag. The reference (`CLIPImageProcessor`)
     /// does not, so parity needs this off; photo libraries usually want it on.
@@ -60,25 +61,71 @@ impl Default for DecodeOptions {
 
 /// Reads and decodes an image file into the reference's 8-bit RGB image.
 ///
-/// Errors: [`Error::Io`] (cannot read), [`Error::EmptyImage`], [`Error::UnsupportedImage`]
-/// (not an image, whatever its extension), [`Error::ImageTooLarge`] (declared size beyond the
-/// limits, detected from the header before any pixel buffer is allocated),
-/// [`Error::ImageDecode`] (corrupt or truncated). All name the path.
+/// Only a regular file is opened (a FIFO, socket or device is [`Error::NotAFile`], so a path
+/// that names a pipe never blocks), and its size is checked against
+/// [`DecodeOptions::max_file_bytes`] before a byte is read.
+///
+/// Errors: [`Error::Io`] (cannot read), [`Error::NotAFile`], [`Error::EmptyImage`],
+/// [`Error::UnsupportedImage`] (not an image, whatever its extension), [`Error::ImageTooLarge`]
+/// (file or declared size beyond the limits, detected before the bytes are read or any pixel
+/// buffer is allocated), [`Error::ImageDecode`] (corrupt or truncated). All name the path.
 pub fn decode_path(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<RgbImage> {
     let path = path.as_ref();
     let io_err = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    let len = std::fs::metadata(path).map_err(io_err)?.len();
-    if len > options.max_file_bytes {
-        return Err(Error::ImageTooLarge {
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(Error::NotAFile {
             path: path.to_path_buf(),
-            message: format!("file is {len} bytes, limit {}", options.max_file_bytes),
+            kind: file_kind(&meta.file_type()),
         });
     }
-    let bytes = std::fs::read(path).map_err(io_err)?;
+    let too_large = |len: u64| Error::ImageTooLarge {
+        path: path.to_path_buf(),
+        message: format!("file is {len} bytes, limit {}", options.max_file_bytes),
+    };
+    if meta.len() > options.max_file_bytes {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io_err)?
+        .take(options.max_file_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    if bytes.len() as u64 > options.max_file_bytes {
+        return Err(too_large(bytes.len() as u64)); // it grew after the check
+    }
     decode_bytes(&bytes, path, options)
+}
+
+/// What a file that is not a regular file is, in words (`"FIFO"`, `"socket"`, ...).
+pub fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "FIFO";
+        }
+        if t.is_socket() {
+            return "socket";
+        }
+        if t.is_block_device() {
+            return "block device";
+        }
+        if t.is_char_device() {
+            return "character device";
+        }
+    }
+    if t.is_dir() {
+        "directory"
+    } else if t.is_file() {
+        "regular file"
+    } else {
+        "special file"
+    }
 }
 
 /// Decodes an in-memory image file into the reference's 8-bit RGB image; `label` names it in
@@ -91,97 +138,249 @@ pub fn decode_bytes(
     Ok(to_rgb8(decode_dynamic(bytes, label, options)?))
 }
 
-/// Decodes an in-memory image file without converting it (EXIF orientation applied if asked).
-pub fn decode_dynamic(
-    bytes: &[u8],
-    label: impl AsRef<Path>,
-    options: &DecodeOptions,
-) -> Result<DynamicImage> {
-    let path = label.as_ref().to_path_buf();
-    if bytes.is_empty() {
-        return Err(Error::EmptyImage { path });
+/// What an image file's header declares and what decoding it will allocate, known before any
+/// pixel buffer exists ([`inspect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Header {
+    /// The format the bytes are in.
+    pub format: image::ImageFormat,
+    /// Declared width.
+    pub width: u32,
+    /// Declared height.
+    pub height: u32,
+    /// Width of the decoded image: the declared one, or less for a JPEG decoded at a reduced
+    /// scale ([`DecodeOptions::reduced_jpeg_min_side`]).
+    pub decoded_width: u32,
+    /// Height of the decoded image.
+    pub decoded_height: u32,
+    /// Bytes of the decoder's output buffer.
+    pub decoded_bytes: u64,
+}
+
+impl Header {
+    /// An estimate of the most memory decoding this file and converting it to 8-bit RGB holds
+    /// at once: the decoder's output, as much again for a decoder's scratch frame or the EXIF
+    /// rotation's copy, and the RGB image. A caller that runs several decodes at a time can
+    /// budget them with it.
+    pub fn peak_bytes(&self) -> u64 {
+        let rgb = 3 * u64::from(self.decoded_width) * u64::from(self.decoded_height);
+        self.decoded_bytes
+            .saturating_mul(2)
+            .saturating_add(rgb)
+            .saturating_add(self.decoded_bytes.min(1 << 20)) // small images: fixed overheads
     }
-    let reader = ImageReader::new(Cursor::new(bytes))
+}
+
+/// Reads an image file's header and checks it against every limit of `options` (the pixel
+/// budget applies to the pixels that will be decoded: a large JPEG decoded at a reduced scale
+/// counts its reduced size); allocates no pixel buffer. [`decode_dynamic`] makes the same
+/// checks. Errors as [`decode_bytes`].
+pub fn inspect(bytes: &[u8], label: impl AsRef<Path>, options: &DecodeOptions) -> Result<Header> {
+    let path = label.as_ref();
+    guard_panics(path, || {
+        let (decoder, format) = open_decoder(bytes, path, options)?;
+        plan(&decoder, format, bytes, path, options)
+    })
+}
+
+/// Runs `f`, turning a panic inside a decoder into [`Error::ImageDecode`] for that file: a bug
+/// in a third-party decoder costs one image, never the process.
+fn guard_panics<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(Error::ImageDecode {
+            path: path.to_path_buf(),
+            message: format!("the decoder panicked: {message}"),
+        })
+    })
+}
+
+/// The format's decoder over `bytes`, with `options`' limits set, its header read.
+fn open_decoder<'a>(
+    bytes: &'a [u8],
+    path: &Path,
+    options: &DecodeOptions,
+) -> Result<(impl ImageDecoder + 'a, image::ImageFormat)> {
+    if bytes.is_empty() {
+        return Err(Error::EmptyImage {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|source| Error::Io {
-            path: path.clone(),
+            path: path.to_path_buf(),
             source,
         })?;
-    if reader.format().is_none() {
-        return Err(Error::UnsupportedImage { path });
-    }
-    let mut reader = reader;
+    let Some(format) = reader.format() else {
+        return Err(Error::UnsupportedImage {
+            path: path.to_path_buf(),
+        });
+    };
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(options.max_dimension);
     limits.max_image_height = Some(options.max_dimension);
     limits.max_alloc = Some(options.max_alloc);
     reader.limits(limits);
-    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         // The JPEG decoder pads a truncated scan with grey; Pillow refuses such files
         // ("image file is truncated"), and so do we.
         return Err(Error::ImageDecode {
-            path,
+            path: path.to_path_buf(),
             message: "truncated JPEG (no end-of-image marker after the last scan)".into(),
         });
     }
-    let reader_is_jpeg = reader.format() == Some(image::ImageFormat::Jpeg);
-    let mut decoder = reader
+    let decoder = reader
         .into_decoder()
-        .map_err(|e| map_image_error(e, &path))?;
+        .map_err(|e| map_image_error(e, path))?;
+    Ok((decoder, format))
+}
+
+/// Checks a decoder's declared size against the limits; the [`Header`] of the decode to come.
+fn plan(
+    decoder: &impl ImageDecoder,
+    format: image::ImageFormat,
+    bytes: &[u8],
+    path: &Path,
+    options: &DecodeOptions,
+) -> Result<Header> {
     let (w, h) = decoder.dimensions();
-    let pixels = u64::from(w) * u64::from(h);
-    if w > options.max_dimension || h > options.max_dimension || pixels > options.max_pixels {
-        return Err(Error::ImageTooLarge {
-            path,
-            message: format!(
-                "declared {w}x{h} ({pixels} pixels), limits {} per side and {} pixels",
-                options.max_dimension, options.max_pixels
-            ),
-        });
-    }
-    if decoder.total_bytes() > options.max_alloc {
-        return Err(Error::ImageTooLarge {
-            path,
-            message: format!(
-                "declared {w}x{h} needs {} bytes, limit {}",
-                decoder.total_bytes(),
-                options.max_alloc
-            ),
-        });
-    }
     if w == 0 || h == 0 {
         return Err(Error::ImageDecode {
-            path,
+            path: path.to_path_buf(),
             message: format!("image has no pixels ({w}x{h})"),
         });
     }
+    let too_large = |message: String| Error::ImageTooLarge {
+        path: path.to_path_buf(),
+        message,
+    };
+    if w > options.max_dimension || h > options.max_dimension {
+        return Err(too_large(format!(
+            "declared {w}x{h}, limit {} per side",
+            options.max_dimension
+        )));
+    }
+    let reduced = match (format, options.reduced_jpeg_min_side) {
+        (image::ImageFormat::Jpeg, Some(side)) if w.min(h) >= side.saturating_mul(2) => {
+            reduced_jpeg(bytes, (w, h), side).map(|r| (r.width, r.height, r.channels))
+        }
+        _ => None,
+    };
+    let (dw, dh, decoded_bytes) = match reduced {
+        Some((sw, sh, channels)) => (sw, sh, u64::from(sw) * u64::from(sh) * channels),
+        None => (w, h, decoder.total_bytes()),
+    };
+    let pixels = u64::from(dw) * u64::from(dh);
+    if pixels > options.max_pixels {
+        let decoded = if (dw, dh) == (w, h) {
+            String::new()
+        } else {
+            format!(", decoded at {dw}x{dh}")
+        };
+        return Err(too_large(format!(
+            "declared {w}x{h}{decoded} ({pixels} pixels), limit {} pixels",
+            options.max_pixels
+        )));
+    }
+    if decoded_bytes > options.max_alloc {
+        return Err(too_large(format!(
+            "declared {w}x{h} needs {decoded_bytes} bytes, limit {}",
+            options.max_alloc
+        )));
+    }
+    Ok(Header {
+        format,
+        width: w,
+        height: h,
+        decoded_width: dw,
+        decoded_height: dh,
+        decoded_bytes,
+    })
+}
+
+/// Serialises the full decodes of JPEGs that were planned at a reduced scale but that the
+/// reduced decoder could not read (damage it does not tolerate): their memory was not part
+/// of the [`Header`], so at most one such decode runs at a time, whatever the thread count.
+static UNPLANNED_FULL_DECODE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Decodes an in-memory image file without converting it (EXIF orientation applied if asked).
+///
+/// The limits are checked from the header before any pixel buffer is allocated (see
+/// [`inspect`]); a panic inside a decoder is [`Error::ImageDecode`] for this file.
+pub fn decode_dynamic(
+    bytes: &[u8],
+    label: impl AsRef<Path>,
+    options: &DecodeOptions,
+) -> Result<DynamicImage> {
+    let path = label.as_ref();
+    guard_panics(path, || decode_checked(bytes, path, options))
+}
+
+fn decode_checked(bytes: &[u8], path: &Path, options: &DecodeOptions) -> Result<DynamicImage> {
+    let (mut decoder, format) = open_decoder(bytes, path, options)?;
+    let header = plan(&decoder, format, bytes, path, options)?;
     let orientation = if options.apply_exif_orientation {
         decoder.orientation().ok()
     } else {
         None
     };
-    if let Some(side) = options.reduced_jpeg_min_side {
-        if reader_is_jpeg && w.min(h) >= side.saturating_mul(2) {
-            if let Some(mut img) = decode_jpeg_reduced(bytes, (w, h), side) {
+    let planned_reduced =
+        (header.decoded_width, header.decoded_height) != (header.width, header.height);
+    let _unplanned = match (planned_reduced, options.reduced_jpeg_min_side) {
+        (true, Some(side)) => {
+            if let Some(mut img) = decode_jpeg_reduced(bytes, (header.width, header.height), side) {
                 if let Some(o) = orientation {
                     img.apply_orientation(o);
                 }
                 return Ok(img);
             }
-            // Anything the reduced decoder cannot do (CMYK, 16-bit, damage) takes the full path,
-            // which reports errors as usual.
+            // Damage the reduced decoder does not tolerate: the full decoder, which reports
+            // errors as usual, within the full-size limits and one at a time.
+            let full = decoder.total_bytes();
+            let pixels = u64::from(header.width) * u64::from(header.height);
+            if pixels > options.max_pixels || full > options.max_alloc {
+                return Err(Error::ImageTooLarge {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "the reduced-scale JPEG decoder failed, and a full decode of {}x{} \
+                         needs {full} bytes ({pixels} pixels), limits {} bytes and {} pixels",
+                        header.width, header.height, options.max_alloc, options.max_pixels
+                    ),
+                });
+            }
+            Some(
+                UNPLANNED_FULL_DECODE
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+            )
         }
-    }
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(e, &path))?;
+        _ => None,
+    };
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(e, path))?;
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
     Ok(img)
 }
 
-/// Decodes a JPEG of `size` with a scaled inverse DCT so that its shorter side stays at least
-/// `min_side`; `None` when the file needs the full decoder (CMYK, 16-bit, a decode error).
-fn decode_jpeg_reduced(bytes: &[u8], size: (u32, u32), min_side: u32) -> Option<DynamicImage> {
+/// A JPEG decoder set to a scaled inverse DCT, with the size and channel count it will output.
+struct ReducedJpeg<'a> {
+    decoder: jpeg_decoder::Decoder<Cursor<&'a [u8]>>,
+    width: u32,
+    height: u32,
+    channels: u64,
+}
+
+/// A JPEG decoder set to the scaled inverse DCT that keeps `size`'s shorter side at least
+/// `min_side`; `None` when the file needs the full decoder (CMYK, 16-bit, a header the reduced
+/// decoder cannot read).
+fn reduced_jpeg(bytes: &[u8], size: (u32, u32), min_side: u32) -> Option<ReducedJpeg<'_>> {
     let (w, h) = size;
     let short = w.min(h);
     // jpeg-decoder picks the smallest scale whose output covers the request.
@@ -195,11 +394,33 @@ fn decode_jpeg_reduced(bytes: &[u8], size: (u32, u32), min_side: u32) -> Option<
     if (u32::from(info.width), u32::from(info.height)) != (w, h) {
         return None;
     }
+    let channels = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => 3,
+        jpeg_decoder::PixelFormat::L8 => 1,
+        _ => return None,
+    };
     let (sw, sh) = decoder.scale(req(w)?, req(h)?).ok()?;
     let (sw, sh) = (u32::from(sw), u32::from(sh));
     if sw.min(sh) < min_side {
         return None;
     }
+    Some(ReducedJpeg {
+        decoder,
+        width: sw,
+        height: sh,
+        channels,
+    })
+}
+
+/// Decodes a JPEG of `size` with a scaled inverse DCT so that its shorter side stays at least
+/// `min_side`; `None` when the file needs the full decoder (CMYK, 16-bit, a decode error).
+fn decode_jpeg_reduced(bytes: &[u8], size: (u32, u32), min_side: u32) -> Option<DynamicImage> {
+    let ReducedJpeg {
+        mut decoder,
+        width: sw,
+        height: sh,
+        ..
+    } = reduced_jpeg(bytes, size, min_side)?;
     let data = decoder.decode().ok()?;
     match decoder.info()?.pixel_format {
         jpeg_decoder::PixelFormat::RGB24 => {
@@ -405,6 +626,93 @@ mod tests {
         assert_eq!(
             rgb.as_raw(),
             &[0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 255]
+        );
+    }
+
+    /// A 16 x 12 picture in `format`, encoded by `image`.
+    fn encoded(format: image::ImageFormat) -> Vec<u8> {
+        let img = RgbImage::from_fn(16, 12, |x, y| image::Rgb([x as u8 * 9, y as u8 * 13, 77]));
+        let img = match format {
+            image::ImageFormat::Gif => {
+                DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(img).to_rgba8())
+            }
+            _ => DynamicImage::ImageRgb8(img),
+        };
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, format).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn every_format_is_held_to_the_pixel_budget_from_its_header() {
+        use image::ImageFormat::*;
+        let fits = DecodeOptions {
+            max_pixels: 16 * 12,
+            ..DecodeOptions::default()
+        };
+        let tight = DecodeOptions {
+            max_pixels: 16 * 12 - 1,
+            ..DecodeOptions::default()
+        };
+        for format in [Jpeg, Png, Gif, WebP, Tiff, Bmp] {
+            let bytes = encoded(format);
+            let header = inspect(&bytes, "x", &fits).unwrap();
+            assert_eq!((header.width, header.height), (16, 12), "{format:?}");
+            assert_eq!(header.format, format);
+            assert!(header.peak_bytes() >= 3 * 16 * 12, "{format:?}");
+            assert_eq!(
+                decode_bytes(&bytes, "x", &fits).unwrap().dimensions(),
+                (16, 12)
+            );
+            for e in [
+                inspect(&bytes, "x", &tight).map(|_| ()),
+                decode_bytes(&bytes, "x", &tight).map(|_| ()),
+            ] {
+                assert!(
+                    matches!(e, Err(Error::ImageTooLarge { .. })),
+                    "{format:?}: {e:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_gif_declaring_a_huge_canvas_is_refused_from_its_35_bytes() {
+        let mut b = b"GIF89a".to_vec();
+        b.extend_from_slice(&13000u16.to_le_bytes());
+        b.extend_from_slice(&13000u16.to_le_bytes());
+        b.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 255, 255, 255]);
+        b.extend_from_slice(&[0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0, 0x3B]);
+        assert_eq!(b.len(), 35);
+        let o = DecodeOptions {
+            max_pixels: 1 << 26,
+            ..DecodeOptions::default()
+        };
+        let e = decode_bytes(&b, "bomb.gif", &o).unwrap_err();
+        assert!(matches!(e, Error::ImageTooLarge { .. }), "{e:?}");
+        assert!(e.to_string().contains("13000x13000"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn decode_path_refuses_a_fifo_without_opening_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.png");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("SKIPPED: mkfifo is not available");
+            return;
+        }
+        let e = decode_path(&fifo, &DecodeOptions::default()).unwrap_err();
+        assert!(matches!(e, Error::NotAFile { kind: "FIFO", .. }), "{e:?}");
+    }
+
+    #[test]
+    fn a_decoder_panic_is_that_images_error() {
+        let r: Result<()> = guard_panics(Path::new("x.tiff"), || panic!("boom {}", 1));
+        assert!(
+            matches!(&r, Err(Error::ImageDecode { message, .. }) if message.contains("boom 1")),
+            "{r:?}"
         );
     }
 
