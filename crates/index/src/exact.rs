@@ -36,14 +36,16 @@ impl Ord for Scored {
     }
 }
 
-/// The `k` live slots with the highest dot product with `query` that pass `keep`, best first.
+/// The `k` live slots with the highest dot product with `query` that pass `keep`, best first;
+/// adds the number of vectors scored to `scored`.
 pub(crate) fn top_k(
     slots: &Slots,
     query: &[f32],
     k: usize,
     keep: &dyn Fn(usize) -> bool,
+    scored: &mut usize,
 ) -> Vec<Scored> {
-    top_k_in(slots, query, k, keep, 0..slots.slot_len())
+    top_k_in(slots, query, k, keep, 0..slots.slot_len(), scored)
 }
 
 /// [`top_k`] restricted to the slots in `range`.
@@ -53,7 +55,10 @@ pub(crate) fn top_k_in(
     k: usize,
     keep: &dyn Fn(usize) -> bool,
     range: std::ops::Range<usize>,
+    scored: &mut usize,
 ) -> Vec<Scored> {
+    // No more results than slots in the range: a huge `k` allocates nothing.
+    let k = k.min(range.len());
     if k == 0 {
         return Vec::new();
     }
@@ -63,6 +68,7 @@ pub(crate) fn top_k_in(
         if !slots.is_live(slot) || !keep(slot) {
             continue;
         }
+        *scored += 1;
         let cand = Scored {
             score: dot(query, slots.vector(slot)),
             slot,
@@ -92,9 +98,14 @@ mod tests {
         s.push(12, &[0.6, 0.8]);
         s.push(13, &[0.8, 0.6]);
         s.remove(13);
-        let r = top_k(&s, &[1.0, 0.0], 3, &|_| true);
+        let mut scored = 0;
+        let r = top_k(&s, &[1.0, 0.0], 3, &|_| true, &mut scored);
         assert_eq!(r.iter().map(|x| x.slot).collect::<Vec<_>>(), vec![0, 2, 1]);
-        let r = top_k(&s, &[1.0, 0.0], 5, &|slot| slot != 0);
+        assert_eq!(scored, 3, "the tombstone is not scored");
+        let r = top_k(&s, &[1.0, 0.0], 5, &|slot| slot != 0, &mut scored);
         assert_eq!(r.iter().map(|x| x.slot).collect::<Vec<_>>(), vec![2, 1]);
+        // A huge k is clamped to the slots there are: no allocation of k entries.
+        let r = top_k(&s, &[1.0, 0.0], usize::MAX, &|_| true, &mut scored);
+        assert_eq!(r.len(), 3);
     }
 }

@@ -9,7 +9,7 @@
 //! returned scores are exact. Nodes added after the snapshot (the "tail") are scanned exactly
 //! until the next refresh, so a snapshot never hides an entry.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -160,6 +160,15 @@ impl FlatGraph {
         }
     }
 
+    /// Drops every link (tests: a walk that reaches nothing beyond its starts).
+    #[cfg(test)]
+    pub(crate) fn cut_links(&mut self) {
+        self.layer0.iter_mut().for_each(|s| *s = NONE);
+        self.upper.clear();
+        self.seeds.truncate(1);
+        self.seeds[0].1 = 0;
+    }
+
     /// Slots covered by the snapshot; slots from here on are the tail.
     pub(crate) fn nodes(&self) -> usize {
         self.nodes
@@ -192,15 +201,18 @@ impl FlatGraph {
     /// Best-first beam search (HNSW's search-layer) with candidate list `ef`, ranked by the
     /// codes; returns up to `ef` nodes that pass `admit`, rescored exactly, best first. Nodes
     /// failing `admit` still route the walk.
+    ///
+    /// `admit` may call back into the index, including another search: the walk holds no
+    /// borrow of its per-thread scratch while `admit` runs (see [`Scratch::take`]).
     pub(crate) fn search(
         &self,
         slots: &Slots,
         q: &[f32],
         ef: usize,
         admit: &dyn Fn(usize) -> bool,
-    ) -> Vec<Scored> {
+    ) -> Walk {
         if self.nodes == 0 {
-            return Vec::new();
+            return Walk::default();
         }
         let codes = &self.codes;
         let qc = codes.query(q);
@@ -243,11 +255,17 @@ impl FlatGraph {
             };
             n_starts += 1;
         }
-        let found = VISITED.with(|v| {
-            let mut visited = v.borrow_mut();
+        let mut scratch = Scratch::take();
+        let found = {
+            let Scratch { visited, fresh } = &mut scratch;
             visited.reset(self.nodes);
-            let mut candidates: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef * 4);
-            let mut results: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(ef + 1);
+            // Every unvisited neighbour of one node: sized from the snapshot's degree (2·m plus
+            // the repair slots), not a fixed count.
+            fresh.resize(self.degree0, 0);
+            let mut candidates: BinaryHeap<Scored> =
+                BinaryHeap::with_capacity(ef.saturating_mul(4).min(self.nodes));
+            let mut results: BinaryHeap<Reverse<Scored>> =
+                BinaryHeap::with_capacity(ef.min(self.nodes) + 1);
             for &start in &starts[..n_starts] {
                 if !visited.insert(start.slot as u32) {
                     continue;
@@ -269,7 +287,6 @@ impl FlatGraph {
                 // then score them while prefetching the whole of the next one (as hnswlib
                 // does): the walk is bound by memory latency, and prefetching every
                 // neighbour's whole row at once overflowed L1 (measured with f32 rows).
-                let mut fresh = [0u32; 256];
                 let mut n_fresh = 0;
                 for &nb in links {
                     if nb == NONE {
@@ -303,7 +320,9 @@ impl FlatGraph {
                 }
             }
             results.into_vec()
-        });
+        };
+        let visited = scratch.visited.count;
+        scratch.put_back();
         // Rescore with the exact vectors: returned scores and their order are exact.
         for r in &found {
             prefetch(slots.vector(r.0.slot));
@@ -317,14 +336,26 @@ impl FlatGraph {
             })
             .collect();
         out.sort_unstable_by(|a, b| b.cmp(a));
-        out
+        Walk { hits: out, visited }
     }
 }
 
-/// Per-thread visited marks: a generation counter per slot, so clearing is O(1).
+/// What [`FlatGraph::search`] found.
+#[derive(Debug, Default)]
+pub(crate) struct Walk {
+    /// Up to `ef` admitted nodes, rescored exactly, best first.
+    pub(crate) hits: Vec<Scored>,
+    /// Layer-0 nodes the walk scored.
+    pub(crate) visited: usize,
+}
+
+/// Visited marks: a generation counter per slot, so clearing is O(1).
+#[derive(Default)]
 struct Visited {
     marks: Vec<u32>,
     epoch: u32,
+    /// Slots marked in this search.
+    count: usize,
 }
 
 impl Visited {
@@ -332,6 +363,7 @@ impl Visited {
         if self.marks.len() < nodes {
             self.marks.resize(nodes, 0);
         }
+        self.count = 0;
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
             self.marks.iter_mut().for_each(|m| *m = 0);
@@ -346,11 +378,126 @@ impl Visited {
             false
         } else {
             *m = self.epoch;
+            self.count += 1;
             true
         }
     }
 }
 
+/// A walk's reusable buffers: the visited marks and the unvisited neighbours of one node.
+#[derive(Default)]
+struct Scratch {
+    visited: Visited,
+    fresh: Vec<u32>,
+}
+
+impl Scratch {
+    /// This thread's scratch, moved out of the thread-local for the walk (no `RefCell` borrow
+    /// is held while the caller's filter runs, so a filter that searches again on this thread
+    /// gets a fresh scratch instead of a "RefCell already borrowed" panic).
+    fn take() -> Self {
+        SCRATCH.with(Cell::take)
+    }
+
+    /// Returns the buffers for the next walk on this thread.
+    fn put_back(self) {
+        SCRATCH.with(|s| s.set(self));
+    }
+}
+
 thread_local! {
-    static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), epoch: 0 }) };
+    static SCRATCH: Cell<Scratch> = const {
+        Cell::new(Scratch {
+            visited: Visited {
+                marks: Vec::new(),
+                epoch: 0,
+                count: 0,
+            },
+            fresh: Vec::new(),
+        })
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repair::REPAIR_SLOTS;
+
+    /// `n` distinct unit vectors of 8 dimensions and a snapshot in which every node links to
+    /// the next `degree` nodes (whatever hnsw_rs would build), searched from node 0.
+    fn full_snapshot(n: usize, degree: usize) -> (Slots, FlatGraph) {
+        let dims = 8;
+        let mut slots = Slots::new(dims);
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for i in 0..n {
+            let mut v: Vec<f32> = (0..dims)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+                })
+                .collect();
+            v[0] += 0.01; // never all zeros
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= norm);
+            slots.push(i as u64, &v);
+        }
+        let mut layer0 = vec![NONE; n * degree];
+        for s in 0..n {
+            for j in 0..degree {
+                layer0[s * degree + j] = ((s + 1 + j) % n) as u32;
+            }
+        }
+        let codes = Codes::build(dims, n, |slot| slots.vector(slot));
+        let flat = FlatGraph {
+            nodes: n,
+            degree0: degree,
+            layer0,
+            upper: Vec::new(),
+            seeds: vec![(0, 0)],
+            repair: Repair::default(),
+            codes,
+        };
+        (slots, flat)
+    }
+
+    /// The walk gathers a node's unvisited neighbours in a scratch buffer: it must hold a whole
+    /// layer-0 list, `2·m` links plus the repair slots (258 at m = 127, 260 at m = 128, more
+    /// if the limit on `m` is ever raised). A fixed 256-slot buffer overflowed there.
+    #[test]
+    fn the_walk_takes_nodes_with_more_than_256_links() {
+        let n = 700;
+        for degree in [2 * 127 + REPAIR_SLOTS, 2 * 128 + REPAIR_SLOTS, 400] {
+            let (slots, flat) = full_snapshot(n, degree);
+            let q = slots.vector(n / 2).to_vec();
+            let walk = flat.search(&slots, &q, 10, &|_| true);
+            assert!(
+                walk.visited > degree,
+                "degree {degree}: visited {}",
+                walk.visited
+            );
+            assert_eq!(walk.hits.len(), 10, "degree {degree}");
+            // Exact rescoring: the query's own vector ranks first.
+            assert_eq!(walk.hits[0].slot, n / 2, "degree {degree}");
+        }
+    }
+
+    /// The walk holds no borrow of its per-thread scratch while the filter runs: a filter that
+    /// walks again on the same thread works (it used to panic "already borrowed").
+    #[test]
+    fn a_filter_may_walk_again() {
+        let (slots, flat) = full_snapshot(300, 20);
+        let q = slots.vector(7).to_vec();
+        let plain = flat.search(&slots, &q, 10, &|_| true);
+        let nested = flat.search(&slots, &q, 10, &|slot| {
+            let inner = flat.search(&slots, slots.vector(slot), 5, &|_| true);
+            !inner.hits.is_empty()
+        });
+        assert_eq!(
+            nested.hits.iter().map(|h| h.slot).collect::<Vec<_>>(),
+            plain.hits.iter().map(|h| h.slot).collect::<Vec<_>>()
+        );
+        assert_eq!(nested.visited, plain.visited);
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use parking_lot::{Mutex, MutexGuard, RwLock};
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use rayon::prelude::*;
 
 use crate::config::IndexConfig;
@@ -11,6 +11,8 @@ use crate::error::Result;
 use crate::exact;
 use crate::flat::FlatGraph;
 use crate::graph::Graph;
+use crate::reentry::{self, FilterScope};
+use crate::search::{SearchPath, SearchStats};
 use crate::slots::Slots;
 
 /// Vectors appended per write-lock hold during a batch insert: readers wait at most for one
@@ -44,6 +46,11 @@ const FILTER_EXACT_FACTOR: usize = 8;
 /// - Searches walk an immutable snapshot of the graph's links (an `Arc`, swapped under its own
 ///   short lock after batch inserts, compaction, load, or once entries added since the last
 ///   snapshot pass 1/64 of it); entries newer than the snapshot are scanned exactly.
+/// - A search filter runs while its search holds the read lock, and may read the index again
+///   on the same thread (`len`, `contains`, `get`, `stats`, another search): those reads take
+///   the lock recursively, so they neither wait behind a queued writer (which would wait for
+///   the search: a deadlock) nor panic. A filter that changes or saves the index panics with
+///   a message instead of deadlocking (see `reentry.rs`).
 ///
 /// `Index` is `Send + Sync`; share it with `Arc<Index>`.
 #[derive(Debug)]
@@ -135,7 +142,7 @@ impl Index {
 
     /// Number of live entries.
     pub fn len(&self) -> usize {
-        self.state.read().slots.live_len()
+        self.read_state().slots.live_len()
     }
 
     /// True when no entry is live.
@@ -145,19 +152,19 @@ impl Index {
 
     /// True when `id` is live.
     pub fn contains(&self, id: u64) -> bool {
-        self.state.read().slots.contains(id)
+        self.read_state().slots.contains(id)
     }
 
     /// The stored (unit-length) vector of `id`, if live.
     pub fn get(&self, id: u64) -> Option<Vec<f32>> {
-        let state = self.state.read();
+        let state = self.read_state();
         let slot = state.slots.slot_of(id)?;
         Some(state.slots.vector(slot).to_vec())
     }
 
     /// Sizes and memory use.
     pub fn stats(&self) -> IndexStats {
-        let state = self.state.read();
+        let state = self.read_state();
         let nodes = state.graph.len();
         let dims = self.config.dims;
         // Graph: its vector copy, ~2m links of ~40 bytes on layer 0, node overhead.
@@ -183,7 +190,7 @@ impl Index {
     /// leaves the index unchanged.
     pub fn insert(&self, id: u64, vector: &[f32]) -> Result<()> {
         let v = normalized(vector, self.config.dims, Some(id))?;
-        let writer = self.writer.lock();
+        let writer = self.lock_writer("insert");
         let slot = self.state.write().slots.push(id, &v);
         {
             let state = self.state.read();
@@ -207,7 +214,7 @@ impl Index {
             .par_iter()
             .map(|(id, v)| normalized(v.as_ref(), dims, Some(*id)))
             .collect::<Result<_>>()?;
-        let writer = self.writer.lock();
+        let writer = self.lock_writer("insert_batch");
         for (chunk_items, chunk_vecs) in items.chunks(BATCH_CHUNK).zip(vectors.chunks(BATCH_CHUNK))
         {
             let first = {
@@ -235,7 +242,7 @@ impl Index {
     /// The entry becomes a tombstone; when tombstones pass [`IndexConfig::compact_ratio`] of the
     /// graph, this call also rebuilds the graph (see [`compact`](Self::compact)).
     pub fn remove(&self, id: u64) -> bool {
-        let writer = self.writer.lock();
+        let writer = self.lock_writer("remove");
         let removed = self.state.write().slots.remove(id);
         if removed {
             self.maybe_compact(writer);
@@ -247,7 +254,7 @@ impl Index {
     ///
     /// Searches keep running on the old graph during the rebuild; other writers wait.
     pub fn compact(&self) {
-        let writer = self.writer.lock();
+        let writer = self.lock_writer("compact");
         self.compact_locked(&writer);
     }
 
@@ -293,8 +300,18 @@ impl Index {
     /// The `k` live entries most similar to `query`, best first, as `(id, cosine similarity)`.
     ///
     /// `filter`, when given, is called with candidate ids during the search; only ids it accepts
-    /// are returned, and `k` of them are returned whenever `k` live entries pass it.
+    /// are returned, and `k` of them are returned whenever `k` live entries pass it. `k` larger
+    /// than the index returns every (accepted) entry; it allocates nothing in proportion to `k`.
     /// Uses [`IndexConfig::ef_search`]; see [`search_with_ef`](Self::search_with_ef).
+    ///
+    /// The filter may call back into this index to read it ([`len`](Self::len),
+    /// [`contains`](Self::contains), [`get`](Self::get), [`stats`](Self::stats), another
+    /// search), also while other threads write; see [`Index`]'s locking notes.
+    ///
+    /// # Panics
+    /// If the filter panics (the panic is passed on; the index stays usable), or if it tries
+    /// to change or save this index (`insert`, `insert_batch`, `remove`, `compact`, `save`),
+    /// which would otherwise deadlock.
     pub fn search(
         &self,
         query: &[f32],
@@ -317,55 +334,97 @@ impl Index {
         filter: Option<&dyn Fn(u64) -> bool>,
         ef: usize,
     ) -> Result<Vec<(u64, f32)>> {
+        Ok(self.search_with_stats(query, k, filter, Some(ef))?.0)
+    }
+
+    /// [`search_with_ef`](Self::search_with_ef) (`ef` `None`: [`IndexConfig::ef_search`]),
+    /// also returning what the search did: whether it walked the graph, scanned exactly or
+    /// fell back from the walk to the scan, and how much work that was ([`SearchStats`]).
+    pub fn search_with_stats(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<&dyn Fn(u64) -> bool>,
+        ef: Option<usize>,
+    ) -> Result<(Vec<(u64, f32)>, SearchStats)> {
         let q = normalized(query, self.config.dims, None)?;
-        let state = self.state.read();
+        let state = self.read_state();
+        // Filters run from here on, while this thread holds the read lock.
+        let _scope = filter.map(|_| FilterScope::enter(self.key()));
         let slots = &state.slots;
         let live = slots.live_len();
-        if k == 0 || live == 0 {
-            return Ok(Vec::new());
+        // Never more results than live entries: `k = usize::MAX` allocates nothing.
+        let k = k.min(live);
+        if k == 0 {
+            return Ok((Vec::new(), SearchStats::new(SearchPath::Empty, 0)));
         }
-        let ef = ef.max(k);
+        // At least k, and no wider than the graph (a larger list holds nothing more).
+        let ef = ef
+            .unwrap_or(self.config.ef_search)
+            .max(k)
+            .min(slots.slot_len());
         let keep_slot = |slot: usize| filter.is_none_or(|f| f(slots.id(slot)));
-        let scan = || exact::top_k(slots, &q, k, &keep_slot);
+        let scan =
+            |stats: &mut SearchStats| exact::top_k(slots, &q, k, &keep_slot, &mut stats.scanned);
 
+        let mut stats = SearchStats::new(SearchPath::ExactScan, k);
         let use_graph = live >= self.config.exact_threshold
             && match filter {
                 None => true,
                 Some(f) => {
                     let allowed = estimate_allowed(slots, f);
-                    allowed * allowed >= FILTER_EXACT_FACTOR * ef * live
+                    let walk = allowed.saturating_mul(allowed)
+                        >= FILTER_EXACT_FACTOR.saturating_mul(ef).saturating_mul(live);
+                    if !walk {
+                        stats.path = SearchPath::FilterScan;
+                    }
+                    walk
                 }
             };
         let hits = if use_graph {
             let flat = state.flat.read().clone();
             let admit = |slot: usize| slots.is_live(slot) && keep_slot(slot);
-            let mut hits = flat.search(slots, &q, ef, &admit);
+            let walk = flat.search(slots, &q, ef, &admit);
+            let mut hits = walk.hits;
+            (stats.ef, stats.visited) = (ef, walk.visited);
             if flat.nodes() < slots.slot_len() {
                 let tail = flat.nodes()..slots.slot_len();
-                hits.extend(exact::top_k_in(slots, &q, k, &keep_slot, tail));
+                hits.extend(exact::top_k_in(
+                    slots,
+                    &q,
+                    k,
+                    &keep_slot,
+                    tail,
+                    &mut stats.scanned,
+                ));
                 hits.sort_unstable_by(|a, b| b.cmp(a));
             }
             hits.truncate(k);
+            stats.walk_hits = hits.len();
             // The walk ran dry (tombstones or a filter cut it off): guarantee k results
             // whenever k entries qualify.
-            if hits.len() < k.min(live) {
-                scan()
+            if hits.len() < k {
+                stats.path = SearchPath::FallbackExactScan;
+                scan(&mut stats)
             } else {
+                stats.path = SearchPath::GraphWalk;
                 hits
             }
         } else {
-            scan()
+            scan(&mut stats)
         };
-        Ok(hits
+        let hits = hits
             .into_iter()
             .map(|h| (slots.id(h.slot), h.score.clamp(-1.0, 1.0)))
-            .collect())
+            .collect();
+        Ok((hits, stats))
     }
 }
 
 impl Index {
     /// Exact top-`k` by scanning every live vector (no graph): the ground truth that
-    /// [`search`](Self::search) approximates. Same arguments, errors and result order.
+    /// [`search`](Self::search) approximates. Same arguments, errors, result order and filter
+    /// rules.
     pub fn search_exact(
         &self,
         query: &[f32],
@@ -373,14 +432,40 @@ impl Index {
         filter: Option<&dyn Fn(u64) -> bool>,
     ) -> Result<Vec<(u64, f32)>> {
         let q = normalized(query, self.config.dims, None)?;
-        let state = self.state.read();
+        let state = self.read_state();
+        let _scope = filter.map(|_| FilterScope::enter(self.key()));
         let slots = &state.slots;
         let keep_slot = |slot: usize| filter.is_none_or(|f| f(slots.id(slot)));
-        let hits = exact::top_k(slots, &q, k, &keep_slot);
+        let hits = exact::top_k(slots, &q, k, &keep_slot, &mut 0);
         Ok(hits
             .into_iter()
             .map(|h| (slots.id(h.slot), h.score.clamp(-1.0, 1.0)))
             .collect())
+    }
+
+    /// This index's identity for the re-entrancy marks (see [`crate::reentry`]).
+    fn key(&self) -> usize {
+        std::ptr::from_ref(&self.state) as usize
+    }
+
+    /// The state's read lock: the fair `read`, or `read_recursive` when this thread is inside
+    /// one of this index's filters and so already holds it (a fair `read` would wait behind a
+    /// queued writer, which waits for this thread: see [`crate::reentry`]).
+    pub(crate) fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        if reentry::filtering(self.key()) {
+            self.state.read_recursive()
+        } else {
+            self.state.read()
+        }
+    }
+
+    /// The writer mutex, for `operation`.
+    ///
+    /// # Panics
+    /// When called from inside one of this index's search filters (it would deadlock).
+    pub(crate) fn lock_writer(&self, operation: &str) -> MutexGuard<'_, ()> {
+        reentry::assert_not_filtering(self.key(), operation);
+        self.writer.lock()
     }
 }
 
@@ -402,4 +487,90 @@ fn estimate_allowed(slots: &Slots, filter: &dyn Fn(u64) -> bool) -> usize {
         return 0;
     }
     live * passed / seen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` pseudo-random 16-d vectors, ids `0..n`.
+    fn index(n: usize, exact_threshold: usize) -> Index {
+        let config = IndexConfig {
+            exact_threshold,
+            ..IndexConfig::new(16)
+        };
+        let index = Index::new(config).unwrap();
+        let mut s = 0x2545_F491_4F6C_DD1Du64;
+        let items: Vec<(u64, Vec<f32>)> = (0..n as u64)
+            .map(|id| {
+                let v = (0..16)
+                    .map(|_| {
+                        s ^= s << 13;
+                        s ^= s >> 7;
+                        s ^= s << 17;
+                        (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+                    })
+                    .collect();
+                (id, v)
+            })
+            .collect();
+        index.insert_batch(&items).unwrap();
+        index
+    }
+
+    /// A walk that finds fewer than k falls back to the exact scan, and says so: the results
+    /// alone would hide a walk that found nothing.
+    #[test]
+    fn a_walk_that_runs_dry_is_reported_as_a_fallback() {
+        let index = index(1_000, 0);
+        let q = index.get(17).unwrap();
+        let (hits, stats) = index.search_with_stats(&q, 10, None, None).unwrap();
+        assert_eq!(stats.path, SearchPath::GraphWalk, "{stats:?}");
+        assert_eq!((hits.len(), stats.walk_hits), (10, 10));
+        assert!(stats.visited > 10, "{stats:?}");
+        {
+            let state = index.state.read();
+            let mut flat = FlatGraph::snapshot(&state.graph, &state.slots);
+            flat.cut_links();
+            *state.flat.write() = Arc::new(flat);
+        }
+        let (hits, stats) = index.search_with_stats(&q, 10, None, None).unwrap();
+        assert_eq!(stats.path, SearchPath::FallbackExactScan, "{stats:?}");
+        assert!(stats.walk_hits < 10, "{stats:?}");
+        assert_eq!(stats.scanned, 1_000);
+        assert_eq!(hits, index.search_exact(&q, 10, None).unwrap());
+    }
+
+    /// `k` and `ef` are clamped to the index: `usize::MAX` neither panics nor allocates.
+    #[test]
+    fn huge_k_and_ef_are_clamped() {
+        for (n, threshold, path) in [
+            (50, 2_500, SearchPath::ExactScan),
+            (600, 0, SearchPath::GraphWalk),
+        ] {
+            let index = index(n, threshold);
+            let q = index.get(3).unwrap();
+            let (hits, stats) = index.search_with_stats(&q, usize::MAX, None, None).unwrap();
+            assert_eq!(hits.len(), n);
+            assert_eq!((stats.path, stats.k), (path, n), "{stats:?}");
+            assert_eq!(index.search(&q, usize::MAX, None).unwrap(), hits);
+            assert_eq!(index.search_exact(&q, usize::MAX, None).unwrap(), hits);
+            let even = |id: u64| id.is_multiple_of(2);
+            let got = index.search(&q, usize::MAX, Some(&even)).unwrap();
+            assert_eq!(got.len(), n / 2);
+            let (hits, stats) = index
+                .search_with_stats(&q, 5, None, Some(usize::MAX))
+                .unwrap();
+            assert_eq!(hits.len(), 5);
+            if path == SearchPath::GraphWalk {
+                assert_eq!(stats.ef, n, "ef capped at the graph's size");
+            }
+        }
+        let empty = Index::new(IndexConfig::new(16)).unwrap();
+        let (hits, stats) = empty
+            .search_with_stats(&[1.0; 16], usize::MAX, None, Some(usize::MAX))
+            .unwrap();
+        assert!(hits.is_empty());
+        assert_eq!(stats.path, SearchPath::Empty);
+    }
 }

@@ -50,6 +50,8 @@
 //! - **Filters** are predicates on ids, applied while walking the graph. A filter that keeps few
 //!   entries (estimated by sampling) is answered by an exact scan of the entries it keeps, and a
 //!   walk that finds fewer than `k` falls back to that scan: `k` results whenever `k` pass.
+//!   [`Index::search_with_stats`] tells which of these a search took ([`SearchPath`]) and how
+//!   much it visited; a filter may read the index it filters (see [`Index`]'s locking notes).
 //! - **Removal** leaves a tombstone: the node keeps routing searches but is never returned.
 //!   Past [`IndexConfig::compact_ratio`] tombstones the graph is rebuilt from the live vectors.
 //! - **Persistence**: [`Index::save`] / [`Index::load`] write and read one checksummed file;
@@ -71,12 +73,15 @@ mod huge;
 mod index;
 pub mod persist;
 mod quant;
+mod reentry;
 mod repair;
+mod search;
 mod slots;
 
 pub use config::IndexConfig;
 pub use error::{Error, Result};
 pub use index::{Index, IndexStats};
+pub use search::{SearchPath, SearchStats};
 
 #[cfg(test)]
 mod tests {

@@ -226,7 +226,7 @@ impl Index {
     /// [`persist`](crate::persist) module for the format.
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
-        let _writer = self.writer.lock();
+        let _writer = self.lock_writer("save");
         let state = self.state.read();
         fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let scratch = ScratchDir::new_in(dir, "save").map_err(Error::io(dir))?;

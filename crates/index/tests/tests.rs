@@ -12,3 +12,5 @@ mod filter;
 mod persistence;
 #[path = "suite/recall.rs"]
 mod recall;
+#[path = "suite/reentrant.rs"]
+mod reentrant;

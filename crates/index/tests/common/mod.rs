@@ -4,7 +4,7 @@
 
 pub mod data;
 
-use glimpse_index::{Index, IndexConfig};
+use glimpse_index::{Index, IndexConfig, SearchPath};
 
 pub const DIMS: usize = 512;
 
@@ -39,13 +39,16 @@ pub fn build(config: IndexConfig, base: &[f32]) -> Index {
     index
 }
 
-/// Mean recall@k of `index` against brute force over the rows `keep` accepts.
+/// Mean recall@k of `index` against brute force over the rows `keep` accepts (the entries the
+/// index holds), checking that every search took `path` and returned exactly as many results
+/// as brute force (`k`, or every entry when fewer).
 pub fn mean_recall(
     index: &Index,
     base_norm: &[f32],
     queries: &[f32],
     k: usize,
     keep: &dyn Fn(usize) -> bool,
+    path: SearchPath,
 ) -> f64 {
     let mut total = 0.0;
     let nq = queries.len() / DIMS;
@@ -54,12 +57,10 @@ pub fn mean_recall(
             .iter()
             .map(|x| x.0 as u64)
             .collect();
-        let got: Vec<u64> = index
-            .search(q, k, None)
-            .unwrap()
-            .iter()
-            .map(|x| x.0)
-            .collect();
+        let (hits, stats) = index.search_with_stats(q, k, None, None).unwrap();
+        assert_eq!(stats.path, path, "{stats:?}");
+        assert_eq!(hits.len(), truth.len(), "{stats:?}");
+        let got: Vec<u64> = hits.iter().map(|x| x.0).collect();
         total += data::recall(&got, &truth);
     }
     total / nq as f64

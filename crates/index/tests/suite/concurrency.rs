@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use glimpse_index::IndexConfig;
+use glimpse_index::{IndexConfig, SearchPath};
 
 use crate::common::{self, data, DIMS};
 
@@ -32,6 +32,7 @@ fn concurrent_searches_during_inserts_and_removes() {
                     assert_eq!(hits.len(), 10, "reader {r}");
                     assert!(hits.windows(2).all(|w| w[0].1 >= w[1].1));
                     let filtered = index.search(q, 5, Some(&|id| id % 2 == 0)).unwrap();
+                    assert_eq!(filtered.len(), 5, "reader {r}");
                     assert!(filtered.iter().all(|(id, _)| id % 2 == 0));
                     searches += 1;
                 }
@@ -60,7 +61,8 @@ fn concurrent_searches_during_inserts_and_removes() {
     }
     assert_eq!(index.len(), n0 + n1);
     let norm = data::normalize_rows(&base, DIMS);
-    let recall = common::mean_recall(&index, &norm, &queries, 10, &|_| true);
+    let walk = SearchPath::GraphWalk;
+    let recall = common::mean_recall(&index, &norm, &queries, 10, &|_| true, walk);
     println!("recall@10 after concurrent build: {recall:.4}");
     assert!(recall >= 0.97, "recall {recall} (seed {seed})");
     for q in queries.chunks_exact(DIMS) {
