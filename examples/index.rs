@@ -1,6 +1,7 @@
 //! Index a photo folder into a library.
 //!
-//! `cargo run --release --example index -- --library <DIR> [--model <DIR>] <PHOTOS_DIR>`
+//! `cargo run --release --example index -- --library <DIR> [--model <DIR>] [--keep-missing]
+//!  <PHOTOS_DIR>`
 
 mod common;
 
@@ -22,6 +23,9 @@ struct Args {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Keep the photos whose files are gone (default: remove those certainly gone).
+    #[arg(long)]
+    keep_missing: bool,
     /// Folder of photos.
     photos: PathBuf,
 }
@@ -29,7 +33,7 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let lib = common::open(&args.library, args.model.as_ref(), args.device.as_deref())?;
-    let report = common::index(&lib, &args.photos, args.json)?;
+    let report = common::index_with(&lib, &args.photos, args.json, !args.keep_missing)?;
     if args.json {
         let failed: Vec<_> = report
             .failed
@@ -38,6 +42,7 @@ fn main() -> anyhow::Result<()> {
                 // "path" for display, "path_b64" the exact bytes (see common::path_b64).
                 let (path, path_b64) = common::json_path(&f.path);
                 serde_json::json!({"path": path, "path_b64": path_b64, "error": f.error.to_string()})
+            })
             .collect();
         println!(
             "{}",

@@ -25,6 +25,10 @@ struct Args {
     /// Index (or update) this folder before searching.
     #[arg(long)]
     photos: Option<PathBuf>,
+    /// With --photos: keep the photos whose files are gone (default: remove those certainly
+    /// gone).
+    #[arg(long)]
+    keep_missing: bool,
     /// Number of results per query (at most the number of photos in the library).
     #[arg(long, default_value_t = 5)]
     k: usize,
@@ -75,7 +79,7 @@ fn main() -> anyhow::Result<()> {
     };
     let lib = common::open(&library, args.model.as_ref(), args.device.as_deref())?;
     if let Some(photos) = &args.photos {
-        common::index(&lib, photos, args.json)?;
+        common::index_with(&lib, photos, args.json, !args.keep_missing)?;
     }
     // No search returns more hits than the library holds (the library clamps too).
     let k = args.k.min(lib.len());

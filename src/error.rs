@@ -107,9 +107,74 @@ pub enum Error {
     /// The operation was cancelled through its [`CancelToken`](crate::CancelToken).
     #[error("cancelled")]
     Cancelled,
+    /// The model produced an embedding that cannot be searched (NaN or infinite values, all
+    /// zeros, wrong length) — typically a broken model or `preprocessor_config.json`. Nothing
+    /// was stored for this photo.
+    #[error("{}: the model produced an invalid embedding ({reason}); not stored", path.display())]
+    InvalidEmbedding {
+        /// The photo.
+        path: PathBuf,
+        /// What is wrong with the embedding.
+        reason: String,
+    },
+    /// Photos of the library were not found where they were indexed, but their absence is not
+    /// certain (an unreadable or emptied folder, a vanished mount, an I/O error): their records
+    /// were kept. Remove them explicitly ([`Library::remove`](crate::Library::remove)) if they
+    /// are really gone.
+    #[error("{photos} photo(s) under {} not found but kept: {reason}", path.display())]
+    KeptMissing {
+        /// The folder (or file) in doubt.
+        path: PathBuf,
+        /// How many photos were kept.
+        photos: usize,
+        /// Why their absence is in doubt.
+        reason: String,
+    },
+    /// A write failed because the disk is full. What was committed before is intact; free
+    /// space and run again.
+    #[error("disk full while writing {}: {message}", path.display())]
+    DiskFull {
+        /// The file or directory being written.
+        path: PathBuf,
+        /// The underlying error.
+        message: String,
+    },
 }
 
 impl Error {
+    /// This error as [`Error::DiskFull`] when it is one (ENOSPC or a quota, from the file
+    /// system, the index or RocksDB); otherwise unchanged.
+    pub(crate) fn disk_full(self) -> Self {
+        fn full(e: &std::io::Error) -> bool {
+            e.kind() == std::io::ErrorKind::StorageFull
+                || e.kind() == std::io::ErrorKind::QuotaExceeded
+                || matches!(e.raw_os_error(), Some(28) | Some(122))
+        }
+        match self {
+            Error::Io { path, source } if full(&source) => Error::DiskFull {
+                path,
+                message: source.to_string(),
+            },
+            Error::Index(IndexError::Io { path, source }) if full(&source) => Error::DiskFull {
+                path,
+                message: source.to_string(),
+            },
+            Error::Store(StoreError::Io { path, source }) if full(&source) => Error::DiskFull {
+                path,
+                message: source.to_string(),
+            },
+            Error::Store(StoreError::Db { context, message })
+                if message.contains("No space left") || message.contains("NoSpace") =>
+            {
+                Error::DiskFull {
+                    path: PathBuf::from(crate::STORE_DIR),
+                    message: format!("{context}: {message}"),
+                }
+            }
+            e => e,
+        }
+    }
+
     /// [`Error::Panic`] for `path` from a caught panic's payload.
     pub(crate) fn panic(path: impl Into<PathBuf>, payload: &(dyn std::any::Any + Send)) -> Self {
         let message = payload

@@ -7,6 +7,7 @@
 //! content changed gets a new id (the old one is removed in the same batch), so the index stamp
 //! `(next_id, count)` always changes with the embedding set.
 
+use crate::absence::{certainly_gone, Absence, AbsenceCheck};
 use crate::catalog::Entry;
 use crate::library::Library;
 use crate::metadata::{content_hash, read_exif};
@@ -16,7 +17,7 @@ use crate::types::{Failure, ImageId, IndexOptions, IndexReport, Progress};
 use crate::walk::find_images;
 use crate::{Error, Result};
 use glimpse_store::{ContentHash, ImageRecord};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
@@ -156,13 +157,34 @@ impl Library {
         self.run_pipeline(jobs, &seen, opts, &mut report, &mut progress)?;
 
         if opts.remove_missing && !report.cancelled {
-            let gone: Vec<ImageId> = self
-                .catalog()
-                .ids_under(&root)
-                .into_iter()
-                .filter(|(_, p)| !seen.contains(p) && !p.exists())
-                .map(|(id, _)| id)
-                .collect();
+            // Only a certain absence removes a photo; doubt keeps it and says why, once per
+            // folder in doubt.
+            let mut check = AbsenceCheck::new(&root);
+            let mut gone: Vec<ImageId> = Vec::new();
+            let mut kept: BTreeMap<PathBuf, (usize, String)> = BTreeMap::new();
+            for (id, p) in self.catalog().ids_under(&root) {
+                if seen.contains(&p) {
+                    continue;
+                }
+                match check.check(&p) {
+                    Absence::Present => {}
+                    Absence::Certain => gone.push(id),
+                    Absence::Doubt { folder, reason } => {
+                        kept.entry(folder).or_insert((0, reason)).0 += 1;
+                    }
+                }
+            }
+            for (path, (photos, reason)) in kept {
+                log::warn!("kept {photos} photo(s) under {}: {reason}", path.display());
+                report.failed.push(Failure {
+                    path: path.clone(),
+                    error: Error::KeptMissing {
+                        path,
+                        photos,
+                        reason,
+                    },
+                });
+            }
             report.removed += self.remove_ids(&gone)?;
         }
         if let Some(cb) = &opts.progress {
@@ -324,9 +346,9 @@ impl Library {
                 Ok(ids) => ids
                     .into_iter()
                     .filter(|id| {
-                        self.catalog()
-                            .get(*id)
-                            .is_some_and(|e| !seen.contains(&e.path) && !e.path.exists())
+                        self.catalog().get(*id).is_some_and(|e| {
+                            !seen.contains(&e.path) && certainly_gone(&e.path, None)
+                        })
                     })
                     .collect(),
                 Err(e) => return fail(&job.path, e.into()),
@@ -429,7 +451,20 @@ impl Library {
         };
         let mut removed_ids = Vec::new();
         let mut added = Vec::new();
+        let dims = self.model.dims();
         for ((job, record, _), embedding) in to_encode.into_iter().zip(embeddings) {
+            // Nothing the index would refuse reaches the store: such a photo is a failure
+            // (and a changed photo keeps its previous version).
+            if let Err(e) = glimpse_store::validate_embedding(&embedding, dims) {
+                report.failed.push(Failure {
+                    path: job.path.clone(),
+                    error: Error::InvalidEmbedding {
+                        path: job.path,
+                        reason: e.to_string(),
+                    },
+                });
+                continue;
+            }
             if let Some(old) = job.existing {
                 batch.remove(old)?;
                 removed_ids.push(old);
@@ -440,7 +475,7 @@ impl Library {
             let id = batch.insert(&record, &embedding)?;
             added.push((id, record, embedding));
         }
-        batch.commit()?;
+        batch.commit().map_err(|e| Error::from(e).disk_full())?;
         report.unchanged += touched;
         report.moved += renames.len();
 

@@ -42,6 +42,7 @@
 //!   engines underneath (burn, hnsw_rs, RocksDB) is part of this API.
 #![deny(missing_docs)]
 
+mod absence;
 mod analysis;
 mod backend;
 mod catalog;
@@ -66,8 +67,8 @@ pub use error::{Error, Result};
 pub use library::{Library, LibraryBuilder, INDEX_DIR, STORE_DIR};
 pub use model::default_model;
 pub use types::{
-    CancelToken, Failure, Hit, ImageId, IndexOptions, IndexRecovery, IndexReport, Progress,
-    ProgressFn, SearchOptions,
+    CancelToken, CheckReport, Failure, Hit, ImageId, IndexOptions, IndexRecovery, IndexReport,
+    OpenReport, Problem, ProblemKind, Progress, ProgressFn, RepairReport, SearchOptions,
 };
 
 // Types of the layers below that Glimpse's API hands out or takes. They are plain data (no

@@ -3,11 +3,16 @@
 use crate::backend::{Backend, Precision};
 use crate::catalog::{has_filter, Catalog, Entry};
 use crate::model::Model;
-use crate::types::{Hit, ImageId, IndexRecovery, SearchOptions};
+use crate::types::{
+    CheckReport, Hit, ImageId, IndexRecovery, OpenReport, Problem, ProblemKind, RepairReport,
+    SearchOptions,
+};
 use crate::{Error, Result};
 use glimpse_index::{Index, IndexConfig};
 use glimpse_store::{ModelFingerprint, Store};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -17,15 +22,102 @@ pub const STORE_DIR: &str = "store";
 pub const INDEX_DIR: &str = "index";
 /// File beside the saved index recording which store state it reflects.
 const STAMP_FILE: &str = "stamp.json";
+/// File in the library remembering the digests of model weights files by their state, so that
+/// opening does not read the weights again (see `model::weights_digest`).
+const DIGEST_CACHE_FILE: &str = "model-digest.json";
 
 /// Which store state a saved index reflects. Embeddings only change by inserting a photo (the
-/// next id grows) or removing one (the count drops), or by switching models, so equal stamps
-/// mean equal embedding sets.
+/// next id grows) or removing one (the count drops), by switching models (the tag changes), or
+/// by re-embedding a photo that was left out (it is in `excluded`, which the next open checks
+/// again), so equal stamps mean equal embedding sets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Stamp {
     next_id: u64,
     count: u64,
+    /// The model's fingerprint as displayed (informational; what stamps compared before `tag`).
     model: String,
+    /// The store's embedding tag (`Store::model_tag`); absent in stamps of older versions.
+    #[serde(default)]
+    tag: Option<u64>,
+    /// Photos of the store left out of the index (unusable or missing embeddings).
+    #[serde(default)]
+    excluded: Vec<u64>,
+}
+
+impl Stamp {
+    /// Whether the index was built from the embeddings the store now calls current. A stamp
+    /// of an older version names the model by its displayed fingerprint: it matches when that
+    /// was the store's fingerprint when this open began and the tag has not changed since (a
+    /// fingerprint migration keeps the tag; a model switch does not).
+    fn same_embeddings_model(
+        &self,
+        tag: Option<u64>,
+        at_open: &(Option<String>, Option<u64>),
+    ) -> bool {
+        match self.tag {
+            Some(t) => Some(t) == tag,
+            None => at_open.0.as_deref() == Some(self.model.as_str()) && at_open.1 == tag,
+        }
+    }
+
+    /// Whether two stamps describe the same embedding set (the displayed model, a label that
+    /// follows the model folder's name, aside).
+    fn same_state(&self, other: &Stamp) -> bool {
+        (self.next_id, self.count, self.tag) == (other.next_id, other.count, other.tag)
+            && self.excluded == other.excluded
+    }
+}
+
+/// A [`Problem`] from an error.
+fn problem(kind: ProblemKind, id: Option<ImageId>, e: impl std::fmt::Display) -> Problem {
+    Problem {
+        kind,
+        id,
+        path: None,
+        detail: e.to_string(),
+    }
+}
+
+/// Keeps the first problem per photo and kind (re-embedding and the index both report a photo
+/// that has no usable embedding).
+fn dedup_problems(problems: &mut Vec<Problem>) {
+    let mut seen = std::collections::HashSet::new();
+    problems.retain(|p| p.id.is_none() || seen.insert((p.id, p.kind)));
+}
+
+/// Temp files an interrupted index save leaves in `dir`: `*.tmp` files (the index's and the
+/// stamp's) and `.glimpse-*` scratch folders.
+fn index_temp_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".tmp") || name.starts_with(".glimpse-")
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Removes [`index_temp_files`]; returns how many it removed. Call only while holding the
+/// store's lock (no other process then saves this index).
+fn clean_index_temp(dir: &Path) -> usize {
+    let mut n = 0;
+    for path in index_temp_files(dir) {
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        match removed {
+            Ok(()) => n += 1,
+            Err(e) => log::warn!("cannot remove {}: {e}", path.display()),
+        }
+    }
+    n
 }
 
 /// Configures and opens a [`Library`]: `Library::builder().model(dir).open(library_dir)`.
@@ -103,7 +195,11 @@ pub struct Library {
     pub(crate) index: RwLock<Arc<Index>>,
     pub(crate) catalog: RwLock<Catalog>,
     pub(crate) model: Model,
-    recovery: IndexRecovery,
+    report: OpenReport,
+    /// Photos of the store left out of the index (see [`Stamp::excluded`]).
+    excluded: Mutex<BTreeSet<ImageId>>,
+    /// The stamp of the index files on disk, when they reflect the in-memory index.
+    saved: Mutex<Option<Stamp>>,
     /// Serialises writers (indexing, add, remove) so their plans see a stable store.
     writer: Mutex<()>,
 }
@@ -130,26 +226,52 @@ impl Library {
     }
 
     fn open_with(dir: &Path, b: LibraryBuilder) -> Result<Library> {
+        Self::open_inner(dir, b).map_err(Error::disk_full)
+    }
+
+    fn open_inner(dir: &Path, b: LibraryBuilder) -> Result<Library> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let model_dir = match b.model {
             Some(m) => m,
             None => crate::model::default_model()?,
         };
         let backend = b.backend.unwrap_or(Backend::Flex).to_encoder();
-        let model = Model::open(&model_dir, backend, b.precision.to_encoder())?;
+        let digests = dir.join(DIGEST_CACHE_FILE);
+        let model = Model::open(
+            &model_dir,
+            backend,
+            b.precision.to_encoder(),
+            Some(&digests),
+        )?;
         let store = Store::open(dir.join(STORE_DIR))?;
+        // The store's lock is held from here: no other process uses this library, so temp
+        // files in its index directory are leftovers of an interrupted save.
+        let cleaned = clean_index_temp(&dir.join(INDEX_DIR));
         let given = model.fingerprint().clone();
-        let mut reembed = false;
+        // What a stamp written before stamps carried the tag names (see `Stamp::same_embeddings_model`).
+        let at_open = (store.model().map(|m| m.to_string()), store.model_tag());
         match store.model() {
             None => store.set_model(&given)?,
             Some(stored) if stored == given => {}
+            Some(stored) if model.is_legacy_of(&stored) => {
+                // Same files, fingerprinted by the old scheme: adopt the content fingerprint;
+                // the embeddings stay current (same tag), nothing is re-embedded.
+                log::info!(
+                    "library {}: model fingerprint {stored} -> {given}",
+                    dir.display()
+                );
+                store.relabel_model(&given)?;
+            }
             Some(stored) if b.reembed => {
+                // Load the new model before anything changes: a model that does not load
+                // leaves the library as it was.
+                model.load_vision()?;
                 log::warn!(
                     "switching library {} from {stored} to {given}",
                     dir.display()
                 );
+                // The old embeddings stay (stale) until each replacement is committed.
                 store.replace_model(&given)?;
-                reembed = true;
             }
             Some(stored) => {
                 return Err(Error::ModelMismatch {
@@ -158,19 +280,20 @@ impl Library {
                 })
             }
         }
-        // An earlier re-embedding may have been interrupted: finish it.
-        reembed |= !store.ids_without_embedding()?.is_empty();
 
+        let mut quarantined = Vec::new();
         let mut catalog = Catalog::default();
         for item in store.images() {
-            let (id, rec) = item?;
-            catalog.insert(
-                id,
-                Entry {
-                    path: rec.path,
-                    captured_at: rec.captured_at,
-                },
-            );
+            match item {
+                Ok((id, rec)) => catalog.insert(
+                    id,
+                    Entry {
+                        path: rec.path,
+                        captured_at: rec.captured_at,
+                    },
+                ),
+                Err(e) => quarantined.push(problem(ProblemKind::UnreadableRecord, None, e)),
+            }
         }
         let config = b.index.unwrap_or_else(|| IndexConfig::new(model.dims()));
         let mut library = Library {
@@ -179,68 +302,207 @@ impl Library {
             index: RwLock::new(Arc::new(Index::new(config.clone())?)),
             catalog: RwLock::new(catalog),
             model,
-            recovery: IndexRecovery::Loaded,
+            report: OpenReport {
+                index: IndexRecovery::Loaded,
+                quarantined: Vec::new(),
+                cleaned,
+            },
+            excluded: Mutex::new(BTreeSet::new()),
+            saved: Mutex::new(None),
             writer: Mutex::new(()),
         };
-        if reembed {
-            library.reembed_missing()?;
+        // A model switch, an interrupted one, or photos whose re-embedding failed before.
+        let pending = library.store.ids_without_embedding()?;
+        if !pending.is_empty() {
+            let (_, failed) = library.reembed_missing(&pending)?;
+            quarantined.extend(failed);
         }
-        library.recovery = library.restore_index(&config)?;
-        if library.recovery != IndexRecovery::Loaded {
-            log::info!("library {}: index {:?}", dir.display(), library.recovery);
-            library.save_index()?;
+        let (recovery, problems) = library.restore_index(&config, &at_open)?;
+        quarantined.extend(problems);
+        dedup_problems(&mut quarantined);
+        if recovery != IndexRecovery::Loaded {
+            log::info!("library {}: index {recovery:?}", dir.display());
         }
+        for p in &quarantined {
+            log::warn!("library {}: quarantined: {p}", dir.display());
+        }
+        // Saved only when it differs from the file (the stamp says); a failed save (a full
+        // disk) costs a catch-up on the next open, not this open.
+        if let Err(e) = library.save_index() {
+            log::warn!("library {}: index not saved: {e}", dir.display());
+            quarantined.push(problem(ProblemKind::Index, None, e));
+        }
+        library.report.index = recovery;
+        library.report.quarantined = quarantined;
         Ok(library)
     }
 
-    /// Re-embeds every photo that has no embedding (after a model change).
-    fn reembed_missing(&self) -> Result<()> {
-        let ids = self.store.ids_without_embedding()?;
+    /// Re-embeds photos from their files (after a model change or a repair) and commits each
+    /// embedding over the stale one. A photo whose file cannot be read or whose embedding is
+    /// invalid keeps its record (and its stale embedding): it is returned as a problem and
+    /// retried on the next open. Returns how many were re-embedded.
+    fn reembed_missing(&self, ids: &[ImageId]) -> Result<(usize, Vec<Problem>)> {
+        let mut done = 0;
+        let mut failed = Vec::new();
+        let dims = self.model.dims();
         for chunk in ids.chunks(16) {
             let mut pixels = Vec::new();
             let mut ok = Vec::new();
             for &id in chunk {
-                let Some(rec) = self.store.get(id)? else {
-                    continue;
+                let rec = match self.store.get(id) {
+                    Ok(Some(rec)) => rec,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        failed.push(problem(ProblemKind::UnreadableRecord, Some(id), e));
+                        continue;
+                    }
                 };
-                let prepared = std::fs::read(&rec.path)
-                    .map_err(|e| Error::io(&rec.path, e))
-                    .and_then(|bytes| self.model.prepare(&rec.path, &bytes));
+                let prepared =
+                    crate::read::read_file(&rec.path, crate::read::DEFAULT_MAX_FILE_BYTES)
+                        .and_then(|bytes| self.model.prepare(&rec.path, &bytes));
                 match prepared {
                     Ok(p) => {
                         pixels.push(p.pixels);
-                        ok.push(id);
+                        ok.push((id, rec.path));
                     }
                     Err(e) => {
-                        log::warn!("re-embedding {}: {e}; removing it", rec.path.display());
-                        self.store.remove(id)?;
-                        self.catalog_mut().remove(id);
+                        log::warn!("re-embedding {}: {e}; kept", rec.path.display());
+                        failed.push(Problem {
+                            kind: ProblemKind::MissingEmbedding,
+                            id: Some(id),
+                            path: Some(rec.path),
+                            detail: format!("not re-embedded: {e}"),
+                        });
                     }
                 }
             }
-            let embeddings = self.model.embed_pixels(&pixels)?;
+            let embeddings = match self.model.embed_pixels(&pixels) {
+                Ok(e) => e,
+                Err(e) => {
+                    // The model does not run: every photo of the chunk waits for a next try.
+                    failed.extend(ok.into_iter().map(|(id, path)| Problem {
+                        kind: ProblemKind::MissingEmbedding,
+                        id: Some(id),
+                        path: Some(path),
+                        detail: format!("not re-embedded: {e}"),
+                    }));
+                    continue;
+                }
+            };
             let mut batch = self.store.batch();
-            for (id, e) in ok.iter().zip(&embeddings) {
-                batch.set_embedding(*id, e)?;
+            for ((id, path), e) in ok.into_iter().zip(&embeddings) {
+                match glimpse_store::validate_embedding(e, dims) {
+                    Ok(()) => {
+                        batch.set_embedding(id, e)?;
+                        done += 1;
+                    }
+                    Err(err) => failed.push(Problem {
+                        kind: ProblemKind::MissingEmbedding,
+                        id: Some(id),
+                        path: Some(path),
+                        detail: format!(
+                            "not re-embedded: the model produced an invalid embedding ({err})"
+                        ),
+                    }),
+                }
             }
             batch.commit()?;
         }
-        Ok(())
+        Ok((done, failed))
     }
 
     fn stamp(&self) -> Stamp {
+        let catalog = self.catalog();
+        let excluded = self
+            .excluded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .filter(|id| catalog.get(*id).is_some())
+            .collect();
         Stamp {
             next_id: self.store.next_id(),
             count: self.store.len(),
-            model: self.model.fingerprint().to_string(),
+            model: self
+                .store
+                .model()
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            tag: self.store.model_tag(),
+            excluded,
         }
     }
 
-    /// Loads the saved index and brings it in step with the store, or rebuilds it.
-    fn restore_index(&self, config: &IndexConfig) -> Result<IndexRecovery> {
+    /// Whether photo `id`'s stored embedding can go into the index: `Ok(vector)`, or the
+    /// problem that keeps it out.
+    fn usable_embedding(&self, id: ImageId) -> std::result::Result<Vec<f32>, Problem> {
+        let path = self.catalog().get(id).map(|e| e.path.clone());
+        let (kind, detail) = match self.store.embedding(id) {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => (
+                ProblemKind::MissingEmbedding,
+                "no embedding of the library's model".to_string(),
+            ),
+            Err(e) => (ProblemKind::InvalidEmbedding, e.to_string()),
+        };
+        Err(Problem {
+            kind,
+            id: Some(id),
+            path,
+            detail,
+        })
+    }
+
+    /// Inserts `items` into `index`; when the batch is refused, one by one, quarantining the
+    /// vectors the index refuses. Returns the ids inserted.
+    fn insert_checked(
+        &self,
+        index: &Index,
+        items: Vec<(ImageId, Vec<f32>)>,
+        problems: &mut Vec<Problem>,
+    ) -> usize {
+        if items.is_empty() || index.insert_batch(&items).is_ok() {
+            return items.len();
+        }
+        let mut n = 0;
+        for (id, v) in items {
+            match index.insert(id, &v) {
+                Ok(()) => n += 1,
+                Err(e) => {
+                    self.exclude(id);
+                    problems.push(Problem {
+                        kind: ProblemKind::InvalidEmbedding,
+                        id: Some(id),
+                        path: self.catalog().get(id).map(|e| e.path.clone()),
+                        detail: e.to_string(),
+                    });
+                }
+            }
+        }
+        n
+    }
+
+    fn exclude(&self, id: ImageId) {
+        self.excluded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+    }
+
+    /// Loads the saved index and brings it in step with the store (inserting what it lacks,
+    /// removing what the store no longer has), or rebuilds it. Photos whose embedding cannot
+    /// be used are left out and returned as problems; nothing here fails on a bad row.
+    fn restore_index(
+        &self,
+        config: &IndexConfig,
+        at_open: &(Option<String>, Option<u64>),
+    ) -> Result<(IndexRecovery, Vec<Problem>)> {
         let dir = self.dir.join(INDEX_DIR);
-        if self.store.is_empty() && !dir.exists() {
-            return Ok(IndexRecovery::Loaded); // a new library: the empty index is right
+        if self.store.is_empty() && !dir.join(glimpse_index::persist::FILE_NAME).exists() {
+            // A new library: the empty index is right (and needs no file yet).
+            *self.saved.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.stamp());
+            return Ok((IndexRecovery::Loaded, Vec::new()));
         }
         let loaded = match Index::load_expecting(&dir, config) {
             Ok(index) => index,
@@ -249,61 +511,160 @@ impl Library {
         let stamp: Option<Stamp> = std::fs::read(dir.join(STAMP_FILE))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        if stamp
-            .as_ref()
-            .is_some_and(|s| s.model != self.stamp().model)
-        {
+        let Some(stamp) = stamp else {
+            return self.rebuild_index(config, "no readable stamp beside the index".into());
+        };
+        if !stamp.same_embeddings_model(self.store.model_tag(), at_open) {
             return self.rebuild_index(config, "built with another model".into());
         }
-        if stamp.as_ref() == Some(&self.stamp()) && loaded.len() as u64 == self.store.len() {
-            *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
-            return Ok(IndexRecovery::Loaded);
-        }
-        // Behind the store: add what it lacks; if it holds what the store no longer has,
-        // rebuild (ids are never reused, so a count check after catching up is exact).
+        let mut problems = Vec::new();
         let mut inserted = 0;
         let ids = self.catalog().ids();
-        for id in &ids {
-            if !loaded.contains(*id) {
-                let Some(e) = self.store.embedding(*id)? else {
-                    continue;
-                };
-                loaded.insert(*id, &e)?;
-                inserted += 1;
+        let known_excluded = stamp.next_id == self.store.next_id()
+            && stamp.count == self.store.len()
+            && loaded.len() + stamp.excluded.len() == ids.len();
+        // Ids to look at: with an identical stamp, only the ones left out last time (a repair
+        // may have fixed them since); otherwise every photo the index lacks.
+        let candidates: Vec<ImageId> = if known_excluded {
+            stamp.excluded.clone()
+        } else {
+            ids.iter()
+                .copied()
+                .filter(|id| !loaded.contains(*id))
+                .collect()
+        };
+        let mut items = Vec::new();
+        for id in candidates {
+            if loaded.contains(id) || self.catalog().get(id).is_none() {
+                continue;
+            }
+            match self.usable_embedding(id) {
+                Ok(v) => items.push((id, v)),
+                Err(p) => {
+                    self.exclude(id);
+                    problems.push(p);
+                }
             }
         }
-        if loaded.len() != ids.len() {
-            return self.rebuild_index(config, "the index holds photos the store removed".into());
+        inserted += self.insert_checked(&loaded, items, &mut problems);
+        // Drop what the store removed after the index was saved (ids are never reused, and
+        // the index holds no id at or above the store's next id).
+        let mut removed = 0;
+        if !known_excluded {
+            let catalog = self.catalog();
+            for id in 1..self.store.next_id() {
+                if loaded.contains(id) && catalog.get(id).is_none() {
+                    loaded.remove(id);
+                    removed += 1;
+                }
+            }
+        }
+        let excluded = self
+            .excluded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        if loaded.len() + excluded != ids.len() {
+            return self.rebuild_index(
+                config,
+                format!(
+                    "the index holds {} photos after catching up, the store {} usable",
+                    loaded.len(),
+                    ids.len() - excluded
+                ),
+            );
         }
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
-        Ok(IndexRecovery::CaughtUp { inserted })
+        if known_excluded && inserted == 0 {
+            *self.saved.lock().unwrap_or_else(|p| p.into_inner()) = Some(stamp);
+            return Ok((IndexRecovery::Loaded, problems));
+        }
+        if inserted == 0 && removed == 0 {
+            // Only the stamp was behind (e.g. a kill between the index and its stamp).
+            log::debug!("index matched the store; stamp refreshed");
+        }
+        log::info!("index caught up: {inserted} inserted, {removed} removed");
+        Ok((IndexRecovery::CaughtUp { inserted }, problems))
     }
 
-    fn rebuild_index(&self, config: &IndexConfig, reason: String) -> Result<IndexRecovery> {
+    /// Builds the index from every usable embedding in the store.
+    fn rebuild_index(
+        &self,
+        config: &IndexConfig,
+        reason: String,
+    ) -> Result<(IndexRecovery, Vec<Problem>)> {
         let index = Index::new(config.clone())?;
+        self.excluded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        let mut problems = Vec::new();
         let mut chunk = Vec::with_capacity(1024);
         for item in self.store.embeddings() {
-            chunk.push(item?);
+            match item {
+                Ok((id, v)) if self.catalog().get(id).is_some() => chunk.push((id, v)),
+                Ok(_) => {} // an embedding without a record: `check` reports it
+                Err(glimpse_store::Error::InvalidEmbedding {
+                    id: Some(id),
+                    reason,
+                }) => {
+                    problems.push(Problem {
+                        kind: ProblemKind::InvalidEmbedding,
+                        id: Some(id),
+                        path: self.catalog().get(id).map(|e| e.path.clone()),
+                        detail: reason,
+                    });
+                }
+                Err(e) => problems.push(problem(ProblemKind::Store, None, e)),
+            }
             if chunk.len() == 1024 {
-                index.insert_batch(&chunk)?;
-                chunk.clear();
+                self.insert_checked(&index, std::mem::take(&mut chunk), &mut problems);
             }
         }
-        index.insert_batch(&chunk)?;
+        self.insert_checked(&index, chunk, &mut problems);
+        // Every photo the index lacks is left out until it is re-embedded.
+        for id in self.catalog().ids() {
+            if !index.contains(id) {
+                self.exclude(id);
+                if !problems.iter().any(|p| p.id == Some(id)) {
+                    if let Err(p) = self.usable_embedding(id) {
+                        problems.push(p);
+                    }
+                }
+            }
+        }
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
-        Ok(IndexRecovery::Rebuilt { reason })
+        *self.saved.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        Ok((IndexRecovery::Rebuilt { reason }, problems))
     }
 
-    /// Saves the index and its stamp (index first: a crash in between leaves an old stamp,
-    /// which only costs a catch-up on the next open).
+    /// Saves the index and its stamp, unless the saved ones already reflect the store (an
+    /// unchanged run rewrites nothing). Index first: a kill in between leaves an old stamp,
+    /// which costs a catch-up on the next open. A full disk is [`Error::DiskFull`]; the files
+    /// on disk then stay as they were.
     pub(crate) fn save_index(&self) -> Result<()> {
-        let dir = self.dir.join(INDEX_DIR);
         let stamp = self.stamp();
-        self.index().save(&dir)?;
+        let mut saved = self.saved.lock().unwrap_or_else(|p| p.into_inner());
+        if saved.as_ref().is_some_and(|s| s.same_state(&stamp)) {
+            return Ok(());
+        }
+        let dir = self.dir.join(INDEX_DIR);
+        self.index()
+            .save(&dir)
+            .map_err(|e| Error::from(e).disk_full())?;
         let json = serde_json::to_vec(&stamp).expect("stamp serialises");
         let tmp = dir.join("stamp.json.tmp");
-        std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, dir.join(STAMP_FILE)).map_err(|e| Error::io(&dir, e))?;
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&json)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, dir.join(STAMP_FILE))
+        };
+        if let Err(e) = write() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io(&tmp, e).disk_full());
+        }
+        *saved = Some(stamp);
         Ok(())
     }
 
@@ -315,7 +676,116 @@ impl Library {
 
     /// How the index was restored when the library opened.
     pub fn index_recovery(&self) -> &IndexRecovery {
-        &self.recovery
+        &self.report.index
+    }
+
+    /// How the library opened: the index's recovery, the photos quarantined (left out of the
+    /// index because their stored record or embedding cannot be used, or because they still
+    /// await re-embedding), and the leftover temp files removed. Opening never fails because
+    /// of one bad row; this lists them. [`repair`](Self::repair) fixes what it can.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// Lists everything wrong with the library without changing it: the store's invariants
+    /// (`Store::check_integrity`: paths, hashes, counts), each photo's embedding (missing,
+    /// invalid), the index against the store, and leftover temp files. Reads the whole store.
+    pub fn check(&self) -> Result<CheckReport> {
+        let _w = self.lock_writer();
+        self.check_locked()
+    }
+
+    fn check_locked(&self) -> Result<CheckReport> {
+        let mut problems = Vec::new();
+        let integrity = self.store.check_integrity()?;
+        for line in integrity.problems {
+            // Embedding rows are reported per photo below.
+            if line.starts_with("invalid embedding") || line.contains("from another model") {
+                continue;
+            }
+            problems.push(Problem {
+                kind: ProblemKind::Store,
+                id: None,
+                path: None,
+                detail: line,
+            });
+        }
+        let index = self.index();
+        let ids = self.catalog().ids();
+        let mut usable = 0;
+        for &id in &ids {
+            match self.usable_embedding(id) {
+                Ok(_) => {
+                    usable += 1;
+                    if !index.contains(id) {
+                        problems.push(Problem {
+                            kind: ProblemKind::Index,
+                            id: Some(id),
+                            path: self.path(id),
+                            detail: "has a usable embedding but is not in the index".into(),
+                        });
+                    }
+                }
+                Err(p) => problems.push(p),
+            }
+        }
+        if index.len() != usable {
+            problems.push(Problem {
+                kind: ProblemKind::Index,
+                id: None,
+                path: None,
+                detail: format!(
+                    "the index holds {} photos, the store {usable} with usable embeddings",
+                    index.len()
+                ),
+            });
+        }
+        for path in index_temp_files(&self.dir.join(INDEX_DIR)) {
+            problems.push(Problem {
+                kind: ProblemKind::TempFile,
+                id: None,
+                path: Some(path),
+                detail: "leftover of an interrupted index save".into(),
+            });
+        }
+        Ok(CheckReport {
+            photos: self.len(),
+            problems,
+        })
+    }
+
+    /// Fixes what [`check`](Self::check) finds, never deleting a photo's record: the store's
+    /// path, hash and count entries are made consistent (`Store::repair`), unusable embeddings
+    /// are deleted and every photo without a usable one is re-embedded from its file (one that
+    /// cannot be read keeps its record and stays listed), leftover temp files are removed, and
+    /// the index is rebuilt from the store and saved. Returns what it did and what remains.
+    pub fn repair(&self) -> Result<RepairReport> {
+        let _w = self.lock_writer();
+        self.repair_locked().map_err(Error::disk_full)
+    }
+
+    fn repair_locked(&self) -> Result<RepairReport> {
+        let mut report = RepairReport::default();
+        let cleaned = clean_index_temp(&self.dir.join(INDEX_DIR));
+        if cleaned > 0 {
+            report
+                .fixed
+                .push(format!("removed {cleaned} leftover index temp file(s)"));
+        }
+        let store = self.store.repair()?;
+        report.fixed.extend(store.fixed);
+        let pending = self.store.ids_without_embedding()?;
+        let (done, _) = self.reembed_missing(&pending)?;
+        report.reembedded = done;
+        let config = self.index().config().clone();
+        let (recovery, _) = self.rebuild_index(&config, "repair".into())?;
+        log::info!("library {}: index {recovery:?}", self.dir.display());
+        report
+            .fixed
+            .push(format!("rebuilt the index ({} photos)", self.index().len()));
+        self.save_index()?;
+        report.remaining = self.check_locked()?.problems;
+        Ok(report)
     }
 
     /// The library directory.

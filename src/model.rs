@@ -104,9 +104,196 @@ fn cached_default_model() -> Option<PathBuf> {
         .find(|d| complete(d))
 }
 
-/// Digest of the model: `config.json`, the weights' size, and their first and last MiB (the
-/// safetensors header lists every tensor; the edges catch re-trained weights of one config).
-fn digest(dir: &Path) -> Result<String> {
+/// Prefix of the content digest scheme (see [`digest`]); stored digests without it are of the
+/// legacy scheme ([`legacy_digest`]).
+pub(crate) const DIGEST_SCHEME: &str = "content-v2:";
+
+/// The files besides the weights that the encoder reads and that shape an embedding.
+const MODEL_FILES: [&str; 3] = ["config.json", "preprocessor_config.json", "tokenizer.json"];
+
+/// Digest of everything that determines the model's embeddings, independent of where the files
+/// are: BLAKE3 over the precision, then each of [`MODEL_FILES`] (name, length, content; or
+/// "absent"), then every weights file in full (`model.safetensors`, or the shard index and its
+/// shards in name order; each as its own BLAKE3, see [`weights_digest`]). Two folders holding
+/// the same files give the same digest; another preprocessor config or precision gives another
+/// one. Cost: one read of the weights, unless `cache` knows the file.
+fn digest(dir: &Path, precision: Precision, cache: Option<&Path>) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"glimpse model content v2\0");
+    hasher.update(format!("precision={precision:?}\0").as_bytes());
+    let add_file = |hasher: &mut blake3::Hasher, name: &str, path: &Path| -> Result<()> {
+        hasher.update(name.as_bytes());
+        hasher.update(b"\0");
+        match std::fs::File::open(path) {
+            Ok(mut file) => {
+                let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+                hasher.update(&len.to_le_bytes());
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                hasher.update(b"absent");
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        }
+        Ok(())
+    };
+    for name in MODEL_FILES {
+        add_file(&mut hasher, name, &dir.join(name))?;
+    }
+    let single = dir.join("model.safetensors");
+    if single.exists() {
+        add_weights(&mut hasher, "model.safetensors", &single, cache)?;
+    } else {
+        // Sharded: the index, then each shard it names, in name order.
+        let index = dir.join("model.safetensors.index.json");
+        add_file(&mut hasher, "model.safetensors.index.json", &index)?;
+        let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
+        let shards: std::collections::BTreeSet<String> =
+            serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| {
+                    v.get("weight_map")?.as_object().map(|m| {
+                        m.values()
+                            .filter_map(|s| s.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                })
+                .unwrap_or_default();
+        for shard in shards {
+            add_weights(&mut hasher, &shard, &dir.join(&shard), cache)?;
+        }
+    }
+    Ok(format!("{DIGEST_SCHEME}{}", hasher.finalize().to_hex()))
+}
+
+/// Feeds a weights file to `hasher` as its name, length and [`weights_digest`].
+fn add_weights(
+    hasher: &mut blake3::Hasher,
+    name: &str,
+    path: &Path,
+    cache: Option<&Path>,
+) -> Result<()> {
+    let (len, digest) = weights_digest(path, cache)?;
+    hasher.update(name.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(&len.to_le_bytes());
+    hasher.update(digest.as_bytes());
+    Ok(())
+}
+
+/// One remembered weights digest: the file's identity and state, and its BLAKE3.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct CachedDigest {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    blake3: String,
+}
+
+/// The identity and state of a file as [`CachedDigest`] records it (`blake3` empty). On Unix the
+/// device, inode, size, mtime and ctime: rewriting the file changes its ctime, which no tool can
+/// set back, so an equal state means equal content.
+fn file_state(path: &Path, meta: &std::fs::Metadata) -> CachedDigest {
+    #[cfg(unix)]
+    let (dev, ino, ctime_ns) = {
+        use std::os::unix::fs::MetadataExt;
+        (
+            meta.dev(),
+            meta.ino(),
+            i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        )
+    };
+    #[cfg(not(unix))]
+    let (dev, ino, ctime_ns) = (0, 0, -1);
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(-1, |d| d.as_nanos() as i128);
+    CachedDigest {
+        path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        dev,
+        ino,
+        len: meta.len(),
+        mtime_ns,
+        ctime_ns,
+        blake3: String::new(),
+    }
+}
+
+/// `(length, BLAKE3 hex)` of a weights file. With a `cache` file (the library keeps one,
+/// `model-digest.json`), a file whose state (see [`file_state`]) is remembered is not read
+/// again: a query process opening a library with 600 MB of weights pays a stat, not a read.
+fn weights_digest(path: &Path, cache: Option<&Path>) -> Result<(u64, String)> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    let state = file_state(path, &meta);
+    let mut known: Vec<CachedDigest> = cache
+        .and_then(|c| std::fs::read(c).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let same = |k: &CachedDigest| {
+        (k.path == state.path && k.dev == state.dev && k.ino == state.ino)
+            && (k.len == state.len && k.mtime_ns == state.mtime_ns && k.ctime_ns == state.ctime_ns)
+    };
+    if let Some(hit) = known.iter().find(|k| cfg!(unix) && same(k)) {
+        return Ok((state.len, hit.blake3.clone()));
+    }
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let digest = hasher.finalize().to_hex().to_string();
+    // A file changed within the last seconds could change again within the file system's
+    // timestamp granularity without its state changing (git's "racily clean" entries): such
+    // a file is not remembered.
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    let settled = now_ns - state.mtime_ns.max(state.ctime_ns) > 2_000_000_000;
+    if let (Some(cache), true) = (cache, cfg!(unix) && settled) {
+        // Best effort: a cache that cannot be written costs a read next time.
+        known.retain(|k| k.path != state.path);
+        known.truncate(7);
+        known.insert(
+            0,
+            CachedDigest {
+                blake3: digest.clone(),
+                ..state.clone()
+            },
+        );
+        let tmp = cache.with_extension("json.tmp");
+        let written = serde_json::to_vec(&known)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(&tmp, json))
+            .and_then(|()| std::fs::rename(&tmp, cache));
+        if let Err(e) = written {
+            log::debug!("model digest cache {}: {e}", cache.display());
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    Ok((state.len, digest))
+}
+
+/// The fingerprint digest of Glimpse before the content scheme: `config.json`, the weights'
+/// size, and their first and last MiB. Kept to recognise libraries written then (see
+/// [`Model::is_legacy_of`]).
+fn legacy_digest(dir: &Path) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
     let config = dir.join("config.json");
     hasher.update(&std::fs::read(&config).map_err(|e| Error::io(&config, e))?);
@@ -131,8 +318,14 @@ fn digest(dir: &Path) -> Result<String> {
 }
 
 impl Model {
-    /// Reads the config and preprocessor settings and fingerprints the weights; loads no tower.
-    pub fn open(dir: &Path, backend: Backend, precision: Precision) -> Result<Model> {
+    /// Reads the config and preprocessor settings and fingerprints the model (see [`digest`];
+    /// `digest_cache`: where weights digests are remembered); loads no tower.
+    pub fn open(
+        dir: &Path,
+        backend: Backend,
+        precision: Precision,
+        digest_cache: Option<&Path>,
+    ) -> Result<Model> {
         let config = ClipConfig::from_file(dir.join("config.json"))?;
         // Library photos are shown upright: apply EXIF orientation before preprocessing. The
         // limits are the library's defaults (`IndexOptions` changes them per run); no single
@@ -156,7 +349,7 @@ impl Model {
         let fingerprint = ModelFingerprint {
             name,
             dims: config.projection_dim as u32,
-            config_digest: digest(dir)?,
+            config_digest: digest(dir, precision, digest_cache)?,
         };
         Ok(Model {
             dir: dir.to_path_buf(),
@@ -172,6 +365,22 @@ impl Model {
 
     pub fn fingerprint(&self) -> &ModelFingerprint {
         &self.fingerprint
+    }
+
+    /// Whether `stored`, a fingerprint of the legacy scheme (a bare digest), was made from this
+    /// model's files: same dimension and the same legacy digest of this folder. The legacy
+    /// scheme read neither the tokenizer, the preprocessor config nor the precision, so a
+    /// library written then is taken to have used the ones given now.
+    pub fn is_legacy_of(&self, stored: &ModelFingerprint) -> bool {
+        !stored.config_digest.contains(':')
+            && stored.dims == self.fingerprint.dims
+            && legacy_digest(&self.dir).is_ok_and(|d| d == stored.config_digest)
+    }
+
+    /// Loads the vision tower now (it otherwise loads on first use): a model whose weights do
+    /// not load fails here, before anything is written.
+    pub fn load_vision(&self) -> Result<()> {
+        self.tower(&self.vision, Towers::VisionOnly).map(|_| ())
     }
 
     pub fn dims(&self) -> usize {

@@ -90,7 +90,13 @@ pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct IndexOptions {
-    /// Remove from the library the photos under this folder that no longer exist (default true).
+    /// Remove from the library the photos under this folder that no longer exist (default
+    /// true). Only a *certain* absence removes a photo: its own lookup says "not found" and the
+    /// nearest folder above it that exists lists without error and is not empty. An unreadable
+    /// folder, an I/O error, a folder replaced by a file or a dangling link, or a folder that
+    /// now lists as empty (what an unmounted disk's mount point looks like) keeps the photos
+    /// and reports [`Error::KeptMissing`](crate::Error::KeptMissing) in
+    /// [`IndexReport::failed`].
     pub remove_missing: bool,
     /// Photos per encoder batch (default 16).
     pub batch_size: usize,
@@ -296,4 +302,100 @@ pub enum IndexRecovery {
         /// Why.
         reason: String,
     },
+}
+
+/// What kind of problem a [`Problem`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// A stored embedding cannot be used (NaN, infinite, zero, wrong length, undecodable): the
+    /// photo is left out of searches until it is re-embedded ([`Library::repair`]).
+    ///
+    /// [`Library::repair`]: crate::Library::repair
+    InvalidEmbedding,
+    /// A photo has no embedding of the library's model yet (its re-embedding after a model
+    /// change or a repair failed, e.g. its file cannot be read): kept, left out of searches,
+    /// retried on every open.
+    MissingEmbedding,
+    /// A stored photo record cannot be decoded: kept, left out of searches.
+    UnreadableRecord,
+    /// A store invariant is broken (see `Store::check_integrity`).
+    Store,
+    /// The index disagrees with the store, or could not be saved.
+    Index,
+    /// A leftover temporary file of an interrupted index save.
+    TempFile,
+}
+
+/// One thing wrong with a library, found while opening it or by [`Library::check`].
+///
+/// [`Library::check`]: crate::Library::check
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Problem {
+    /// What kind of problem.
+    pub kind: ProblemKind,
+    /// The photo concerned, if one is.
+    pub id: Option<ImageId>,
+    /// Its path, when known.
+    pub path: Option<PathBuf>,
+    /// What exactly is wrong.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.kind)?;
+        if let Some(id) = self.id {
+            write!(f, " (photo {id}")?;
+            if let Some(p) = &self.path {
+                write!(f, ", {}", p.display())?;
+            }
+            write!(f, ")")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+/// How a library opened ([`Library::open_report`](crate::Library::open_report)): nothing
+/// found in the store stops an open; what could not be used is quarantined — left out of the
+/// index and searches, kept in the store — and listed here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenReport {
+    /// How the index was restored.
+    pub index: IndexRecovery,
+    /// Photos left out of the index, and other problems met while opening.
+    pub quarantined: Vec<Problem>,
+    /// Leftover temporary files of interrupted index saves that were removed.
+    pub cleaned: usize,
+}
+
+/// What [`Library::check`](crate::Library::check) found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// Photos in the store.
+    pub photos: usize,
+    /// Every problem found; empty when the library is sound.
+    pub problems: Vec<Problem>,
+}
+
+impl CheckReport {
+    /// Whether nothing is wrong.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// What [`Library::repair`](crate::Library::repair) did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct RepairReport {
+    /// Each fix, one line.
+    pub fixed: Vec<String>,
+    /// Photos re-embedded from their files.
+    pub reembedded: usize,
+    /// What is still wrong afterwards (a fresh [`Library::check`](crate::Library::check)).
+    pub remaining: Vec<Problem>,
 }

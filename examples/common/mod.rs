@@ -87,6 +87,9 @@ pub fn open(dir: &Path, model: Option<&PathBuf>, device: Option<&str>) -> anyhow
     if *lib.index_recovery() != glimpse::IndexRecovery::Loaded {
         eprintln!("index: {:?}", lib.index_recovery());
     }
+    for p in &lib.open_report().quarantined {
+        eprintln!("quarantined: {p} (see `cargo run --example doctor`)");
+    }
     Ok(lib)
 }
 
@@ -112,7 +115,19 @@ pub fn index_options(quiet: bool) -> (IndexOptions, ProgressBar) {
 
 /// Indexes `photos` and prints the report to stderr.
 pub fn index(lib: &Library, photos: &Path, quiet: bool) -> anyhow::Result<glimpse::IndexReport> {
+    index_with(lib, photos, quiet, true)
+}
+
+/// [`index`], removing photos that are certainly gone only when `remove_missing`
+/// (`--keep-missing` turns it off).
+pub fn index_with(
+    lib: &Library,
+    photos: &Path,
+    quiet: bool,
+    remove_missing: bool,
+) -> anyhow::Result<glimpse::IndexReport> {
     let (opts, bar) = index_options(quiet);
+    let opts = opts.remove_missing(remove_missing);
     let report = lib
         .index_folder(photos, &opts)
         .with_context(|| format!("indexing {}", photos.display()))?;

@@ -3,10 +3,12 @@
 mod bounds;
 mod common;
 mod crash;
+mod doubt;
 #[cfg(feature = "download")]
 mod download;
 mod examples;
 mod hostile;
+mod integrity;
 mod lifecycle;
 mod mutation;
 mod precision;

@@ -1,0 +1,541 @@
+//! No write bricks a library; bad rows are quarantined on open and repaired; model identity is
+//! content; the index files stay tidy (no leftovers, no needless rewrite, catch-up after a kill,
+//! a full disk is a typed error).
+
+use super::common::*;
+use glimpse::{Error, IndexRecovery, Library, Precision, ProblemKind};
+use glimpse_store::schema::{CF_EMBEDDINGS, CF_IMAGES, CF_META, META_MODEL_TAG};
+use glimpse_store::{ModelFingerprint, Store};
+use std::path::{Path, PathBuf};
+
+/// A copy of the tiny model in `dir`, with `edit` applied to its `preprocessor_config.json`.
+fn model_copy(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for entry in std::fs::read_dir(model_dir()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    let path = dir.join("preprocessor_config.json");
+    let original: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut config = original.clone();
+    edit(&mut config);
+    if config != original {
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+fn open_with(lib: &Path, model: &Path) -> glimpse::Result<Library> {
+    Library::builder().model(model).open(lib)
+}
+
+/// An embedding value as the store encodes it: version 1, the model tag, f32 LE values.
+fn raw_embedding(tag: u64, values: &[f32]) -> Vec<u8> {
+    let mut v = vec![1u8];
+    v.extend_from_slice(&tag.to_le_bytes());
+    for x in values {
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v
+}
+
+#[test]
+fn a_model_that_yields_nan_embeddings_commits_nothing_and_the_library_reopens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("photos");
+    let files = make_folder(&root);
+    // An absurd image_std makes every pixel overflow: the towers yield NaN.
+    let bad = model_copy(&tmp.path().join("nan-model"), |c| {
+        c["image_std"] = serde_json::json!([1e-40, 1e-40, 1e-40]);
+    });
+    let lib_dir = tmp.path().join("lib");
+    let lib = open_with(&lib_dir, &bad).unwrap();
+    let report = lib.index_folder(&root, &Default::default()).unwrap();
+    assert_eq!(report.added, 0, "{report:?}");
+    assert_eq!(report.failed.len(), files.len(), "{report:?}");
+    assert!(report
+        .failed
+        .iter()
+        .all(|f| matches!(f.error, Error::InvalidEmbedding { .. })));
+    assert!(lib.is_empty());
+    drop(lib);
+    // Nothing reached the store: it reopens, and the fixed config indexes everything.
+    let lib = open_with(&lib_dir, &bad).unwrap();
+    assert!(lib.open_report().quarantined.is_empty());
+    assert!(lib.check().unwrap().is_ok());
+    drop(lib);
+    let lib = Library::builder()
+        .model(model_dir())
+        .reembed_on_model_change(true)
+        .open(&lib_dir)
+        .unwrap();
+    assert_eq!(index(&lib, &root).added, files.len());
+}
+
+#[test]
+fn a_bad_row_in_the_store_is_quarantined_on_open_and_repaired() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("photos").canonicalize_or_create();
+    make_folder(&root);
+    let lib_dir = tmp.path().join("lib");
+    let before = {
+        let lib = open(&lib_dir);
+        index(&lib, &root);
+        results(&lib, 12)
+    };
+    let victim_path = root.join("trips/h.png");
+    let victim = {
+        let lib = open(&lib_dir);
+        lib.id(&victim_path).unwrap().unwrap()
+    };
+    // Damage as an older Glimpse could leave it: a NaN embedding, an embedding of no image,
+    // an undecodable embedding; and the index gone, so opening must rebuild from the store.
+    {
+        let store = Store::open(lib_dir.join(glimpse::STORE_DIR)).unwrap();
+        let tag = store.model_tag().unwrap();
+        let dims = store.model().unwrap().dims as usize;
+        let mut nan = vec![0.1f32; dims];
+        nan[3] = f32::NAN;
+        store
+            .put_raw(
+                CF_EMBEDDINGS,
+                &victim.to_be_bytes(),
+                &raw_embedding(tag, &nan),
+            )
+            .unwrap();
+        store
+            .put_raw(CF_EMBEDDINGS, &9999u64.to_be_bytes(), &[1, 2, 3])
+            .unwrap();
+    }
+    std::fs::remove_dir_all(lib_dir.join(glimpse::INDEX_DIR)).unwrap();
+
+    let lib = open(&lib_dir);
+    assert!(matches!(
+        lib.index_recovery(),
+        IndexRecovery::Rebuilt { .. }
+    ));
+    let q = &lib.open_report().quarantined;
+    assert!(
+        q.iter()
+            .any(|p| p.kind == ProblemKind::InvalidEmbedding && p.id == Some(victim)),
+        "{q:?}"
+    );
+    assert_eq!(lib.len(), 12, "the record stays");
+    for q in QUERIES {
+        let hits = lib.search_text(q, 12).unwrap();
+        assert_eq!(hits.len(), 11);
+        assert!(hits.iter().all(|h| h.id != victim));
+    }
+    let check = lib.check().unwrap();
+    assert!(
+        check
+            .problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::InvalidEmbedding && p.id == Some(victim)),
+        "{check:?}"
+    );
+    assert!(
+        check.problems.iter().any(|p| p.kind == ProblemKind::Store),
+        "the orphan row is a store problem: {check:?}"
+    );
+
+    let repaired = lib.repair().unwrap();
+    assert!(repaired.remaining.is_empty(), "{repaired:?}");
+    assert_eq!(repaired.reembedded, 1, "{repaired:?}");
+    assert!(lib.check().unwrap().is_ok());
+    assert_eq!(
+        results(&lib, 12),
+        before,
+        "the photo is back, re-embedded alike"
+    );
+    drop(lib);
+    let lib = open(&lib_dir);
+    assert_eq!(*lib.index_recovery(), IndexRecovery::Loaded);
+    assert!(lib.open_report().quarantined.is_empty());
+    assert_eq!(results(&lib, 12), before);
+}
+
+#[test]
+fn an_undecodable_record_is_quarantined_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("photos").canonicalize_or_create();
+    make_folder(&root);
+    let lib_dir = tmp.path().join("lib");
+    let victim = {
+        let lib = open(&lib_dir);
+        index(&lib, &root);
+        lib.id(root.join("a.jpg")).unwrap().unwrap()
+    };
+    {
+        let store = Store::open(lib_dir.join(glimpse::STORE_DIR)).unwrap();
+        store
+            .put_raw(CF_IMAGES, &victim.to_be_bytes(), b"\x01garbage")
+            .unwrap();
+    }
+    std::fs::remove_dir_all(lib_dir.join(glimpse::INDEX_DIR)).unwrap();
+    let lib = open(&lib_dir);
+    assert!(lib
+        .open_report()
+        .quarantined
+        .iter()
+        .any(|p| p.kind == ProblemKind::UnreadableRecord));
+    assert_eq!(lib.search_text(QUERIES[0], 20).unwrap().len(), 11);
+    let repaired = lib.repair().unwrap();
+    assert!(
+        !repaired.remaining.is_empty(),
+        "an undecodable record is never deleted: {repaired:?}"
+    );
+    assert_eq!(lib.len(), 12);
+}
+
+#[test]
+fn a_copied_model_folder_is_the_same_model_and_a_changed_one_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("photos").canonicalize_or_create();
+    make_folder(&root);
+    let lib_dir = tmp.path().join("lib");
+    let before = {
+        let lib = open(&lib_dir);
+        index(&lib, &root);
+        lib.commit().unwrap();
+        results(&lib, 6)
+    };
+    // Same files, another folder name (a copy, or another snapshot directory).
+    let copy = model_copy(&tmp.path().join("snapshots/0123abcd"), |_| {});
+    let lib = open_with(&lib_dir, &copy).unwrap();
+    assert_eq!(*lib.index_recovery(), IndexRecovery::Loaded);
+    assert_eq!(results(&lib, 6), before);
+    assert_eq!(index(&lib, &root).encoded(), 0);
+    drop(lib);
+
+    // Another preprocessor config, or another precision: another model.
+    let other = model_copy(&tmp.path().join("tiny-clip"), |c| {
+        c["image_mean"] = serde_json::json!([0.5, 0.5, 0.5]);
+    });
+    assert!(matches!(
+        open_with(&lib_dir, &other),
+        Err(Error::ModelMismatch { .. })
+    ));
+    assert!(matches!(
+        Library::builder()
+            .model(model_dir())
+            .precision(Precision::Bf16)
+            .open(&lib_dir),
+        Err(Error::ModelMismatch { .. })
+    ));
+    // Still the same library.
+    let lib = open(&lib_dir);
+    assert_eq!(results(&lib, 6), before);
+}
+
+#[test]
+fn changed_weights_of_the_same_size_are_another_model_even_when_remembered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("photos").canonicalize_or_create();
+    make_folder(&root);
+    let model = model_copy(&tmp.path().join("model"), |_| {});
+    // Older than the cache's two-second "racily clean" window, so its digest is remembered.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let lib_dir = tmp.path().join("lib");
+    index(&open_with(&lib_dir, &model).unwrap(), &root);
+    assert!(lib_dir.join("model-digest.json").exists());
+    assert!(
+        open_with(&lib_dir, &model).is_ok(),
+        "remembered, same model"
+    );
+    // One byte in the middle of the weights (outside the first and last MiB), in place.
+    let weights = model.join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] = bytes[mid].wrapping_add(1);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&weights)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes))
+        .unwrap();
+    assert!(matches!(
+        open_with(&lib_dir, &model),
+        Err(Error::ModelMismatch { .. })
+    ));
+}
+
+/// The fingerprint digest of the scheme before content digests: config.json, the weights'
+/// length, their first and last MiB.
+fn legacy_digest(dir: &Path) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(&std::fs::read(dir.join("config.json")).unwrap());
+    let weights = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let len = weights.len() as u64;
+    h.update(&len.to_le_bytes());
+    const EDGE: usize = 1 << 20;
+    let mut buf = weights[..EDGE.min(weights.len())].to_vec();
+    if weights.len() > EDGE {
+        buf.extend_from_slice(&weights[(weights.len() - EDGE).max(EDGE)..]);
+    }
+    h.update(&buf);
+    h.finalize().to_hex().to_string()
+}
+
+#[test]
+fn a_library_with_a_legacy_fingerprint_opens_without_reembedding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("photos").canonicalize_or_create();
+    make_folder(&root);
+    let current = tmp.path().join("current");
+    let before = {
+        let lib = open(&current);
+        index(&lib, &root);
+        lib.commit().unwrap();
+        results(&lib, 6)
+    };
+    // The same photos in a store as an older Glimpse wrote it: a legacy fingerprint and no
+    // stored tag. Embeddings are stored doubled (the index normalises them, so searches are
+    // alike): re-embedding would replace them with unit vectors.
+    let legacy = tmp.path().join("legacy");
+    let fp = ModelFingerprint {
+        name: "tiny-clip".into(),
+        dims: 24,
+        config_digest: legacy_digest(&model_dir()),
+    };
+    let mut doubled = Vec::new();
+    {
+        let from = Store::open(current.join(glimpse::STORE_DIR)).unwrap();
+        assert_eq!(from.model().unwrap().dims, fp.dims);
+        let to = Store::open(legacy.join(glimpse::STORE_DIR)).unwrap();
+        to.set_model(&fp).unwrap();
+        to.delete_raw(CF_META, META_MODEL_TAG).unwrap();
+        for item in from.images() {
+            let (id, record) = item.unwrap();
+            let e: Vec<f32> = from
+                .embedding(id)
+                .unwrap()
+                .unwrap()
+                .iter()
+                .map(|x| x * 2.0)
+                .collect();
+            assert_eq!(to.insert(&record, &e).unwrap(), id);
+            doubled.push((id, e));
+        }
+    }
+    // Its index and a stamp in the old format (no tag: the model as displayed).
+    std::fs::create_dir_all(legacy.join(glimpse::INDEX_DIR)).unwrap();
+    std::fs::copy(
+        current.join(glimpse::INDEX_DIR).join("index.glimpse"),
+        legacy.join(glimpse::INDEX_DIR).join("index.glimpse"),
+    )
+    .unwrap();
+    let stamp = serde_json::json!({"next_id": 13, "count": 12, "model": fp.to_string()});
+    std::fs::write(
+        legacy.join(glimpse::INDEX_DIR).join("stamp.json"),
+        stamp.to_string(),
+    )
+    .unwrap();
+
+    let lib = open(&legacy);
+    assert!(
+        !matches!(lib.index_recovery(), IndexRecovery::Rebuilt { .. }),
+        "{:?}",
+        lib.index_recovery()
+    );
+    assert!(lib
+        .model_fingerprint()
+        .config_digest
+        .starts_with("content-v2:"));
+    for (id, e) in &doubled {
+        assert_eq!(
+            lib.embedding(*id).unwrap().as_ref(),
+            Some(e),
+            "not re-embedded"
+        );
+    }
+    assert_eq!(results(&lib, 6), before);
+    drop(lib);
+    // Migrated once: the next open loads as is.
+    let lib = open(&legacy);
+    assert_eq!(*lib.index_recovery(), IndexRecovery::Loaded);
+}
+
+#[cfg(unix)]
+fn inode(path: &Path) -> (u64, i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap();
+    (m.ino(), m.mtime(), m.mtime_nsec())
+}
+
+#[cfg(unix)]
+#[test]
+fn an_unchanged_run_does_not_rewrite_the_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("photos").canonicalize_or_create();
+    make_folder(&root);
+    let lib_dir = tmp.path().join("lib");
+    let file = lib_dir.join(glimpse::INDEX_DIR).join("index.glimpse");
+    let lib = open(&lib_dir);
+    index(&lib, &root);
+    let saved = inode(&file);
+    assert_eq!(index(&lib, &root).unchanged, 12);
+    lib.commit().unwrap();
+    assert_eq!(
+        inode(&file),
+        saved,
+        "nothing changed: the file is not rewritten"
+    );
+    drop(lib);
+    let lib = open(&lib_dir);
+    assert_eq!(index(&lib, &root).unchanged, 12);
+    assert_eq!(inode(&file), saved);
+    // A change does save it.
+    std::fs::remove_file(root.join("a.jpg")).unwrap();
+    assert_eq!(index(&lib, &root).removed, 1);
+    assert_ne!(inode(&file), saved);
+}
+
+#[test]
+fn a_kill_after_changes_catches_up_instead_of_rebuilding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("photos").canonicalize_or_create();
+    make_folder(&root);
+    let lib_dir = tmp.path().join("lib");
+    let index_dir = lib_dir.join(glimpse::INDEX_DIR);
+    let backup = tmp.path().join("index-backup");
+    let lib = open(&lib_dir);
+    index(&lib, &root);
+    std::fs::create_dir(&backup).unwrap();
+    for f in ["index.glimpse", "stamp.json"] {
+        std::fs::copy(index_dir.join(f), backup.join(f)).unwrap();
+    }
+    // Removals, a changed photo (new id, old one removed) and an addition...
+    std::fs::remove_file(root.join("b.png")).unwrap();
+    std::fs::remove_file(root.join("trips/2024/j.png")).unwrap();
+    write_photo(&root.join("c.webp"), 41, 96, 96);
+    write_photo(&root.join("family/new.png"), 42, 80, 80);
+    let r = index(&lib, &root);
+    assert_eq!((r.added, r.updated, r.removed), (1, 1, 2), "{r:?}");
+    let after = results(&lib, 12);
+    drop(lib);
+    // ... committed to the store, then a kill before the index was saved: the index on disk
+    // is the one from before.
+    for f in ["index.glimpse", "stamp.json"] {
+        std::fs::copy(backup.join(f), index_dir.join(f)).unwrap();
+    }
+    let lib = open(&lib_dir);
+    assert!(
+        matches!(
+            lib.index_recovery(),
+            IndexRecovery::CaughtUp { inserted: 2 }
+        ),
+        "{:?}",
+        lib.index_recovery()
+    );
+    assert_eq!(results(&lib, 12), after);
+    assert!(lib.check().unwrap().is_ok());
+    drop(lib);
+    assert_eq!(*open(&lib_dir).index_recovery(), IndexRecovery::Loaded);
+}
+
+#[test]
+fn leftovers_of_an_interrupted_save_are_removed_on_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("photos").canonicalize_or_create();
+    make_folder(&root);
+    let lib_dir = tmp.path().join("lib");
+    let index_dir = lib_dir.join(glimpse::INDEX_DIR);
+    index(&open(&lib_dir), &root);
+    // What a kill during `Index::save` and the stamp's write leaves (their names as
+    // glimpse-index and the library write them).
+    let leftovers = [
+        index_dir.join("index.glimpse.4242.tmp"),
+        index_dir.join(".glimpse-save-4242-0/graph.hnsw.data"),
+        index_dir.join(".glimpse-load-4242-1/graph.hnsw.graph"),
+        index_dir.join("stamp.json.tmp"),
+    ];
+    for f in &leftovers {
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, vec![7u8; 4096]).unwrap();
+    }
+    let lib = open(&lib_dir);
+    assert_eq!(lib.open_report().cleaned, 4);
+    let mut left: Vec<String> = std::fs::read_dir(&index_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["index.glimpse", "stamp.json"]);
+    assert_eq!(*lib.index_recovery(), IndexRecovery::Loaded);
+}
+
+/// A full disk while the index is saved: `/dev/full` stands in for the index's temp file (its
+/// name is fixed by the process id), so every write to it fails with ENOSPC.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_a_typed_error_and_the_library_stays_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("photos").canonicalize_or_create();
+    make_folder(&root);
+    let lib_dir = tmp.path().join("lib");
+    let index_dir = lib_dir.join(glimpse::INDEX_DIR);
+    let lib = open(&lib_dir);
+    index(&lib, &root);
+    write_photo(&root.join("family/new.png"), 42, 80, 80);
+    let tmp_file = index_dir.join(format!("index.glimpse.{}.tmp", std::process::id()));
+    std::os::unix::fs::symlink("/dev/full", &tmp_file).unwrap();
+    match lib.index_folder(&root, &Default::default()) {
+        Err(Error::DiskFull { .. }) => {}
+        other => panic!("expected DiskFull, got {other:?}"),
+    }
+    let _ = std::fs::remove_file(&tmp_file);
+    let after = results(&lib, 13);
+    drop(lib);
+    let lib = open(&lib_dir);
+    assert_eq!(lib.len(), 13, "the committed photo is there");
+    assert!(
+        matches!(
+            lib.index_recovery(),
+            IndexRecovery::CaughtUp { inserted: 1 }
+        ),
+        "{:?}",
+        lib.index_recovery()
+    );
+    assert_eq!(results(&lib, 13), after);
+    assert!(lib.check().unwrap().is_ok());
+}
+
+trait CanonicalOrCreate {
+    fn canonicalize_or_create(&self) -> PathBuf;
+}
+
+impl CanonicalOrCreate for PathBuf {
+    /// Creates the folder and returns its canonical path (photos are indexed by it).
+    fn canonicalize_or_create(&self) -> PathBuf {
+        std::fs::create_dir_all(self).unwrap();
+        self.canonicalize().unwrap()
+    }
+}
+
+/// Opening cost of the content fingerprint with ViT-B/32-sized weights: `cargo test --test
+/// tests open_time -- --ignored --nocapture` (prints the times; the weights are 600 MB of
+/// zeros, which BLAKE3 hashes at the same speed as real ones).
+#[test]
+#[ignore = "a measurement: writes 600 MB"]
+fn open_time_with_600_mb_of_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = model_copy(&tmp.path().join("big"), |_| {});
+    let f = std::fs::File::create(model.join("model.safetensors")).unwrap();
+    f.set_len(600 << 20).unwrap();
+    drop(f);
+    // Read once so the page cache holds it, as after any earlier run.
+    std::fs::read(model.join("model.safetensors")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2100)); // settled: rememberable
+    for i in 0..3 {
+        // lib0: hashed; lib1 another library, hashed again; lib0 again: remembered.
+        let i = [0, 1, 0][i];
+        let t = std::time::Instant::now();
+        let lib = open_with(&tmp.path().join(format!("lib{i}")), &model).unwrap();
+        println!(
+            "open with 600 MB of weights: {:.3} s ({})",
+            t.elapsed().as_secs_f64(),
+            lib.model_name()
+        );
+    }
+}
