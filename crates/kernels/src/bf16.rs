@@ -159,7 +159,20 @@ pub fn pack_a_bf16(isa: Isa, a: &[f32], m: usize, k: usize, lda: usize, out: &mu
     }
 }
 
+/// Rounds `src` to bf16 pairs (`k = 2u` low, `2u + 1` high, a zero high half after an odd
+/// tail) into `out`, which must hold exactly `src.len().div_ceil(2)` pairs.
+///
+/// # Panics
+/// If `out` has another length (the vector kernel writes 16 pairs at a time through a raw
+/// pointer, so its length is checked here, not trusted).
 fn convert_pairs(isa: Isa, src: &[f32], out: &mut [u32]) {
+    assert_eq!(
+        out.len(),
+        src.len().div_ceil(2),
+        "bf16 pairs: {} values need {} pairs",
+        src.len(),
+        src.len().div_ceil(2)
+    );
     #[cfg(target_arch = "x86_64")]
     if isa == Isa::Avx512Bf16 && Isa::detect() == Isa::Avx512Bf16 {
         // SAFETY: AVX-512F and AVX-512 BF16 were detected at run time.
@@ -178,15 +191,24 @@ fn convert_pairs(isa: Isa, src: &[f32], out: &mut [u32]) {
 
 /// [`convert_pairs_generic`] with `vcvtne2ps2bf16` (32 values per instruction, round to
 /// nearest even, as [`to_bf16`] for every non-NaN value).
+///
+/// # Safety
+/// The CPU supports AVX-512F and AVX-512 BF16. (`out`'s length is checked, not assumed.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn convert_pairs_avx512bf16(src: &[f32], out: &mut [u32]) {
     use std::arch::x86_64::*;
+    // The stores below write 16 pairs per 32 values: `out` must have room for all of them.
+    assert!(
+        out.len() >= src.len().div_ceil(2),
+        "bf16 pairs: output too short"
+    );
     let mut chunks = src.chunks_exact(32);
     let mut o = 0;
     for chunk in &mut chunks {
-        // SAFETY: `chunk` holds 32 floats; `out` holds `src.len().div_ceil(2)` pairs, so
-        // `out[o..o + 16]` is in bounds.
+        // SAFETY: `chunk` holds 32 floats; `out` holds at least `src.len().div_ceil(2)` pairs
+        // (asserted above) and `o = 16·i` for chunk `i < src.len() / 32`, so `out[o..o + 16]`
+        // is in bounds.
         unsafe {
             let lo = _mm512_loadu_ps(chunk.as_ptr());
             let hi = _mm512_loadu_ps(chunk.as_ptr().add(16));
@@ -440,4 +462,56 @@ unsafe fn kernel_bf16_avx512f_rows<const R: usize, const S: usize>(
     }
     // The C tile is valid for `R × cols` (caller's contract).
     super::gemm::store_zmm_tile!(lo, hi, R, c, ldc, cols, add);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize) -> Vec<f32> {
+        (0..len).map(|i| i as f32 * 0.37 - 11.0).collect()
+    }
+
+    /// Every ISA's conversion, on lengths around the 32-value vector width.
+    #[test]
+    fn convert_pairs_matches_the_scalar_rounding() {
+        for isa in [Isa::Portable, Isa::Avx512, Isa::Avx512Bf16] {
+            for len in [0, 1, 2, 31, 32, 33, 64, 95] {
+                let src = values(len);
+                let mut out = vec![0u32; len.div_ceil(2)];
+                convert_pairs(isa, &src, &mut out);
+                for (u, &p) in out.iter().enumerate() {
+                    let hi = src.get(2 * u + 1).copied().unwrap_or(0.0);
+                    assert_eq!(p, pair(src[2 * u], hi), "{isa:?} len {len} pair {u}");
+                }
+            }
+        }
+    }
+
+    /// An output shorter than the pairs is refused on every ISA: the AVX-512 BF16 kernel
+    /// would otherwise store 16 pairs past its end, and the portable one silently dropped
+    /// the pairs that did not fit.
+    #[test]
+    fn convert_pairs_checks_the_output_length() {
+        for isa in [Isa::Portable, Isa::Avx512, Isa::Avx512Bf16] {
+            for (len, room) in [(64, 16), (64, 31), (33, 16), (32, 0)] {
+                let src = values(len);
+                // A guard zone after the output: an overrun would show there (if it did not
+                // crash first).
+                let mut buf = vec![0u32; room + 64];
+                let (out, guard) = buf.split_at_mut(room);
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    convert_pairs(isa, &src, out)
+                }));
+                assert!(
+                    result.is_err(),
+                    "{isa:?}: {len} values into {room} pairs accepted"
+                );
+                assert!(
+                    guard.iter().all(|&g| g == 0),
+                    "{isa:?}: wrote past the output"
+                );
+            }
+        }
+    }
 }

@@ -21,6 +21,8 @@
 //! caller's pool decides how many threads). Each tile runs the full reduction and then its
 //! epilogue, so the tile is still in cache when the bias and activation are applied.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::ops;
@@ -355,11 +357,13 @@ pub(crate) struct Shape {
     pub block: usize,
 }
 
-/// A pointer to `C` that tiles share; each tile writes only its own rows × columns.
+/// A pointer to `C` that tiles share; each tile reads and writes only its own rows × columns,
+/// through this pointer or through `&mut` slices of exactly one row's columns of the tile.
 #[derive(Clone, Copy)]
 struct CPtr(*mut f32);
-// SAFETY: tiles write disjoint regions of C (distinct row groups or distinct panels), and the
-// borrow of C outlives the parallel section (`drive` holds `&mut [f32]` for its duration).
+// SAFETY: tiles access disjoint elements of C (each its own row groups × panels, and never a
+// reference wider than its own columns of one row), and the borrow of C outlives the parallel
+// section (`drive` holds `&mut [f32]` for its duration and does not use it meanwhile).
 unsafe impl Send for CPtr {}
 // SAFETY: as above; the pointer itself is only copied.
 unsafe impl Sync for CPtr {}
@@ -368,6 +372,51 @@ impl CPtr {
     /// The pointer (a method, so closures capture the whole `Send` wrapper, not its field).
     fn get(self) -> *mut f32 {
         self.0
+    }
+
+    /// Row `r`'s columns `cols` of `C` (row stride `ldc`) as a slice: one tile's part of
+    /// one row, and nothing else.
+    ///
+    /// # Safety
+    /// `r·ldc + cols.end` is inside the `C` this pointer was taken from, and no other
+    /// reference to, or access of, these elements exists while the slice lives (they belong
+    /// to the calling tile, which makes one such slice at a time).
+    unsafe fn row_segment<'c>(self, r: usize, ldc: usize, cols: Range<usize>) -> &'c mut [f32] {
+        // SAFETY: the caller's contract: in bounds and exclusively the caller's.
+        let row =
+            unsafe { std::slice::from_raw_parts_mut(self.0.add(r * ldc + cols.start), cols.len()) };
+        #[cfg(test)]
+        claims::record(row);
+        row
+    }
+}
+
+/// Test-only record of the `&mut` regions of `C` that the epilogue creates on this thread, so
+/// a test can check that no two overlap (a serial GEMM runs every tile on the calling thread).
+#[cfg(test)]
+pub(crate) mod claims {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static CLAIMS: RefCell<Option<Vec<(usize, usize)>>> = const { RefCell::new(None) };
+    }
+
+    /// Starts recording on this thread.
+    pub(crate) fn start() {
+        CLAIMS.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    }
+
+    /// Stops recording and returns the `(first element address, elements)` of each region.
+    pub(crate) fn take() -> Vec<(usize, usize)> {
+        CLAIMS.with(|c| c.borrow_mut().take().unwrap_or_default())
+    }
+
+    pub(super) fn record(region: &[f32]) {
+        CLAIMS.with(|c| {
+            if let Some(v) = c.borrow_mut().as_mut() {
+                v.push((region.as_ptr() as usize, region.len()));
+            }
+        });
     }
 }
 
@@ -392,6 +441,11 @@ pub(crate) fn drive<T: Copy + Sync>(
     let panels = n.div_ceil(NR);
     let per_group = units.div_ceil(block) * MR * block;
     assert!(a.len() >= groups * per_group && b.len() >= panels * units * NR);
+    // Every tile's rows × columns lie inside `c` (the kernels and the epilogue rely on it).
+    assert!(
+        ldc >= n && c.len() >= (m - 1) * ldc + n,
+        "C too short for [{m}, {n}]"
+    );
     if units == 0 {
         // An empty reduction: C = 0 (or unchanged), then the epilogue.
         for r in 0..m {
@@ -399,8 +453,8 @@ pub(crate) fn drive<T: Copy + Sync>(
             if !accumulate {
                 row.fill(0.0);
             }
+            apply_epilogue(row, 0..n, epilogue);
         }
-        apply_epilogue(c, ldc, 0..m, 0..n, epilogue);
         return;
     }
     // Tiles: a few row groups × a few panels, enough tiles to balance the threads.
@@ -463,18 +517,15 @@ pub(crate) fn drive<T: Copy + Sync>(
             u0 += uc;
         }
         if !matches!(epilogue, Epilogue::None) {
-            let r = g0 * MR..(g1 * MR).min(m);
             let cols = p0 * NR..(p1 * NR).min(n);
-            // SAFETY: this tile's rows `r` × columns `cols` of C belong to this tile only; the
-            // slice spans from its first to its last element, and `apply_epilogue` touches only
-            // the columns `cols` of each row in it.
-            let region = unsafe {
-                std::slice::from_raw_parts_mut(
-                    cptr.get().add(r.start * ldc),
-                    (r.end - r.start - 1) * ldc + cols.end,
-                )
-            };
-            apply_epilogue(region, ldc, 0..r.end - r.start, cols, epilogue);
+            for r in g0 * MR..(g1 * MR).min(m) {
+                // SAFETY: `r < m` and `cols.end <= n <= ldc`, so the segment is inside `c`
+                // (asserted above); row `r` × `cols` belongs to this tile alone (tiles own
+                // distinct row groups × panels), its kernels have returned, and the segment
+                // is dropped before the next one is made.
+                let row = unsafe { cptr.row_segment(r, ldc, cols.clone()) };
+                apply_epilogue(row, cols.clone(), epilogue);
+            }
         }
     };
     let tiles = row_tiles * col_tiles;
@@ -485,27 +536,130 @@ pub(crate) fn drive<T: Copy + Sync>(
     }
 }
 
-fn apply_epilogue(
-    c: &mut [f32],
-    ldc: usize,
-    rows: std::ops::Range<usize>,
-    cols: std::ops::Range<usize>,
-    epilogue: Epilogue<'_>,
-) {
+/// Applies the epilogue to `row`, the columns `cols` of one row of `C`.
+fn apply_epilogue(row: &mut [f32], cols: Range<usize>, epilogue: Epilogue<'_>) {
     match epilogue {
         Epilogue::None => {}
-        Epilogue::Bias(bias) => {
-            for r in rows {
-                let row = &mut c[r * ldc + cols.start..r * ldc + cols.end];
-                ops::add_in_place(row, &bias[cols.clone()]);
-            }
-        }
+        Epilogue::Bias(bias) => ops::add_in_place(row, &bias[cols]),
         Epilogue::BiasAct(bias, act) => {
-            for r in rows {
-                let row = &mut c[r * ldc + cols.start..r * ldc + cols.end];
-                ops::add_in_place(row, &bias[cols.clone()]);
-                ops::activate(row, act);
+            ops::add_in_place(row, &bias[cols]);
+            ops::activate(row, act);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The epilogue makes `&mut` slices of exactly each tile's columns of each of its rows:
+    /// pairwise disjoint (tiles run in parallel), together exactly `C`'s `m × n` elements, and
+    /// never reaching into the padding columns past `n`. The old epilogue made one slice per
+    /// tile from its first row to its last, which overlapped the other tiles' columns.
+    #[test]
+    fn epilogue_slices_are_disjoint_and_cover_c() {
+        for (m, k, n, ldc) in [(30, 40, 200, 200), (29, 7, 1000, 1003), (14, 3, 64, 70)] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+            let bias: Vec<f32> = (0..n).map(|j| j as f32).collect();
+            let b = PackedB::from_fn(k, n, |kk, j| ((kk + j) % 5) as f32 - 2.0);
+            let mut packed = Vec::new();
+            pack_a(&a, m, k, k, &mut packed);
+            let mut c = vec![f32::NAN; (m - 1) * ldc + n];
+            claims::start();
+            // Serial: every tile runs on this thread, where the claims are recorded.
+            gemm_packed_serial(
+                Isa::Portable,
+                &packed,
+                m,
+                &b,
+                &mut c,
+                ldc,
+                false,
+                Epilogue::Bias(&bias),
+            );
+            let mut regions = claims::take();
+            regions.sort_unstable();
+            let base = c.as_ptr() as usize;
+            let size = std::mem::size_of::<f32>();
+            for pair in regions.windows(2) {
+                let ((a0, alen), (b0, _)) = (pair[0], pair[1]);
+                assert!(
+                    a0 + alen * size <= b0,
+                    "{m}x{n}: overlapping &mut regions at elements {} and {}",
+                    (a0 - base) / size,
+                    (b0 - base) / size
+                );
+            }
+            for &(start, len) in &regions {
+                let (first, last) = ((start - base) / size, (start - base) / size + len - 1);
+                assert!(
+                    first / ldc == last / ldc && last % ldc < n,
+                    "{m}x{n}: region {first}..={last} leaves one row's columns 0..{n}"
+                );
+            }
+            assert!(regions.len() > m, "{m}x{n}: several column tiles expected");
+            let total: usize = regions.iter().map(|r| r.1).sum();
+            assert_eq!(total, m * n, "{m}x{n}: every element exactly once");
+            // And the result: A·B + bias.
+            for i in [0, m / 2, m - 1] {
+                for j in [0, n / 3, n - 1] {
+                    let want: f32 = (0..k)
+                        .map(|kk| a[i * k + kk] * (((kk + j) % 5) as f32 - 2.0))
+                        .sum::<f32>()
+                        + bias[j];
+                    assert_eq!(c[i * ldc + j], want, "{m}x{n}: C[{i}, {j}]");
+                }
             }
         }
+    }
+
+    /// The parallel driver with several threads and every epilogue, small enough for Miri
+    /// (`cargo +nightly miri test -p glimpse-kernels --lib parallel_epilogue`), which checks
+    /// that no tile's references alias another's accesses.
+    #[test]
+    fn parallel_epilogue_on_the_portable_kernel() {
+        let (m, k, n) = (2 * MR + 3, 5, 3 * NR + 7);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 5) as f32 - 2.0).collect();
+        let bias: Vec<f32> = (0..n).map(|j| (j % 3) as f32).collect();
+        let b = PackedB::from_fn(k, n, |kk, j| ((kk * 3 + j) % 4) as f32 - 1.5);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .expect("thread pool");
+        let want = |i: usize, j: usize| -> f32 {
+            (0..k)
+                .map(|kk| a[i * k + kk] * (((kk * 3 + j) % 4) as f32 - 1.5))
+                .sum::<f32>()
+                + bias[j]
+        };
+        let run = |epilogue: Epilogue<'_>| {
+            let mut c = vec![0.0; m * n];
+            let mut scratch = Vec::new();
+            pool.install(|| {
+                gemm(
+                    Isa::Portable,
+                    &a,
+                    m,
+                    k,
+                    &b,
+                    &mut c,
+                    n,
+                    false,
+                    epilogue,
+                    &mut scratch,
+                )
+            });
+            c
+        };
+        let biased = run(Epilogue::Bias(&bias));
+        for i in 0..m {
+            for j in 0..n {
+                assert_eq!(biased[i * n + j], want(i, j), "C[{i}, {j}]");
+            }
+        }
+        let act = crate::Activation::QuickGelu;
+        let mut activated = biased.clone();
+        ops::activate(&mut activated, act);
+        assert_eq!(run(Epilogue::BiasAct(&bias, act)), activated);
     }
 }
