@@ -19,10 +19,33 @@
 //! [`crate::clip::keys`].
 //!
 //! # The mapping contract
-//! Checkpoints are memory-mapped read-only. Replacing `model.safetensors` (writing a new file
-//! and renaming it over the old one, as every tool that downloads or saves checkpoints does)
-//! is safe: the mapping keeps the old file's pages. Rewriting the file *in place* while a
-//! process has it loaded is not supported: the mapped bytes would change under the reader.
+//! Checkpoints are memory-mapped read-only. A map is only as good as the file under it: if
+//! another process truncated the file, reading the lost pages would kill this one (`SIGBUS`),
+//! and if it rewrote the file in place, a `&[f32]` borrowed from the map would change under
+//! its reader. So:
+//!
+//! - **Writers replace, never rewrite.** Write the new checkpoint to another file in the same
+//!   folder and rename it over `model.safetensors`, as `hf-hub`, `huggingface_hub`,
+//!   `save_pretrained` and `glimpse-train` do. A mapping keeps the old file (its inode) alive
+//!   and unchanged: a process that has it open goes on with the old weights, and the next open
+//!   reads the new ones. A writer that must write in place takes an exclusive `flock` on the
+//!   file first.
+//! - **Readers lock and check.** [`SafetensorsFile::open`] takes a shared `flock` on the file
+//!   (so an exclusive-locking writer waits for every process that has it mapped, and a file
+//!   under such a writer's lock is refused), held for as long as anything maps it, including
+//!   a [`MappedF32`]. It records the file's size and modification time, and every read —
+//!   [`Checkpoint::read_f32`], [`Checkpoint::with_f32`] (before and after its closure),
+//!   [`Checkpoint::mapped_f32`], [`MappedF32::try_as_slice`] — first checks them on the open
+//!   descriptor. A file truncated or rewritten in place since it was opened is then reported
+//!   as [`Error::Checkpoint`] ("rewritten in place"), never read; [`MappedF32::as_slice`]
+//!   (which has no error to return) panics with that message instead.
+//!
+//! What remains outside the contract: an in-place rewrite by a process that ignores the lock,
+//! *while* a read is in progress (between the check and the last byte read). The checks turn
+//! every rewrite that happens before a read into an error, which is what the usual accident —
+//! copying a new checkpoint over the old one while an application runs — looks like, but they
+//! cannot stop a racing truncation from faulting; nothing short of copying the weights (which
+//! would cost a query process ~100 MB for a token table it reads ~10 rows of) can.
 
 mod safetensors;
 
@@ -153,8 +176,12 @@ impl Checkpoint {
         f: impl FnOnce(&[f32]) -> R,
     ) -> Result<R> {
         let (file, entry) = self.entry(key, shape)?;
-        if let Some(values) = file.f32_slice(entry) {
-            return Ok(f(values));
+        if let Some(values) = file.f32_slice(entry)? {
+            let result = f(values);
+            // `f` read the mapping: its result is only good if nothing rewrote the file
+            // meanwhile.
+            file.check()?;
+            return Ok(result);
         }
         Ok(f(&file.read_f32(key, entry)?))
     }
@@ -167,9 +194,9 @@ impl Checkpoint {
     /// As [`read_f32`](Self::read_f32).
     pub fn mapped_f32(&self, key: &str, shape: &[usize]) -> Result<Option<MappedF32>> {
         let (file, entry) = self.entry(key, shape)?;
-        Ok(file.f32_slice(entry).map(|values| MappedF32 {
+        Ok(file.f32_slice(entry)?.map(|values| MappedF32 {
             mmap: file.mmap.clone(),
-            offset: values.as_ptr() as usize - file.mmap.as_ptr() as usize,
+            offset: values.as_ptr() as usize - file.mmap.base(),
             len: values.len(),
         }))
     }
