@@ -777,13 +777,24 @@ impl Library {
         let pending = self.store.ids_without_embedding()?;
         let (done, _) = self.reembed_missing(&pending)?;
         report.reembedded = done;
-        let config = self.index().config().clone();
-        let (recovery, _) = self.rebuild_index(&config, "repair".into())?;
-        log::info!("library {}: index {recovery:?}", self.dir.display());
-        report
-            .fixed
-            .push(format!("rebuilt the index ({} photos)", self.index().len()));
-        self.save_index()?;
+        // A sound library is left as it was: the index is rebuilt only when something changed
+        // or the check still finds a problem with it.
+        let index_wrong = || -> Result<bool> {
+            Ok(self
+                .check_locked()?
+                .problems
+                .iter()
+                .any(|p| p.kind == ProblemKind::Index))
+        };
+        if !report.fixed.is_empty() || done > 0 || index_wrong()? {
+            let config = self.index().config().clone();
+            let (recovery, _) = self.rebuild_index(&config, "repair".into())?;
+            log::info!("library {}: index {recovery:?}", self.dir.display());
+            report
+                .fixed
+                .push(format!("rebuilt the index ({} photos)", self.index().len()));
+            self.save_index()?;
+        }
         report.remaining = self.check_locked()?.problems;
         Ok(report)
     }

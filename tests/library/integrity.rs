@@ -154,6 +154,12 @@ fn a_bad_row_in_the_store_is_quarantined_on_open_and_repaired() {
     assert_eq!(*lib.index_recovery(), IndexRecovery::Loaded);
     assert!(lib.open_report().quarantined.is_empty());
     assert_eq!(results(&lib, 12), before);
+    // Repairing a sound library changes nothing.
+    let again = lib.repair().unwrap();
+    assert!(
+        again.fixed.is_empty() && again.remaining.is_empty(),
+        "{again:?}"
+    );
 }
 
 #[test]
