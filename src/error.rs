@@ -163,6 +163,14 @@ impl Error {
                 path,
                 message: source.to_string(),
             },
+            Error::Store(StoreError::DiskFull {
+                path,
+                available,
+                needed,
+            }) => Error::DiskFull {
+                path,
+                message: format!("{available} bytes free, the store needs {needed}"),
+            },
             Error::Store(StoreError::Db { context, message })
                 if message.contains("No space left") || message.contains("NoSpace") =>
             {

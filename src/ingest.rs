@@ -514,7 +514,7 @@ impl Library {
                     gone.push(id);
                 }
             }
-            batch.commit()?;
+            batch.commit().map_err(|e| Error::from(e).disk_full())?;
             let index = self.index();
             let mut catalog = self.catalog_mut();
             for id in gone {

@@ -62,6 +62,18 @@ pub enum Error {
         /// The length given.
         got: usize,
     },
+    /// The file system holding the store has less free space than the store keeps in reserve
+    /// ([`DISK_RESERVE`](crate::DISK_RESERVE)): nothing was written, what was committed before
+    /// is intact.
+    #[error("disk full: {available} bytes free at {}, the store needs {needed}", path.display())]
+    DiskFull {
+        /// The store directory.
+        path: PathBuf,
+        /// Free bytes for an unprivileged writer.
+        available: u64,
+        /// The reserve the store needs.
+        needed: u64,
+    },
     /// An embedding that cannot be searched: NaN or infinite values, all zeros, or (when read
     /// back) a value of the wrong length or encoding. Refused on write; on read the row is
     /// reported and skipped, the other rows stay readable.

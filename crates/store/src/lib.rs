@@ -71,7 +71,7 @@ pub use batch::Batch;
 pub use error::{Error, Result};
 pub use integrity::{IntegrityReport, RepairReport};
 pub use record::{validate_embedding, ContentHash, ImageRecord, ModelFingerprint};
-pub use store::Store;
+pub use store::{Store, DISK_RESERVE};
 
 /// Identifier of an image in a store. Allocated by the store, never reused.
 pub type ImageId = u64;

@@ -52,6 +52,9 @@ pub(crate) fn db_options() -> rocksdb::Options {
     // A photo library is small metadata: keep the footprint modest.
     opts.set_max_open_files(256);
     opts.set_keep_log_file_num(4);
+    // Small memtables (the default is 64 MiB): RocksDB preallocates 1.1 × this for each log, and
+    // the store keeps room for that (`DISK_RESERVE`).
+    opts.set_write_buffer_size(16 << 20);
     opts.increase_parallelism(2);
     opts
 }

@@ -16,6 +16,46 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
 
+/// Free bytes the store's file system must keep before the store writes: room for RocksDB to
+/// start a new log (it preallocates 1.1 × the 16 MiB write buffer) and flush a memtable. Below
+/// it every write fails with [`Error::DiskFull`] and writes nothing; [`Store::open`] needs
+/// [`DISK_RESERVE`] + 16 MiB. Why refuse early rather than let RocksDB fail: Debian's
+/// librocksdb is built with assertions, and a write that fails after an earlier I/O failure
+/// aborts the whole process (seen on a full tmpfs, even while opening) — a typed error needs
+/// the write not to be attempted.
+pub const DISK_RESERVE: u64 = 48 << 20;
+/// What [`Store::open`] needs free: [`DISK_RESERVE`] plus the first log's preallocation.
+const OPEN_RESERVE: u64 = DISK_RESERVE + (16 << 20);
+
+/// Free bytes for an unprivileged writer on the file system holding `path`, if known.
+#[cfg(unix)]
+fn available_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c` is a NUL-terminated path and `stat` a zeroed struct statvfs for the call
+    // to fill.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut stat) };
+    (rc == 0).then(|| (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
+}
+
+#[cfg(not(unix))]
+fn available_bytes(_path: &Path) -> Option<u64> {
+    None
+}
+
+/// [`Error::DiskFull`] when the file system holding `path` has less than `needed` bytes free.
+fn check_space(path: &Path, needed: u64) -> Result<()> {
+    match available_bytes(path) {
+        Some(available) if available < needed => Err(Error::DiskFull {
+            path: path.to_path_buf(),
+            available,
+            needed,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// A durable photo-library metadata store backed by RocksDB.
 ///
 /// Reads may run from any number of threads. Writes go through a [`Batch`] (or the one-call
@@ -55,6 +95,8 @@ impl Store {
             path: path.clone(),
             source,
         })?;
+        // Opening writes (logs, manifest, options, a flush of the recovered log).
+        check_space(&path, OPEN_RESERVE)?;
         let opts = db_options();
         // Open every column family on disk (a newer schema may have added some) plus ours.
         let mut names: Vec<String> = COLUMN_FAMILIES.iter().map(|s| s.to_string()).collect();
@@ -225,6 +267,7 @@ impl Store {
     }
 
     pub(crate) fn write(&self, wb: rocksdb::WriteBatch, what: &str) -> Result<()> {
+        check_space(&self.path, DISK_RESERVE)?;
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(true);
         self.db.write_opt(wb, &wo).map_err(|e| Error::db(what, e))
