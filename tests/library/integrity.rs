@@ -551,3 +551,85 @@ fn open_time_with_600_mb_of_weights() {
         );
     }
 }
+
+const FULL_DISK_CHILD: &str = "GLIMPSE_FULL_DISK_CHILD";
+
+/// Fills the file system holding `dir` with a file `dir/filler`; returns its path.
+#[cfg(target_os = "linux")]
+fn fill(dir: &Path) -> PathBuf {
+    let filler = dir.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let block = vec![1u8; 1 << 16];
+    while std::io::Write::write_all(&mut f, &block).is_ok() {}
+    filler
+}
+
+/// The child of the full-disk test, inside a private mount namespace where `$dir/disk` is a
+/// 128 MiB tmpfs holding the library. Ignored in a normal run; fails without its environment.
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "the child process of the full-disk test (run by it with --ignored)"]
+fn full_disk_child() {
+    let dir = PathBuf::from(std::env::var(FULL_DISK_CHILD).expect("run by the full-disk test"));
+    let (disk, photos) = (dir.join("disk"), dir.join("photos"));
+    let lib_dir = disk.join("lib");
+    let lib = open(&lib_dir);
+    assert_eq!(index(&lib, &photos.join("first")).added, 12);
+    let filler = fill(&disk);
+    match lib.index_folder(photos.join("second"), &Default::default()) {
+        Err(Error::DiskFull { .. }) => {}
+        other => panic!("expected DiskFull while indexing, got {other:?}"),
+    }
+    std::fs::remove_file(&filler).unwrap();
+    drop(lib);
+    let filler = fill(&disk);
+    match open_with(&lib_dir, &model_dir()) {
+        Err(Error::DiskFull { .. }) => {}
+        other => panic!("expected DiskFull while opening, got {other:?}"),
+    }
+    std::fs::remove_file(&filler).unwrap();
+    let lib = open(&lib_dir);
+    assert_eq!(lib.len(), 12, "what was committed is there");
+    assert!(lib.check().unwrap().is_ok());
+    assert_eq!(index(&lib, &photos.join("second")).added, 3);
+}
+
+/// A full disk under the store: a typed error while indexing and while opening, never an abort
+/// (Debian's librocksdb aborts on a write after a failed one), and the library intact once
+/// there is room again. Runs its child in a user + mount namespace (`unshare -rm`) with a
+/// small tmpfs; where namespaces are not allowed it reports itself skipped.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_under_the_store_is_a_typed_error_not_an_abort() {
+    use std::process::Command;
+    let allowed = Command::new("unshare")
+        .args(["-rm", "sh", "-c", "mount -t tmpfs -o size=1m none /mnt 2>/dev/null || mount -t tmpfs -o size=1m none /tmp"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !allowed {
+        println!("SKIPPED: cannot mount a tmpfs in a private namespace (unshare -rm)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    make_folder(&dir.join("photos/first"));
+    for (i, name) in ["x.png", "y.jpg", "z.png"].iter().enumerate() {
+        write_photo(&dir.join("photos/second").join(name), 60 + i as u32, 64, 48);
+    }
+    std::fs::create_dir(dir.join("disk")).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let status = Command::new("unshare")
+        .args([
+            "-rm",
+            "sh",
+            "-c",
+            "mount -t tmpfs -o size=128m glimpse \"$0/disk\" && exec \"$1\" --exact \
+             library::integrity::full_disk_child --ignored --nocapture --test-threads=1",
+        ])
+        .arg(&dir)
+        .arg(&exe)
+        .env(FULL_DISK_CHILD, &dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the child failed or aborted: {status:?}");
+}
