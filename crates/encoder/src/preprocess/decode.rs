@@ -156,6 +156,10 @@ pub struct Header {
     pub decoded_height: u32,
     /// Bytes of the decoder's output buffer.
     pub decoded_bytes: u64,
+    /// Working memory the decoder needs besides its output, where the header tells: a
+    /// progressive JPEG keeps every DCT coefficient of the full-size image (2 bytes per pixel
+    /// and component), even when it is decoded at a reduced scale.
+    pub scratch_bytes: u64,
 }
 
 impl Header {
@@ -168,6 +172,7 @@ impl Header {
         self.decoded_bytes
             .saturating_mul(2)
             .saturating_add(rgb)
+            .saturating_add(self.scratch_bytes)
             .saturating_add(self.decoded_bytes.min(1 << 20)) // small images: fixed overheads
     }
 }
@@ -276,6 +281,11 @@ fn plan(
         Some((sw, sh, channels)) => (sw, sh, u64::from(sw) * u64::from(sh) * channels),
         None => (w, h, decoder.total_bytes()),
     };
+    let scratch_bytes = if format == image::ImageFormat::Jpeg {
+        jpeg_scratch_bytes(bytes)
+    } else {
+        0
+    };
     let pixels = u64::from(dw) * u64::from(dh);
     if pixels > options.max_pixels {
         let decoded = if (dw, dh) == (w, h) {
@@ -288,9 +298,10 @@ fn plan(
             options.max_pixels
         )));
     }
-    if decoded_bytes > options.max_alloc {
+    let needed = decoded_bytes.saturating_add(scratch_bytes);
+    if needed > options.max_alloc {
         return Err(too_large(format!(
-            "declared {w}x{h} needs {decoded_bytes} bytes, limit {}",
+            "declared {w}x{h} needs {needed} bytes, limit {}",
             options.max_alloc
         )));
     }
@@ -301,7 +312,35 @@ fn plan(
         decoded_width: dw,
         decoded_height: dh,
         decoded_bytes,
+        scratch_bytes,
     })
+}
+
+/// The DCT coefficients a progressive JPEG's decoder keeps for the whole image (2 bytes per
+/// pixel and component, at full size whatever the output scale); 0 for a baseline JPEG or a
+/// header the reader cannot parse.
+fn jpeg_scratch_bytes(bytes: &[u8]) -> u64 {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    if decoder.read_info().is_err() {
+        return 0;
+    }
+    let Some(info) = decoder.info() else {
+        return 0;
+    };
+    if info.coding_process != jpeg_decoder::CodingProcess::DctProgressive {
+        return 0;
+    }
+    let components = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::L16 => 1,
+        jpeg_decoder::PixelFormat::RGB24 => 3,
+        jpeg_decoder::PixelFormat::CMYK32 => 4,
+    };
+    // Whole 8x8 blocks.
+    let (bw, bh) = (
+        u64::from(info.width).div_ceil(8),
+        u64::from(info.height).div_ceil(8),
+    );
+    bw * bh * 64 * components * 2
 }
 
 /// Serialises the full decodes of JPEGs that were planned at a reduced scale but that the
