@@ -250,7 +250,8 @@ fn exif_orientation_turns_the_decode_as_the_tag_says() {
         apply_exif_orientation: true,
         ..DecodeOptions::default()
     };
-    let cases: [(u16, fn(&image::RgbImage) -> image::RgbImage); 5] = [
+    type Turn = fn(&image::RgbImage) -> image::RgbImage;
+    let cases: [(u16, Turn); 5] = [
         (1, |i| i.clone()),
         (2, imageops::flip_horizontal),
         (3, imageops::rotate180),
