@@ -284,3 +284,23 @@ fn searches_run_while_another_thread_indexes() {
     });
     assert_eq!(lib.search_text(QUERIES[2], 3).unwrap().len(), 3);
 }
+
+/// One writer at a time: while a library is open, a second open of the same directory (here
+/// in the same process; RocksDB's lock file works the same across processes) is a typed
+/// error and leaves the first one working; once the first is dropped, it opens.
+#[test]
+fn a_second_open_of_an_open_library_is_refused() {
+    let photos_dir = tempfile::tempdir().unwrap();
+    let lib_dir = tempfile::tempdir().unwrap();
+    let root = photos_dir.path().canonicalize().unwrap();
+    let files = make_folder(&root);
+    let first = open(lib_dir.path());
+    index(&first, &root);
+    let second = Library::builder().model(model_dir()).open(lib_dir.path());
+    let err = second.expect_err("a second open of an open library");
+    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    assert_eq!(first.len(), files.len());
+    assert_eq!(first.search_text(QUERIES[0], 3).unwrap().len(), 3);
+    drop(first);
+    assert_eq!(open(lib_dir.path()).len(), files.len());
+}
