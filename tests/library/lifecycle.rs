@@ -276,10 +276,23 @@ fn searches_run_while_another_thread_indexes() {
             lib.index_folder(&root, &IndexOptions::default().batch_size(1))
                 .unwrap()
         });
+        let mut searches = 0;
         while !indexer.is_finished() {
+            // Photos are only added during this run, so the visible count only grows: a search
+            // sees at least what was committed before it and at most what was after it.
+            let before = lib.len();
             let hits = lib.search_text(QUERIES[2], 3).unwrap();
-            assert!(hits.len() <= 3);
+            let after = lib.len();
+            assert!(
+                (before.min(3)..=after.min(3)).contains(&hits.len()),
+                "{} hits with {before}..={after} photos",
+                hits.len()
+            );
+            assert!(hits.iter().all(|h| files.contains(&h.path)), "{hits:?}");
+            assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "{hits:?}");
+            searches += 1;
         }
+        println!("{searches} searches while indexing");
         assert_eq!(indexer.join().unwrap().added, files.len());
     });
     assert_eq!(lib.search_text(QUERIES[2], 3).unwrap().len(), 3);
