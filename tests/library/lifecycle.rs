@@ -289,7 +289,10 @@ fn searches_run_while_another_thread_indexes() {
                 hits.len()
             );
             assert!(hits.iter().all(|h| files.contains(&h.path)), "{hits:?}");
-            assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "{hits:?}");
+            assert!(
+                hits.windows(2).all(|w| w[0].score >= w[1].score),
+                "{hits:?}"
+            );
             searches += 1;
         }
         println!("{searches} searches while indexing");
