@@ -13,18 +13,9 @@ use glimpse_kernels::bf16::{gemm_bf16, PackedBf16};
 use glimpse_kernels::gemm::{gemm, Epilogue, PackedB};
 use glimpse_kernels::Isa;
 
-/// A deterministic pseudo-random sequence in [-1, 1).
-fn values(seed: u64, len: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::values;
 
 fn benches(c: &mut Criterion) {
     let isa = Isa::detect();

@@ -7,18 +7,8 @@ use glimpse_kernels::gemm::{gemm, Epilogue, PackedB, KC_UNITS, MR, NR};
 use glimpse_kernels::Activation;
 use glimpse_kernels::{ops, Isa};
 
-/// A deterministic pseudo-random sequence in [-1, 1) (xorshift; seed printed on failure).
-fn values(seed: u64, len: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+mod common;
+use common::values;
 
 /// `C = A·B (+ C0) (+ bias)` in f64, `A` `[m, k]` with stride `lda`, `B` `[k, n]`.
 #[allow(clippy::too_many_arguments)]
