@@ -3,10 +3,11 @@
 #   librocksdb-dev libclang-dev  RocksDB linked from Debian (rocksdb crate 0.20.1 + bindgen)
 #   mesa-vulkan-drivers libvulkan1  Vulkan on the CPU (lavapipe) for the wgpu backend
 #   pkg-config  used by -sys crates
+#   chromium  headless browser for the gallery's browser check (scripts/check_gallery.py)
 # As root it runs apt-get; otherwise it names what to install and stops.
 set -euo pipefail
 
-packages=(librocksdb-dev libclang-dev mesa-vulkan-drivers libvulkan1 pkg-config)
+packages=(librocksdb-dev libclang-dev mesa-vulkan-drivers libvulkan1 pkg-config chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,3 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 cargo test --workspace "$@"
+python3 scripts/check_gallery.py  # the gallery example in headless Chromium

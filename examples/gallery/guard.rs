@@ -1,0 +1,109 @@
+//! Which photo a request names, and refusing everything else.
+//!
+//! The gallery serves a photo's pixels only by its library id (`/thumb/17`, `/view/17`), never
+//! by a path from the request. A segment that is not a plain decimal id (`..`, `%2e%2e%2f…`,
+//! `/etc/passwd`, `17.jpg`, `-1`, `+17`, an id beyond `u64`) is refused as a bad request, and a
+//! well-formed id that the library does not hold is not found. Paths that do not match a route
+//! at all (`/thumb/../../etc/passwd` as sent by a raw client) never reach a handler: the router
+//! answers 404.
+
+use glimpse::ImageId;
+use std::path::PathBuf;
+
+/// Why a request for a photo is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The segment is not a decimal photo id (HTTP 400).
+    BadId,
+    /// A well-formed id that the library does not hold (HTTP 404).
+    Unknown,
+}
+
+impl Refusal {
+    /// The HTTP status to answer with.
+    pub fn status(self) -> u16 {
+        match self {
+            Refusal::BadId => 400,
+            Refusal::Unknown => 404,
+        }
+    }
+}
+
+/// Parses a photo id: 1 to 20 ASCII digits that fit a `u64`, nothing else (no sign, no
+/// whitespace, no extension, no percent-encoding left over).
+pub fn parse_id(segment: &str) -> Result<ImageId, Refusal> {
+    if segment.is_empty() || segment.len() > 20 || !segment.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Refusal::BadId);
+    }
+    segment.parse().map_err(|_| Refusal::BadId)
+}
+
+/// The id and the path of the photo a segment names, when `lookup` (the library's
+/// `Library::path`) holds it.
+pub fn resolve(
+    segment: &str,
+    lookup: impl FnOnce(ImageId) -> Option<PathBuf>,
+) -> Result<(ImageId, PathBuf), Refusal> {
+    let id = parse_id(segment)?;
+    let path = lookup(id).ok_or(Refusal::Unknown)?;
+    Ok((id, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn library(id: ImageId) -> Option<PathBuf> {
+        (id == 7).then(|| PathBuf::from("/photos/seven.jpg"))
+    }
+
+    #[test]
+    fn ids_the_library_holds_resolve_to_its_own_path() {
+        assert_eq!(
+            resolve("7", library),
+            Ok((7, PathBuf::from("/photos/seven.jpg")))
+        );
+        assert_eq!(resolve("0007", library).map(|r| r.0), Ok(7));
+    }
+
+    #[test]
+    fn ids_the_library_does_not_hold_are_not_found() {
+        assert_eq!(resolve("8", library), Err(Refusal::Unknown));
+        assert_eq!(
+            resolve("18446744073709551615", library),
+            Err(Refusal::Unknown)
+        );
+        assert_eq!(Refusal::Unknown.status(), 404);
+    }
+
+    #[test]
+    fn traversal_and_anything_but_an_id_is_a_bad_request() {
+        // What axum hands the handler after percent-decoding one segment.
+        for segment in [
+            "",
+            "..",
+            "../../etc/passwd",
+            "..%2F..%2Fetc%2Fpasswd",
+            "%2e%2e",
+            "/etc/passwd",
+            "7/../8",
+            "7.jpg",
+            "7 ",
+            " 7",
+            "+7",
+            "-7",
+            "0x7",
+            "７", // full-width digit
+            "18446744073709551616",
+            "000000000000000000007",
+            "7\0",
+        ] {
+            assert_eq!(
+                resolve(segment, library),
+                Err(Refusal::BadId),
+                "{segment:?}"
+            );
+        }
+        assert_eq!(Refusal::BadId.status(), 400);
+    }
+}

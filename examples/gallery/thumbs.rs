@@ -1,0 +1,144 @@
+//! Thumbnails and large views, generated once and cached in `<library>/thumbnails/<side>/`.
+//!
+//! A cached file is named `<id>-<size>-<mtime>.jpg` (hex): when the photo changes (its size or
+//! modification time), the name changes, the old rendition is deleted and a new one made. The
+//! photo is decoded by the encoder's bounded decoder with EXIF orientation applied (as the
+//! library embeds it), large JPEGs at a reduced DCT scale.
+
+use anyhow::Context;
+use glimpse::ImageId;
+use glimpse_encoder::preprocess::decode::decode_dynamic;
+use glimpse_encoder::preprocess::DecodeOptions;
+use image::codecs::jpeg::JpegEncoder;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+/// The folder inside the library that holds the cache.
+pub const CACHE_DIR: &str = "thumbnails";
+/// Largest photo file read (the library's own default limit).
+const MAX_FILE_BYTES: u64 = 256 << 20;
+/// Largest decoded image, in pixels.
+const MAX_PIXELS: u64 = 64 << 20;
+
+/// The cache of one library.
+#[derive(Debug, Clone)]
+pub struct Thumbnails {
+    root: PathBuf,
+}
+
+impl Thumbnails {
+    /// The cache under `library_dir`.
+    pub fn new(library_dir: &Path) -> Self {
+        Thumbnails {
+            root: library_dir.join(CACHE_DIR),
+        }
+    }
+
+    /// A JPEG of photo `id` (at `photo`) fitting in `side` × `side`: from the cache when it is
+    /// up to date with the photo, else made now and cached. Returns the bytes and whether they
+    /// came from the cache.
+    pub fn get(&self, id: ImageId, photo: &Path, side: u32) -> anyhow::Result<(Vec<u8>, bool)> {
+        let meta = std::fs::metadata(photo).with_context(|| format!("{}", photo.display()))?;
+        anyhow::ensure!(meta.is_file(), "{} is not a regular file", photo.display());
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let dir = self.root.join(side.to_string());
+        let name = format!("{id}-{:x}-{mtime:x}.jpg", meta.len());
+        let cached = dir.join(&name);
+        if let Ok(bytes) = std::fs::read(&cached) {
+            return Ok((bytes, true));
+        }
+        anyhow::ensure!(
+            meta.len() <= MAX_FILE_BYTES,
+            "{} is larger than {MAX_FILE_BYTES} bytes",
+            photo.display()
+        );
+        let bytes = render(photo, side)?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
+        // Written whole to a temporary file, then renamed: a concurrent reader sees the old
+        // state or the finished file, never half of one.
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+        tmp.write_all(&bytes)?;
+        tmp.persist(&cached)
+            .with_context(|| format!("{}", cached.display()))?;
+        remove_stale(&dir, id, &name);
+        Ok((bytes, false))
+    }
+}
+
+/// Decodes `photo` (orientation applied) and encodes it as a JPEG fitting in `side` × `side`.
+fn render(photo: &Path, side: u32) -> anyhow::Result<Vec<u8>> {
+    let data = std::fs::read(photo).with_context(|| format!("{}", photo.display()))?;
+    let options = DecodeOptions {
+        apply_exif_orientation: true,
+        reduced_jpeg_min_side: Some(side),
+        max_pixels: MAX_PIXELS,
+        max_file_bytes: MAX_FILE_BYTES,
+        ..DecodeOptions::default()
+    };
+    let img = decode_dynamic(&data, photo, &options)?;
+    let small = if img.width() > side || img.height() > side {
+        img.thumbnail(side, side)
+    } else {
+        img
+    };
+    let mut out = Vec::new();
+    small
+        .to_rgb8()
+        .write_with_encoder(JpegEncoder::new_with_quality(&mut out, 85))?;
+    Ok(out)
+}
+
+/// Deletes the renditions of photo `id` other than `keep` (made from an older version).
+fn remove_stale(dir: &Path, id: ImageId, keep: &str) {
+    let prefix = format!("{id}-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(&prefix) && name.ends_with(".jpg") && name != keep {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_once_and_remade_when_the_photo_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let photo = dir.path().join("p.png");
+        image::RgbImage::from_pixel(400, 200, image::Rgb([200, 10, 10]))
+            .save(&photo)
+            .unwrap();
+        let thumbs = Thumbnails::new(&dir.path().join("lib"));
+        let (first, cached) = thumbs.get(3, &photo, 100).unwrap();
+        assert!(!cached);
+        let img = image::load_from_memory(&first).unwrap();
+        assert_eq!((img.width(), img.height()), (100, 50));
+        let (again, cached) = thumbs.get(3, &photo, 100).unwrap();
+        assert!(cached);
+        assert_eq!(again, first);
+
+        // A new version of the photo (another size on disk): a new rendition, the old one gone.
+        image::RgbImage::from_pixel(100, 300, image::Rgb([10, 10, 200]))
+            .save(&photo)
+            .unwrap();
+        let (new, cached) = thumbs.get(3, &photo, 100).unwrap();
+        assert!(!cached);
+        let img = image::load_from_memory(&new).unwrap();
+        assert_eq!((img.width(), img.height()), (33, 100));
+        let files = std::fs::read_dir(dir.path().join("lib/thumbnails/100"))
+            .unwrap()
+            .count();
+        assert_eq!(files, 1);
+    }
+}
