@@ -130,6 +130,26 @@ pub enum Error {
         /// Why their absence is in doubt.
         reason: String,
     },
+    /// A Parquet file could not be written or read (feature `parquet`): not Parquet, damaged,
+    /// or without the columns of an export (see `glimpse::export::schema`).
+    #[error("parquet {}: {message}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A Parquet file's embeddings come from another model than the library's (or its
+    /// metadata names no model): nothing of it was imported (feature `parquet`).
+    #[error("{}: embeddings of {found}, the library uses {expected}; not imported", path.display())]
+    ImportModelMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The model named in the file's metadata (`"no model"` when absent).
+        found: String,
+        /// The library's model.
+        expected: String,
+    },
     /// A write failed because the disk is full. What was committed before is intact; free
     /// space and run again.
     #[error("disk full while writing {}: {message}", path.display())]

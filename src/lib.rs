@@ -49,6 +49,8 @@ mod catalog;
 #[cfg(feature = "download")]
 mod download;
 mod error;
+#[cfg(feature = "parquet")]
+pub mod export;
 mod ingest;
 mod library;
 mod metadata;
@@ -64,6 +66,11 @@ pub use download::{
     download_model, download_model_with, HubOptions, DEFAULT_MODEL_REPO, MODEL_FILES,
 };
 pub use error::{Error, Result};
+#[cfg(feature = "parquet")]
+pub use export::{
+    shard_of, EmbedFilesOptions, EmbedFilesReport, ExportLayout, ExportOptions, ExportReport,
+    ImportOptions, ImportReport,
+};
 pub use library::{Library, LibraryBuilder, INDEX_DIR, STORE_DIR};
 pub use model::default_model;
 pub use types::{

@@ -176,6 +176,18 @@ impl LibraryBuilder {
     pub fn open(self, dir: impl AsRef<Path>) -> Result<Library> {
         Library::open_with(dir.as_ref(), self)
     }
+
+    /// The model this builder names, fingerprinted, no tower loaded yet (for work without a
+    /// library, e.g. `embed_files`); `digests` remembers weights digests as in a library.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    pub(crate) fn open_model(&self, digests: Option<&Path>) -> Result<Model> {
+        let model_dir = match &self.model {
+            Some(m) => m.clone(),
+            None => crate::model::default_model()?,
+        };
+        let backend = self.backend.unwrap_or(Backend::Flex).to_encoder();
+        Model::open(&model_dir, backend, self.precision.to_encoder(), digests)
+    }
 }
 
 /// An embedded photo-search library: a directory holding a RocksDB store and an HNSW index, and

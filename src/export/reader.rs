@@ -1,0 +1,297 @@
+//! Reading an export (or a part) back, one row group at a time.
+
+use super::schema::{bytes_path, Row, KEY_MODEL};
+use super::writer::parquet_error;
+use crate::{Error, Result};
+use glimpse_store::{ContentHash, ImageRecord, ModelFingerprint};
+use parquet::column::reader::{get_typed_column_reader, ColumnReader};
+use parquet::data_type::{
+    ByteArrayType, DataType, FixedLenByteArrayType, FloatType, Int32Type, Int64Type,
+};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Columns an import needs, by their leaf path in the file.
+const NEEDED: [&str; 10] = [
+    "id",
+    "path",
+    "content_hash",
+    "size",
+    "mtime_ns",
+    "captured_at",
+    "width",
+    "height",
+    "format",
+    "added_at",
+];
+
+/// A Parquet file of photos and embeddings, read row group by row group.
+pub(crate) struct PartReader {
+    path: PathBuf,
+    reader: SerializedFileReader<File>,
+    fingerprint: Option<ModelFingerprint>,
+    /// Leaf index of each of [`NEEDED`], then of the embedding's values.
+    leaves: Vec<usize>,
+}
+
+impl std::fmt::Debug for PartReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartReader")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartReader {
+    /// Opens `path` and checks that it has the columns of an export.
+    pub fn open(path: &Path) -> Result<PartReader> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let reader = SerializedFileReader::new(file).map_err(|e| parquet_error(path, e))?;
+        let meta = reader.metadata().file_metadata();
+        let fingerprint = meta
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|kv| kv.key == KEY_MODEL))
+            .and_then(|kv| kv.value.as_deref())
+            .map(|json| {
+                serde_json::from_str::<ModelFingerprint>(json)
+                    .map_err(|e| parquet_error(path, format!("bad {KEY_MODEL} metadata: {e}")))
+            })
+            .transpose()?;
+        let schema = meta.schema_descr();
+        let names: Vec<String> = schema.columns().iter().map(|c| c.path().string()).collect();
+        let find = |name: &str| {
+            names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| parquet_error(path, format!("no column `{name}`")))
+        };
+        let mut leaves = NEEDED.iter().map(|n| find(n)).collect::<Result<Vec<_>>>()?;
+        // The embedding's values: the leaf under `embedding` (`embedding.list.element` here,
+        // `embedding.list.item` or `embedding.element` from other writers).
+        let embedding = names
+            .iter()
+            .position(|n| n.starts_with("embedding."))
+            .ok_or_else(|| parquet_error(path, "no column `embedding`"))?;
+        leaves.push(embedding);
+        Ok(PartReader {
+            path: path.to_path_buf(),
+            reader,
+            fingerprint,
+            leaves,
+        })
+    }
+
+    /// The model fingerprint in the file's metadata, if it has one.
+    pub fn fingerprint(&self) -> Option<&ModelFingerprint> {
+        self.fingerprint.as_ref()
+    }
+
+    /// Number of row groups.
+    pub fn row_groups(&self) -> usize {
+        self.reader.metadata().num_row_groups()
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> u64 {
+        self.reader.metadata().file_metadata().num_rows().max(0) as u64
+    }
+
+    /// The rows of row group `i`; every embedding is checked to have `dims` values.
+    pub fn row_group(&self, i: usize, dims: usize) -> Result<Vec<Row>> {
+        let path = &self.path;
+        let err = |e: parquet::errors::ParquetError| parquet_error(path, e);
+        let group = self.reader.get_row_group(i).map_err(err)?;
+        let n = group.metadata().num_rows().max(0) as usize;
+        let schema = self.reader.metadata().file_metadata().schema_descr();
+        let column = |k: usize| {
+            let reader = group.get_column_reader(self.leaves[k]).map_err(err)?;
+            Ok::<_, Error>((reader, schema.column(self.leaves[k]).max_def_level()))
+        };
+        let ids = {
+            let (c, d) = column(0)?;
+            read_required::<Int64Type>(c, n, d)
+        }
+        .map_err(err)?;
+        let paths = {
+            let (c, d) = column(1)?;
+            read_required::<ByteArrayType>(c, n, d)
+        }
+        .map_err(err)?;
+        let hashes = {
+            let (c, d) = column(2)?;
+            read_required::<FixedLenByteArrayType>(c, n, d)
+        }
+        .map_err(err)?;
+        let sizes = {
+            let (c, d) = column(3)?;
+            read_required::<Int64Type>(c, n, d)
+        }
+        .map_err(err)?;
+        let mtimes = {
+            let (c, d) = column(4)?;
+            read_required::<Int64Type>(c, n, d)
+        }
+        .map_err(err)?;
+        let captured = {
+            let (c, d) = column(5)?;
+            read_optional::<Int64Type>(c, n, d)
+        }
+        .map_err(err)?;
+        let widths = {
+            let (c, d) = column(6)?;
+            read_required::<Int32Type>(c, n, d)
+        }
+        .map_err(err)?;
+        let heights = {
+            let (c, d) = column(7)?;
+            read_required::<Int32Type>(c, n, d)
+        }
+        .map_err(err)?;
+        let formats = {
+            let (c, d) = column(8)?;
+            read_required::<ByteArrayType>(c, n, d)
+        }
+        .map_err(err)?;
+        let added = {
+            let (c, d) = column(9)?;
+            read_required::<Int64Type>(c, n, d)
+        }
+        .map_err(err)?;
+        let embeddings = {
+            let (c, d) = column(10)?;
+            read_lists(c, n, dims, d)
+        }
+        .map_err(|e| parquet_error(path, e))?;
+        let lengths = [
+            ids.len(),
+            paths.len(),
+            hashes.len(),
+            sizes.len(),
+            mtimes.len(),
+            captured.len(),
+            widths.len(),
+            heights.len(),
+            formats.len(),
+            added.len(),
+            embeddings.len(),
+        ];
+        if lengths.iter().any(|&l| l != n) {
+            return Err(parquet_error(
+                path,
+                format!("row group {i}: columns of unequal lengths {lengths:?}, expected {n}"),
+            ));
+        }
+        let mut rows = Vec::with_capacity(n);
+        for (k, embedding) in embeddings.into_iter().enumerate() {
+            let hash: [u8; 32] = hashes[k].data().try_into().map_err(|_| {
+                parquet_error(
+                    path,
+                    format!("row group {i}: a content_hash is not 32 bytes"),
+                )
+            })?;
+            rows.push(Row {
+                id: ids[k],
+                record: ImageRecord {
+                    path: bytes_path(paths[k].data()),
+                    size: sizes[k].max(0) as u64,
+                    mtime_ns: mtimes[k],
+                    hash: ContentHash(hash),
+                    width: widths[k] as u32,
+                    height: heights[k] as u32,
+                    format: String::from_utf8_lossy(formats[k].data()).into_owned(),
+                    captured_at: captured[k],
+                    added_at: added[k],
+                },
+                embedding,
+            });
+        }
+        Ok(rows)
+    }
+}
+
+/// The `n` values of a column without nulls (a nullable column must hold none).
+fn read_required<T: DataType>(
+    reader: ColumnReader,
+    n: usize,
+    max_def: i16,
+) -> parquet::errors::Result<Vec<T::T>> {
+    let values = read_optional::<T>(reader, n, max_def)?;
+    values
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| parquet::errors::ParquetError::General("a required value is null".into()))
+}
+
+/// The `n` values of a flat column, `None` for nulls.
+fn read_optional<T: DataType>(
+    reader: ColumnReader,
+    n: usize,
+    max_def: i16,
+) -> parquet::errors::Result<Vec<Option<T::T>>> {
+    let mut reader = get_typed_column_reader::<T>(reader);
+    let mut values = Vec::with_capacity(n);
+    let mut defs = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        values.clear();
+        defs.clear();
+        let (records, _, levels) =
+            reader.read_records(n - out.len(), Some(&mut defs), None, &mut values)?;
+        if records == 0 {
+            break;
+        }
+        if max_def == 0 {
+            // A required column: no definition levels.
+            out.extend(values.drain(..).map(Some));
+        } else {
+            let mut it = values.drain(..);
+            for &d in &defs[..levels] {
+                out.push(if d == max_def { it.next() } else { None });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `n` lists of floats of the embedding column, each exactly `dims` long and without nulls.
+fn read_lists(
+    reader: ColumnReader,
+    n: usize,
+    dims: usize,
+    max_def: i16,
+) -> std::result::Result<Vec<Vec<f32>>, String> {
+    let ColumnReader::FloatColumnReader(_) = &reader else {
+        return Err("the embedding column does not hold FLOAT values".into());
+    };
+    let mut reader = get_typed_column_reader::<FloatType>(reader);
+    let mut out = Vec::with_capacity(n);
+    let (mut values, mut defs, mut reps) = (Vec::new(), Vec::new(), Vec::new());
+    while out.len() < n {
+        values.clear();
+        defs.clear();
+        reps.clear();
+        let want = (n - out.len()).min(1024);
+        let (records, _, levels) = reader
+            .read_records(want, Some(&mut defs), Some(&mut reps), &mut values)
+            .map_err(|e| e.to_string())?;
+        if records == 0 {
+            break;
+        }
+        if defs[..levels].iter().any(|&d| d != max_def) || values.len() != levels {
+            return Err("an embedding is null or holds a null value".into());
+        }
+        let mut start = 0;
+        for end in 1..=levels {
+            if end == levels || reps[end] == 0 {
+                let len = end - start;
+                if len != dims {
+                    return Err(format!("an embedding has {len} values, the model {dims}"));
+                }
+                out.push(values[start..end].to_vec());
+                start = end;
+            }
+        }
+    }
+    Ok(out)
+}

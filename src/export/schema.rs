@@ -1,0 +1,124 @@
+//! The Parquet schema of an export, its key-value metadata, and the rows it holds.
+//!
+//! | column | Parquet type | meaning |
+//! |---|---|---|
+//! | `id` | INT64 | the photo's id in the exporting library; in a part written by [`embed_files`](crate::LibraryBuilder::embed_files), a 63-bit hash of the path |
+//! | `path` | BYTE_ARRAY | the path's exact bytes (raw `OsStr` bytes on Unix): lossless |
+//! | `path_display` | BYTE_ARRAY (STRING) | the path as UTF-8, invalid bytes as U+FFFD (for people and tools that want text) |
+//! | `content_hash` | FIXED_LEN_BYTE_ARRAY(32) | BLAKE3 of the file's bytes |
+//! | `size` | INT64 | file size in bytes when embedded |
+//! | `mtime_ns` | INT64 | modification time, nanoseconds since the Unix epoch |
+//! | `captured_at` | INT64, optional | EXIF capture time, seconds since the Unix epoch (UTC) |
+//! | `width`, `height` | INT32 | decoded size in pixels (after EXIF orientation) |
+//! | `format` | BYTE_ARRAY (STRING) | `jpeg`, `png`, ... |
+//! | `added_at` | INT64 | when the photo entered the library, seconds since the Unix epoch |
+//! | `embedding` | LIST of FLOAT (every list exactly `dims` long) | the L2-normalised CLIP embedding |
+//!
+//! Keywords: the store keeps none yet. When it does, they become an optional
+//! `keywords` column (LIST of STRING) written only by libraries that have them, after
+//! `added_at`; readers of this version ignore columns they do not know.
+//!
+//! The file's key-value metadata carries [`KEY_FORMAT`] = [`FORMAT`] and [`KEY_MODEL`] = the
+//! model fingerprint as JSON (`{"name":…,"dims":…,"config_digest":…}`); an import compares it
+//! with the library's (identity is `dims` + `config_digest`).
+//!
+//! The embedding is a standard three-level LIST (`embedding.list.element`), which pyarrow,
+//! DuckDB, Spark, Polars and Milvus read as a list of floats. (A FixedSizeList needs the
+//! Arrow schema in the metadata, i.e. the `arrow` feature of the `parquet` crate and its
+//! build cost; every list here has the same length, which the `dims` of the fingerprint
+//! gives.)
+
+use glimpse_store::{ImageRecord, ModelFingerprint};
+
+/// Key of the format tag in the file's key-value metadata.
+pub const KEY_FORMAT: &str = "glimpse.format";
+/// The format tag of this version's files.
+pub const FORMAT: &str = "glimpse-photos-v1";
+/// Key of the model fingerprint (JSON) in the file's key-value metadata.
+pub const KEY_MODEL: &str = "glimpse.model";
+
+/// One photo of an export: its id, record and embedding.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Row {
+    pub id: i64,
+    pub record: ImageRecord,
+    pub embedding: Vec<f32>,
+}
+
+/// Which columns a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Columns {
+    /// Everything above: an export, a part, what [`import`](crate::Library::import) reads.
+    Full,
+    /// clip-retrieval's `metadata/metadata_N.parquet`: `image_path` (the display path) first,
+    /// then the same columns without `path_display` and `embedding` (those are in the `.npy`).
+    ClipMetadata,
+}
+
+impl Columns {
+    /// The Parquet message type.
+    pub fn message_type(self) -> String {
+        let display = match self {
+            Columns::Full => "REQUIRED BYTE_ARRAY path_display (STRING);",
+            Columns::ClipMetadata => "",
+        };
+        let first = match self {
+            Columns::Full => "",
+            Columns::ClipMetadata => "REQUIRED BYTE_ARRAY image_path (STRING);",
+        };
+        let embedding = match self {
+            Columns::Full => {
+                "REQUIRED GROUP embedding (LIST) { REPEATED GROUP list { REQUIRED FLOAT element; } }"
+            }
+            Columns::ClipMetadata => "",
+        };
+        format!(
+            "message glimpse_photos {{
+                {first}
+                REQUIRED INT64 id;
+                REQUIRED BYTE_ARRAY path;
+                {display}
+                REQUIRED FIXED_LEN_BYTE_ARRAY (32) content_hash;
+                REQUIRED INT64 size;
+                REQUIRED INT64 mtime_ns;
+                OPTIONAL INT64 captured_at;
+                REQUIRED INT32 width;
+                REQUIRED INT32 height;
+                REQUIRED BYTE_ARRAY format (STRING);
+                REQUIRED INT64 added_at;
+                {embedding}
+            }}"
+        )
+    }
+}
+
+/// The fingerprint as the JSON stored under [`KEY_MODEL`].
+pub(crate) fn fingerprint_json(fp: &ModelFingerprint) -> String {
+    serde_json::to_string(fp).expect("a fingerprint serialises")
+}
+
+/// The exact bytes of a path (raw `OsStr` bytes on Unix).
+#[cfg(unix)]
+pub(crate) fn path_bytes(path: &std::path::Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().to_vec()
+}
+
+/// The exact bytes of a path (its UTF-8 form off Unix).
+#[cfg(not(unix))]
+pub(crate) fn path_bytes(path: &std::path::Path) -> Vec<u8> {
+    path.to_string_lossy().into_owned().into_bytes()
+}
+
+/// The path of [`path_bytes`].
+#[cfg(unix)]
+pub(crate) fn bytes_path(bytes: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    std::path::PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+}
+
+/// The path of [`path_bytes`].
+#[cfg(not(unix))]
+pub(crate) fn bytes_path(bytes: &[u8]) -> std::path::PathBuf {
+    std::path::PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+}

@@ -1,0 +1,315 @@
+//! Parquet export, import and sharded embedding (feature `parquet`):
+//! `cargo test --features parquet --test export`.
+//!
+//! - an export imported elsewhere gives a library whose searches equal the original's;
+//! - the clip-retrieval layout holds the same embeddings, in `.npy` files NumPy reads;
+//! - four shards embedded in parallel hold exactly the embeddings of one run, and a
+//!   cancelled shard resumes from its finished chunks;
+//! - an export of another model is refused with a typed error, importing nothing;
+//! - an import killed (SIGKILL) mid-run and run again ends like an uninterrupted one;
+//! - Milvus Lite, loading the export, finds what Glimpse's exact search finds
+//!   (`scripts/check_milvus.py`; skipped where its Python packages do not install).
+#![cfg(feature = "parquet")]
+
+#[path = "library/common.rs"]
+mod common;
+
+use common::*;
+use glimpse::{
+    shard_of, CancelToken, EmbedFilesOptions, Error, ExportLayout, ExportOptions, ImportOptions,
+    Library,
+};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::RowAccessor;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The 12 photos of `make_folder` plus `extra` more, all under `root`.
+fn photos(root: &Path, extra: u32) -> Vec<PathBuf> {
+    let mut files = make_folder(root);
+    for seed in 0..extra {
+        let p = root.join(format!("more/{seed:03}.png"));
+        write_photo(&p, 100 + seed, 64 + seed % 50, 48 + seed % 70);
+        files.push(p);
+    }
+    files.iter().map(|p| p.canonicalize().unwrap()).collect()
+}
+
+/// Every photo as path → (size, mtime, hash via the store, embedding bits).
+fn contents(lib: &Library) -> BTreeMap<PathBuf, Vec<u32>> {
+    lib.photos()
+        .into_iter()
+        .map(|(id, p)| {
+            let e = lib.embedding(id).unwrap().expect("an embedding");
+            (p, e.iter().map(|v| v.to_bits()).collect())
+        })
+        .collect()
+}
+
+/// Row groups of a Parquet file.
+fn row_groups(path: &Path) -> usize {
+    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    reader.metadata().num_row_groups()
+}
+
+#[test]
+fn export_then_import_gives_the_same_searches() {
+    let tmp = tempfile::tempdir().unwrap();
+    photos(&tmp.path().join("photos"), 8);
+    let original = open(&tmp.path().join("a"));
+    index(&original, &tmp.path().join("photos"));
+    assert_eq!(original.len(), 20);
+
+    let file = tmp.path().join("out/photos.parquet");
+    let opts = ExportOptions::default().rows_per_group(6);
+    let report = original.export(&file, &opts).unwrap();
+    assert_eq!((report.rows, report.skipped), (20, 0));
+    assert_eq!(report.files, vec![file.clone()]);
+    assert_eq!(report.bytes, std::fs::metadata(&file).unwrap().len());
+    // Streamed in row groups of at most 6 rows: 6 + 6 + 6 + 2.
+    assert_eq!(row_groups(&file), 4);
+
+    let copy = open(&tmp.path().join("b"));
+    let imported = copy.import(&[&file], &ImportOptions::default()).unwrap();
+    assert_eq!((imported.added, imported.present), (20, 0));
+    assert!(imported.failed.is_empty());
+    assert_eq!(contents(&copy), contents(&original));
+    // Exact scores, not rounded: the same embeddings searched the same way.
+    for q in QUERIES {
+        let hits = |l: &Library| -> Vec<(PathBuf, u32)> {
+            l.search_text(q, 20)
+                .unwrap()
+                .into_iter()
+                .map(|h| (h.path, h.score.to_bits()))
+                .collect()
+        };
+        assert_eq!(hits(&copy), hits(&original), "query {q:?}");
+    }
+    // Records travel whole: size, mtime, hash, capture time, pixel size, format.
+    let b_ids: BTreeMap<PathBuf, u64> = copy.photos().into_iter().map(|(i, p)| (p, i)).collect();
+    for (id, path) in original.photos() {
+        let other = b_ids[&path];
+        assert_eq!(original.path(id), copy.path(other));
+    }
+    // The index was saved: reopening loads it as is.
+    drop(copy);
+    let copy = open(&tmp.path().join("b"));
+    assert_eq!(copy.index_recovery(), &glimpse::IndexRecovery::Loaded);
+    assert_eq!(contents(&copy), contents(&original));
+
+    // Importing again adds nothing.
+    let again = copy.import(&[&file], &ImportOptions::default()).unwrap();
+    assert_eq!((again.added, again.present), (0, 20));
+}
+
+#[test]
+fn clip_retrieval_layout_holds_the_same_embeddings() {
+    let tmp = tempfile::tempdir().unwrap();
+    photos(&tmp.path().join("photos"), 0);
+    let lib = open(&tmp.path().join("lib"));
+    index(&lib, &tmp.path().join("photos"));
+    let out = tmp.path().join("clip");
+    let opts = ExportOptions::default()
+        .layout(ExportLayout::ClipRetrieval)
+        .rows_per_file(5);
+    let report = lib.export(&out, &opts).unwrap();
+    assert_eq!(report.rows, 12);
+    // 5 + 5 + 2 rows: three pairs.
+    assert_eq!(report.files.len(), 6);
+    let mut ids = lib.photos();
+    ids.sort();
+    let dims = lib.model_fingerprint().dims as usize;
+    let mut k = 0;
+    for n in 0..3 {
+        let npy = std::fs::read(out.join(format!("img_emb/img_emb_{n}.npy"))).unwrap();
+        let rows = [5, 5, 2][n];
+        let header = std::str::from_utf8(&npy[10..128]).unwrap();
+        assert!(
+            header.contains(&format!("'shape': ({rows}, {dims})")),
+            "{header}"
+        );
+        assert_eq!(npy.len(), 128 + rows * dims * 4);
+        let meta = out.join(format!("metadata/metadata_{n}.parquet"));
+        let reader = SerializedFileReader::new(std::fs::File::open(&meta).unwrap()).unwrap();
+        let names: Vec<String> = reader
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        assert_eq!(names[0], "image_path");
+        assert!(!names.contains(&"embedding".to_string()));
+        for (r, row) in reader.get_row_iter(None).unwrap().enumerate() {
+            let row = row.unwrap();
+            let (id, path) = &ids[k];
+            assert_eq!(row.get_string(0).unwrap(), &path.to_string_lossy());
+            assert_eq!(row.get_long(1).unwrap(), *id as i64);
+            let e = lib.embedding(*id).unwrap().unwrap();
+            let at = 128 + r * dims * 4;
+            let stored: Vec<f32> = npy[at..at + dims * 4]
+                .chunks(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            assert_eq!(stored, e);
+            k += 1;
+        }
+    }
+    assert_eq!(k, 12);
+}
+
+#[test]
+fn another_models_export_is_a_typed_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    photos(&tmp.path().join("photos"), 0);
+    let lib = open(&tmp.path().join("a"));
+    index(&lib, &tmp.path().join("photos"));
+    let file = tmp.path().join("a.parquet");
+    lib.export(&file, &ExportOptions::default()).unwrap();
+
+    let other = Library::builder()
+        .model(other_model_dir())
+        .open(tmp.path().join("b"))
+        .unwrap();
+    let err = other
+        .import(&[&file], &ImportOptions::default())
+        .unwrap_err();
+    match &err {
+        Error::ImportModelMismatch {
+            path,
+            found,
+            expected,
+        } => {
+            assert_eq!(path, &file);
+            assert_eq!(found, &lib.model_name());
+            assert_eq!(expected, &other.model_name());
+        }
+        e => panic!("expected ImportModelMismatch, got {e:?}"),
+    }
+    assert!(other.is_empty(), "nothing imported");
+
+    // A file that is not an export at all is a typed error too.
+    let junk = tmp.path().join("junk.parquet");
+    std::fs::write(&junk, b"not parquet").unwrap();
+    let err = lib.import(&[&junk], &ImportOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::Parquet { .. }), "{err:?}");
+}
+
+#[test]
+fn four_parallel_shards_hold_exactly_the_embeddings_of_one_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = photos(&tmp.path().join("photos"), 28);
+    let builder = Library::builder().model(model_dir());
+    let out = tmp.path().join("parts");
+    std::fs::create_dir_all(&out).unwrap();
+
+    let one = builder
+        .embed_files(
+            &files,
+            out.join("all.parquet"),
+            &EmbedFilesOptions::default(),
+        )
+        .unwrap();
+    assert_eq!((one.embedded, one.rows), (40, 40));
+
+    let reports: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let mine: Vec<&PathBuf> = files.iter().filter(|p| shard_of(p, 4) == i).collect();
+                let (builder, out) = (&builder, &out);
+                s.spawn(move || {
+                    let part = out.join(format!("part-{i}.parquet"));
+                    let r = builder
+                        .embed_files(&mine, &part, &EmbedFilesOptions::default())
+                        .unwrap();
+                    (mine.len(), r)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (n, r)) in reports.iter().enumerate() {
+        assert_eq!(r.embedded, *n, "shard {i}");
+        assert!(r.failed.is_empty());
+        assert!(
+            *n > 0,
+            "shard {i} is empty: the hash does not spread 40 paths"
+        );
+    }
+
+    // Imported, the four parts and the single run give the same photos and embeddings.
+    let single = open(&tmp.path().join("single"));
+    single
+        .import(&[out.join("all.parquet")], &ImportOptions::default())
+        .unwrap();
+    let sharded = open(&tmp.path().join("sharded"));
+    let parts: Vec<PathBuf> = (0..4)
+        .map(|i| out.join(format!("part-{i}.parquet")))
+        .collect();
+    let r = sharded.import(&parts, &ImportOptions::default()).unwrap();
+    assert_eq!(r.added, 40);
+    assert_eq!(contents(&sharded), contents(&single));
+    // And they equal a library that indexed the photos itself.
+    let indexed = open(&tmp.path().join("indexed"));
+    index(&indexed, &tmp.path().join("photos"));
+    assert_eq!(contents(&indexed), contents(&single));
+
+    // A rerun reads nothing again.
+    let again = builder
+        .embed_files(
+            &files
+                .iter()
+                .filter(|p| shard_of(p, 4) == 0)
+                .collect::<Vec<_>>(),
+            &parts[0],
+            &EmbedFilesOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(again.embedded, 0);
+    assert_eq!(again.present, reports[0].0);
+}
+
+#[test]
+fn a_cancelled_shard_resumes_from_its_finished_chunks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = photos(&tmp.path().join("photos"), 8);
+    let builder = Library::builder().model(model_dir());
+    let part = tmp.path().join("part-0.parquet");
+    let cancel = CancelToken::new();
+    let c = cancel.clone();
+    // Cancel once 6 files are embedded: chunks of 4 rows, so one chunk is finished, one is not.
+    let progress: glimpse::ProgressFn = Arc::new(move |p: &glimpse::Progress| {
+        if p.encoded >= 6 {
+            c.cancel();
+        }
+    });
+    let opts = EmbedFilesOptions::default()
+        .batch_size(2)
+        .rows_per_chunk(4)
+        .progress(progress)
+        .cancel(cancel);
+    let first = builder.embed_files(&files, &part, &opts).unwrap();
+    assert!(first.cancelled);
+    assert_eq!(first.embedded, 6);
+    assert!(!part.exists(), "a cancelled part is not finished");
+    let partial = tmp.path().join("part-0.parquet.partial");
+    let chunks = std::fs::read_dir(&partial).unwrap().count();
+    assert_eq!(
+        chunks, 2,
+        "a finished chunk of 4 rows and the last one of 2"
+    );
+
+    let second = builder
+        .embed_files(&files, &part, &EmbedFilesOptions::default())
+        .unwrap();
+    assert_eq!((second.present, second.embedded, second.rows), (6, 14, 20));
+    assert!(!partial.exists());
+
+    let lib = open(&tmp.path().join("lib"));
+    lib.import(&[&part], &ImportOptions::default()).unwrap();
+    let indexed = open(&tmp.path().join("indexed"));
+    index(&indexed, &tmp.path().join("photos"));
+    assert_eq!(contents(&lib), contents(&indexed));
+}
