@@ -85,21 +85,16 @@ fn dedup_problems(problems: &mut Vec<Problem>) {
     problems.retain(|p| p.id.is_none() || seen.insert((p.id, p.kind)));
 }
 
-/// Temp files an interrupted index save leaves in `dir`: `*.tmp` files (the index's and the
-/// stamp's) and `.glimpse-*` scratch folders.
+/// What an interrupted index save leaves in `dir`: the index's own leftovers (a temp manifest,
+/// graph files no manifest names, format 1's scratch folders; see
+/// [`glimpse_index::persist::leftovers`]) and the stamp's temp file.
 fn index_temp_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.ends_with(".tmp") || name.starts_with(".glimpse-")
-        })
-        .map(|e| e.path())
-        .collect()
+    let mut found = glimpse_index::persist::leftovers(dir);
+    let stamp_tmp = dir.join("stamp.json.tmp");
+    if stamp_tmp.exists() {
+        found.push(stamp_tmp);
+    }
+    found
 }
 
 /// Removes [`index_temp_files`]; returns how many it removed. Call only while holding the

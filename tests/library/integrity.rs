@@ -325,12 +325,10 @@ fn a_library_with_a_legacy_fingerprint_opens_without_reembedding() {
         }
     }
     // Its index and a stamp in the old format (no tag: the model as displayed).
-    std::fs::create_dir_all(legacy.join(glimpse::INDEX_DIR)).unwrap();
-    std::fs::copy(
-        current.join(glimpse::INDEX_DIR).join("index.glimpse"),
-        legacy.join(glimpse::INDEX_DIR).join("index.glimpse"),
-    )
-    .unwrap();
+    copy_files(
+        &current.join(glimpse::INDEX_DIR),
+        &legacy.join(glimpse::INDEX_DIR),
+    );
     let stamp = serde_json::json!({"next_id": 13, "count": 12, "model": fp.to_string()});
     std::fs::write(
         legacy.join(glimpse::INDEX_DIR).join("stamp.json"),
@@ -407,10 +405,8 @@ fn a_kill_after_changes_catches_up_instead_of_rebuilding() {
     let backup = tmp.path().join("index-backup");
     let lib = open(&lib_dir);
     index(&lib, &root);
-    std::fs::create_dir(&backup).unwrap();
-    for f in ["index.glimpse", "stamp.json"] {
-        std::fs::copy(index_dir.join(f), backup.join(f)).unwrap();
-    }
+    // The saved index: its manifest, the graph files it names, and the stamp.
+    copy_files(&index_dir, &backup);
     // Removals, a changed photo (new id, old one removed) and an addition...
     std::fs::remove_file(root.join("b.png")).unwrap();
     std::fs::remove_file(root.join("trips/2024/j.png")).unwrap();
@@ -422,10 +418,10 @@ fn a_kill_after_changes_catches_up_instead_of_rebuilding() {
     drop(lib);
     // ... committed to the store, then a kill before the index was saved: the index on disk
     // is the one from before.
-    for f in ["index.glimpse", "stamp.json"] {
-        std::fs::copy(backup.join(f), index_dir.join(f)).unwrap();
-    }
+    copy_files(&backup, &index_dir);
     let lib = open(&lib_dir);
+    // The newer save's graph files, which no manifest names any more, are removed.
+    assert_eq!(lib.open_report().cleaned, 2);
     assert!(
         matches!(
             lib.index_recovery(),
@@ -455,19 +451,18 @@ fn leftovers_of_an_interrupted_save_are_removed_on_open() {
         index_dir.join(".glimpse-save-4242-0/graph.hnsw.data"),
         index_dir.join(".glimpse-load-4242-1/graph.hnsw.graph"),
         index_dir.join("stamp.json.tmp"),
+        index_dir.join("graph-00000000deadbeef.hnsw.data"),
+        index_dir.join("graph-00000000deadbeef.hnsw.graph"),
     ];
+    let saved = listing(&index_dir);
+    assert_eq!(saved.len(), 4, "manifest, graph files, stamp: {saved:?}");
     for f in &leftovers {
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(f, vec![7u8; 4096]).unwrap();
     }
     let lib = open(&lib_dir);
-    assert_eq!(lib.open_report().cleaned, 4);
-    let mut left: Vec<String> = std::fs::read_dir(&index_dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    left.sort();
-    assert_eq!(left, ["index.glimpse", "stamp.json"]);
+    assert_eq!(lib.open_report().cleaned, 6);
+    assert_eq!(listing(&index_dir), saved);
     assert_eq!(*lib.index_recovery(), IndexRecovery::Loaded);
 }
 
@@ -505,6 +500,24 @@ fn a_full_disk_is_a_typed_error_and_the_library_stays_intact() {
     );
     assert_eq!(results(&lib, 13), after);
     assert!(lib.check().unwrap().is_ok());
+}
+
+/// The sorted file names in `dir`.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Copies every file of `from` into `to` (created if needed).
+fn copy_files(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for name in listing(from) {
+        std::fs::copy(from.join(&name), to.join(&name)).unwrap();
+    }
 }
 
 trait CanonicalOrCreate {

@@ -13,7 +13,7 @@
 //!     [--efs 32,48,64]     # ef values to sweep (default 10..768)
 //!     [--reps 3]           # timed passes per setting; the best is reported
 //!     [--cache DIR]        # load the index from DIR if saved there, else build and save it
-//!     [--no-reload]        # after saving, do not time a reload (it holds a second copy)
+//!     [--no-reload]        # after saving, do not time a reload
 //! ```
 //! Raw `.f32` files are little-endian f32 rows and need `--dims`. Ground truth is computed by
 //! exact scan (multi-threaded). Results are printed as a table and as JSON lines.
@@ -113,7 +113,10 @@ fn main() -> Result<()> {
     if let (Some(dir), false) = (&cache, cached) {
         let t = Instant::now();
         index.save(dir)?;
-        let size = fs::metadata(dir.join(glimpse_index::persist::FILE_NAME))?.len();
+        // The manifest and the graph files it names.
+        let size: u64 = fs::read_dir(dir)?
+            .map(|e| Ok(e?.metadata()?.len()))
+            .sum::<std::io::Result<u64>>()?;
         println!(
             "saved to {} in {:.2?} ({:.0} MiB)",
             dir.display(),

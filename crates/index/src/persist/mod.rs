@@ -1,0 +1,397 @@
+//! `save` / `load`: a self-checking manifest and the graph files it names, in one directory.
+//!
+//! # Format (version 2)
+//!
+//! `dir/index.glimpse`, the manifest:
+//!
+//! | bytes | content |
+//! |---|---|
+//! | 0..8 | magic `GLMPSIDX` |
+//! | 8..12 | format version (u32 LE) |
+//! | 12..16 | dims (u32 LE) |
+//! | 16..24 | live entries (u64 LE) |
+//! | 24..32 | slots = graph nodes, tombstones included (u64 LE) |
+//! | 32..36, 36..44 | lengths of the config and meta sections |
+//! | 44..52, 52..60 | lengths of the graph and data files |
+//! | 60..68 | generation: the graph files are `graph-<generation as 16 hex digits>.hnsw.{graph,data}` (0: no graph) |
+//! | 68..72, 72..76 | CRC-32 of the graph file and of the data file |
+//! | 76..80 | CRC-32 of the config and meta sections |
+//! | 80..84 | CRC-32 of bytes 0..80 |
+//! | then | config (bincode), meta (bincode: id and tombstone of every slot) |
+//!
+//! and beside it the two files hnsw_rs's `file_dump` writes (the graph's links, and the
+//! vectors). hnsw_rs reloads a graph only from files, so the graph files are kept where the
+//! loader reads them: **opening reads the index in place and never writes a second copy of it**
+//! (format 1 kept everything in one file and unpacked it into a scratch folder on every open).
+//! The graph is persisted, not rebuilt: reloading 100k × 512 takes seconds where a rebuild
+//! takes a minute. The vectors are stored once, in the data file, and copied into the index's
+//! flat storage on load.
+//!
+//! Every check (magic, version, header CRC, exact length, payload CRC, both files' length and
+//! CRC streamed before hnsw_rs parses them, consistency of ids/tombstones/graph) runs before
+//! anything is trusted, so a truncated, corrupted or missing file is an [`Error`], never a
+//! panic or a silently wrong index.
+//!
+//! # Atomic saves
+//!
+//! A save dumps the graph under a fresh generation and fsyncs both files, writes the manifest
+//! to `index.glimpse.<pid>.tmp`, fsyncs it, renames it over `index.glimpse` and fsyncs the
+//! directory. Only then are the previous generation's files removed. A crash at any point
+//! leaves the old manifest with its own files, or the new one with its own: never a mix. What
+//! an interrupted save leaves behind (a temp manifest, an unreferenced generation) is listed
+//! by [`leftovers`] and removed by [`remove_leftovers`] (the library calls it on open) or by
+//! the next save, so nothing accumulates. Loading a directory while another *process* saves
+//! into it is not supported (the library's store lock prevents it).
+//!
+//! Format 1 files are refused with [`Error::UnsupportedVersion`]; the library then rebuilds
+//! the index from its store. Measured at 100k × 512: docs/PERFORMANCE.md.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::IndexConfig;
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::index::{Index, State};
+use crate::slots::Slots;
+
+mod files;
+mod header;
+
+use files::{DATA_SUFFIX, GRAPH_SUFFIX};
+use header::{Header, HEADER_LEN};
+
+/// Name of the manifest inside the directory given to [`Index::save`] / [`Index::load`].
+pub const FILE_NAME: &str = "index.glimpse";
+/// The file format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 2;
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    ids: Vec<u64>,
+    dead: Vec<bool>,
+}
+
+/// Removes a half-written temp file unless disarmed.
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// Removes a generation's graph files unless disarmed (a save that failed half way).
+struct NewGeneration<'a> {
+    dir: &'a Path,
+    generation: Option<u64>,
+}
+
+impl Drop for NewGeneration<'_> {
+    fn drop(&mut self) {
+        if let Some(g) = self.generation.take() {
+            for suffix in [GRAPH_SUFFIX, DATA_SUFFIX] {
+                let _ = fs::remove_file(files::graph_file(self.dir, g, suffix));
+            }
+        }
+    }
+}
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<{ 1 << 34 }>()
+}
+
+/// Files in `dir` that no saved index refers to: what an interrupted save left (a temp
+/// manifest, graph files of a generation the manifest does not name) and format 1's scratch
+/// folders. When the manifest is missing, every graph file is listed (nothing can refer to
+/// it); when it exists but cannot be read or checked, only temp files are listed (nothing is
+/// removed on doubt: the index is rebuilt and its next save cleans up).
+pub fn leftovers(dir: impl AsRef<Path>) -> Vec<PathBuf> {
+    let dir = dir.as_ref();
+    let path = dir.join(FILE_NAME);
+    let keep = match read_manifest(&path) {
+        Ok((h, _)) => Some(h.generation),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
+        Err(_) => {
+            return files::leftovers_except(dir, None)
+                .into_iter()
+                .filter(|p| !p.to_string_lossy().ends_with(DATA_SUFFIX))
+                .filter(|p| !p.to_string_lossy().ends_with(GRAPH_SUFFIX))
+                .collect()
+        }
+    };
+    files::leftovers_except(dir, keep)
+}
+
+/// Removes [`leftovers`]; returns the paths removed. Call only when no other process saves
+/// into `dir`.
+pub fn remove_leftovers(dir: impl AsRef<Path>) -> Vec<PathBuf> {
+    files::remove_all(leftovers(dir))
+}
+
+/// Reads and checks the manifest: its header and the config + meta bytes after it.
+fn read_manifest(path: &Path) -> Result<(Header, Vec<u8>)> {
+    let io = |e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut head = Vec::with_capacity(HEADER_LEN);
+    (&mut file)
+        .take(HEADER_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let h = Header::decode(&head, len, path)?;
+    let mut rest = Vec::new();
+    file.read_to_end(&mut rest).map_err(io)?;
+    let corrupt = |reason: &str| Error::Corrupt {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    };
+    if rest.len() as u64 + HEADER_LEN as u64 != len {
+        return Err(corrupt("file changed while read"));
+    }
+    if crc32fast::hash(&rest) != h.payload_crc {
+        return Err(corrupt("payload checksum mismatch"));
+    }
+    Ok((h, rest))
+}
+
+impl Index {
+    /// Saves the index into `dir` (creating it), atomically; see the [`persist`](crate::persist)
+    /// module for the files and the guarantees.
+    ///
+    /// Searches continue during a save; writers wait for it.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        let _writer = self.lock_writer("save");
+        let state = self.state.read();
+        fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let final_path = dir.join(FILE_NAME);
+
+        // 1. The graph files, under a fresh generation, durable before the manifest names them.
+        let mut generation = NewGeneration {
+            dir,
+            generation: None,
+        };
+        let (mut graph_len, mut graph_crc, mut data_len, mut data_crc) = (0, 0, 0, 0);
+        if state.graph.len() > 0 {
+            let g = files::fresh_generation(dir);
+            generation.generation = Some(g);
+            state.graph.dump(dir, &files::basename(g))?;
+            for (suffix, len, crc) in [
+                (GRAPH_SUFFIX, &mut graph_len, &mut graph_crc),
+                (DATA_SUFFIX, &mut data_len, &mut data_crc),
+            ] {
+                let path = files::graph_file(dir, g, suffix);
+                files::sync_file(&path).map_err(Error::io(&path))?;
+                (*len, *crc) = files::checksum(&path).map_err(Error::io(&path))?;
+            }
+        }
+
+        // 2. The manifest, through a temp file and a rename.
+        let slots = &state.slots;
+        let encode_err = |e: bincode::error::EncodeError| Error::Io {
+            path: final_path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        };
+        let config =
+            bincode::serde::encode_to_vec(&self.config, bincode_config()).map_err(encode_err)?;
+        let meta = Meta {
+            ids: slots.ids().to_vec(),
+            dead: slots.dead_flags().to_vec(),
+        };
+        let meta = bincode::serde::encode_to_vec(&meta, bincode_config()).map_err(encode_err)?;
+        let mut payload = crc32fast::Hasher::new();
+        payload.update(&config);
+        payload.update(&meta);
+        let header = Header {
+            version: FORMAT_VERSION,
+            dims: self.config.dims as u32,
+            live: slots.live_len() as u64,
+            slots: slots.slot_len() as u64,
+            config_len: config.len() as u32,
+            meta_len: meta.len() as u64,
+            graph_len,
+            graph_crc,
+            data_len,
+            data_crc,
+            generation: generation.generation.unwrap_or(0),
+            payload_crc: payload.finalize(),
+        };
+        let tmp_path = dir.join(format!("{FILE_NAME}.{}.tmp", std::process::id()));
+        let mut guard = TempFile(Some(tmp_path.clone()));
+        let write = || -> std::io::Result<()> {
+            let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp_path)?);
+            w.write_all(&header.encode())?;
+            w.write_all(&config)?;
+            w.write_all(&meta)?;
+            let file = w.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()
+        };
+        write().map_err(Error::io(&tmp_path))?;
+        fs::rename(&tmp_path, &final_path).map_err(Error::io(&final_path))?;
+        guard.0 = None;
+        generation.generation = None;
+        files::sync_dir(dir).map_err(Error::io(dir))?;
+
+        // 3. The previous generation (and anything an interrupted save left) goes.
+        files::remove_all(files::leftovers_except(dir, Some(header.generation)));
+        Ok(())
+    }
+
+    /// Loads an index saved by [`save`](Self::save) from `dir`, in place.
+    ///
+    /// A missing manifest is [`Error::Io`] (kind `NotFound`); a foreign file
+    /// [`Error::NotAnIndex`]; another format version [`Error::UnsupportedVersion`]; a
+    /// truncated or corrupt manifest, or a missing, truncated or corrupt graph file,
+    /// [`Error::Corrupt`].
+    pub fn load(dir: impl AsRef<Path>) -> Result<Index> {
+        load(dir.as_ref(), None)
+    }
+
+    /// [`load`](Self::load), then checks that the file was built with `expected`'s `dims`, `m`
+    /// and `ef_construction` ([`Error::Incompatible`] otherwise) and adopts `expected`'s
+    /// search-time settings (`ef_search`, `exact_threshold`, `compact_ratio`).
+    pub fn load_expecting(dir: impl AsRef<Path>, expected: &IndexConfig) -> Result<Index> {
+        expected.validate()?;
+        load(dir.as_ref(), Some(expected))
+    }
+}
+
+fn load(dir: &Path, expected: Option<&IndexConfig>) -> Result<Index> {
+    let path = dir.join(FILE_NAME);
+    let corrupt = |reason: String| Error::Corrupt {
+        path: path.clone(),
+        reason,
+    };
+    let (h, sections) = read_manifest(&path)?;
+    let (config_bytes, meta_bytes) = sections.split_at(h.config_len as usize);
+
+    // The graph files must be exactly the ones the manifest names, checked before hnsw_rs
+    // (which asserts on malformed input) reads them.
+    if h.generation != 0 {
+        for (suffix, len, crc) in [
+            (GRAPH_SUFFIX, h.graph_len, h.graph_crc),
+            (DATA_SUFFIX, h.data_len, h.data_crc),
+        ] {
+            let file = files::graph_file(dir, h.generation, suffix);
+            match files::checksum(&file) {
+                Ok((l, c)) if l == len && c == crc => {}
+                Ok((l, _)) if l != len => {
+                    return Err(corrupt(format!(
+                        "{} is {l} bytes, the manifest says {len}",
+                        file.display()
+                    )))
+                }
+                Ok(_) => {
+                    return Err(corrupt(format!("{} checksum mismatch", file.display())));
+                }
+                Err(e) => return Err(corrupt(format!("{}: {e}", file.display()))),
+            }
+        }
+    }
+
+    let (mut config, _): (IndexConfig, usize) =
+        bincode::serde::decode_from_slice(config_bytes, bincode_config())
+            .map_err(|e| corrupt(format!("config: {e}")))?;
+    config.validate().map_err(|e| corrupt(e.to_string()))?;
+    let (meta, _): (Meta, usize) = bincode::serde::decode_from_slice(meta_bytes, bincode_config())
+        .map_err(|e| corrupt(format!("meta: {e}")))?;
+    let slots_n = h.slots as usize;
+    if config.dims != h.dims as usize || meta.ids.len() != slots_n || meta.dead.len() != slots_n {
+        return Err(corrupt("header, config and id table disagree".into()));
+    }
+    if let Some(want) = expected {
+        let differs = |what: &str, file: usize, want: usize| {
+            Err(Error::Incompatible {
+                path: path.clone(),
+                reason: format!("{what} is {file} in the file, {want} expected"),
+            })
+        };
+        if config.dims != want.dims {
+            return differs("dims", config.dims, want.dims);
+        }
+        if config.m != want.m {
+            return differs("m", config.m, want.m);
+        }
+        if config.ef_construction != want.ef_construction {
+            return differs(
+                "ef_construction",
+                config.ef_construction,
+                want.ef_construction,
+            );
+        }
+        config.ef_search = want.ef_search;
+        config.exact_threshold = want.exact_threshold;
+        config.compact_ratio = want.compact_ratio;
+    }
+
+    let dims = config.dims;
+    let (graph, data) = match h.generation {
+        0 if slots_n == 0 => (Graph::new(&config, 0), Vec::new()),
+        0 => return Err(corrupt(format!("{slots_n} slots but no graph"))),
+        g => {
+            let graph =
+                Graph::load(dir, &files::basename(g)).map_err(|e| corrupt(e.to_string()))?;
+            if graph.len() != slots_n {
+                return Err(corrupt(format!(
+                    "graph has {} nodes, expected {slots_n}",
+                    graph.len()
+                )));
+            }
+            let data = vectors_from_graph(&graph, slots_n, dims).map_err(corrupt)?;
+            (graph, data)
+        }
+    };
+    let slots = Slots::from_parts(dims, data, meta.ids, meta.dead)
+        .ok_or_else(|| corrupt("inconsistent id table".into()))?;
+    if slots.live_len() as u64 != h.live {
+        return Err(corrupt(format!(
+            "{} live ids, header says {}",
+            slots.live_len(),
+            h.live
+        )));
+    }
+    Ok(Index::from_parts(config, State::new(slots, graph)))
+}
+
+/// Copies every node's vector into slot order, checking each slot appears once with unit norm.
+fn vectors_from_graph(
+    graph: &Graph,
+    slots: usize,
+    dims: usize,
+) -> std::result::Result<Vec<f32>, String> {
+    let mut data = vec![0.0f32; slots * dims];
+    let mut seen = vec![false; slots];
+    let mut problem = None;
+    graph.for_each_point(|slot, v| {
+        if problem.is_some() {
+            return;
+        }
+        if slot >= slots || seen[slot] || v.len() != dims {
+            problem = Some(format!("graph node for slot {slot} is out of place"));
+            return;
+        }
+        let norm2: f32 = v.iter().map(|x| x * x).sum();
+        if !(norm2 - 1.0).abs().lt(&1e-3) {
+            problem = Some(format!("vector of slot {slot} is not unit length"));
+            return;
+        }
+        seen[slot] = true;
+        data[slot * dims..(slot + 1) * dims].copy_from_slice(v);
+    });
+    if let Some(p) = problem {
+        return Err(p);
+    }
+    if seen.iter().any(|s| !s) {
+        return Err("graph lacks some slots".into());
+    }
+    Ok(data)
+}
