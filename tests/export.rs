@@ -313,3 +313,173 @@ fn a_cancelled_shard_resumes_from_its_finished_chunks() {
     index(&indexed, &tmp.path().join("photos"));
     assert_eq!(contents(&lib), contents(&indexed));
 }
+
+const CHILD_LIB: &str = "GLIMPSE_IMPORT_CHILD_LIB";
+const CHILD_FILE: &str = "GLIMPSE_IMPORT_CHILD_FILE";
+
+/// The child process of the kill test: imports one row per batch, printing each commit.
+#[test]
+#[ignore = "the child process of an_import_killed_mid_run_resumes (run by it with --ignored)"]
+fn import_child() {
+    let (Ok(lib), Ok(file)) = (std::env::var(CHILD_LIB), std::env::var(CHILD_FILE)) else {
+        panic!("import_child runs only as the kill test's child ({CHILD_LIB}, {CHILD_FILE})");
+    };
+    let lib = open(Path::new(&lib));
+    let progress: glimpse::ProgressFn = Arc::new(|p: &glimpse::Progress| {
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        writeln!(out, "\nPROGRESS {}", p.encoded).unwrap();
+        out.flush().unwrap();
+    });
+    let opts = ImportOptions::default().batch_size(1).progress(progress);
+    lib.import(&[&file], &opts).unwrap();
+}
+
+#[test]
+fn an_import_killed_mid_run_resumes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir().unwrap();
+    photos(&tmp.path().join("photos"), 18);
+    let original = open(&tmp.path().join("a"));
+    index(&original, &tmp.path().join("photos"));
+    let file = tmp.path().join("a.parquet");
+    original.export(&file, &ExportOptions::default()).unwrap();
+    let target = tmp.path().join("b");
+    let seed: u64 = rand::random();
+    eprintln!("kill seed {seed}");
+    let mut killed_at = Vec::new();
+    for round in 0..3u64 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "import_child", "--nocapture"])
+            .env(CHILD_LIB, &target)
+            .env(CHILD_FILE, &file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill after a few more commits than the last round saw, a few ms after one.
+        let wait_for = 2 + (seed.wrapping_add(round * 7) % 4) as usize;
+        let mut seen = 0;
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in lines {
+            if line.unwrap().starts_with("PROGRESS") {
+                seen += 1;
+                if seen == wait_for {
+                    std::thread::sleep(std::time::Duration::from_millis(seed % 3));
+                    break;
+                }
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        killed_at.push(seen);
+    }
+    let lib = open(&target);
+    let before = lib.len();
+    eprintln!("killed after {killed_at:?} commits; {before} photos imported");
+    assert!(
+        before >= 2 && before < 30,
+        "{before} photos after the kills"
+    );
+    assert!(lib.check().unwrap().is_ok(), "{:?}", lib.check().unwrap());
+    let rest = lib.import(&[&file], &ImportOptions::default()).unwrap();
+    assert_eq!(rest.present, before);
+    assert_eq!(rest.added, 30 - before);
+    assert_eq!(contents(&lib), contents(&original));
+    assert_eq!(results(&lib, 30), results(&original, 30));
+}
+
+#[test]
+fn milvus_finds_what_glimpse_finds() {
+    let tmp = tempfile::tempdir().unwrap();
+    photos(&tmp.path().join("photos"), 188);
+    let lib = open(&tmp.path().join("lib"));
+    index(&lib, &tmp.path().join("photos"));
+    assert_eq!(lib.len(), 200);
+    let file = tmp.path().join("photos.parquet");
+    lib.export(&file, &ExportOptions::default()).unwrap();
+
+    // Text queries, and example photos that are not in the library. Below the index's exact
+    // threshold (2000 photos by default) Glimpse's search is an exact scan.
+    let k = 10;
+    let texts = [
+        "a red square on a striped background",
+        "a small blue rectangle",
+        "green",
+        "a yellow box",
+        "purple stripes",
+        "a photo of a beach",
+        "dark background with a bright square",
+        "two colours",
+        "a large red rectangle on green",
+        "blue and yellow",
+    ];
+    let mut queries = Vec::new();
+    for t in texts {
+        let ids: Vec<u64> = lib
+            .search_text(t, k)
+            .unwrap()
+            .iter()
+            .map(|h| h.id)
+            .collect();
+        queries.push(
+            serde_json::json!({"text": t, "embedding": lib.embed_text(t).unwrap(), "ids": ids}),
+        );
+    }
+    for seed in 0..20u32 {
+        let p = tmp.path().join(format!("queries/{seed}.png"));
+        write_photo(&p, 5000 + seed * 13, 90 + seed, 70 + 2 * seed);
+        let ids: Vec<u64> = lib
+            .search_image(&p, k)
+            .unwrap()
+            .iter()
+            .map(|h| h.id)
+            .collect();
+        queries.push(
+            serde_json::json!({"image": p, "embedding": lib.embed_image(&p).unwrap(), "ids": ids}),
+        );
+    }
+    let json = tmp.path().join("queries.json");
+    std::fs::write(
+        &json,
+        serde_json::json!({"k": k, "queries": queries}).to_string(),
+    )
+    .unwrap();
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check_milvus.py");
+    // The virtual environment lives in the target directory (tests run in target/<profile>/deps).
+    let exe = std::env::current_exe().unwrap();
+    let venv = exe.ancestors().nth(3).unwrap().join("milvus-venv");
+    let out = match std::process::Command::new("python3")
+        .arg(&script)
+        .arg("--export")
+        .arg(&file)
+        .arg("--queries")
+        .arg(&json)
+        .env("GLIMPSE_MILVUS_VENV", &venv)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("SKIPPED: python3 does not run: {e}");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    if stdout.starts_with("skipped") {
+        eprintln!("SKIPPED: {stdout}");
+        return;
+    }
+    assert!(out.status.success(), "check_milvus.py failed");
+    let overlap: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("overlap="))
+        .expect("the script prints overlap=")
+        .trim()
+        .parse()
+        .unwrap();
+    // Measured 1.0 (30 queries, 200 photos): Milvus's FLAT index is exact too.
+    assert!(overlap >= 0.95, "top-{k} overlap {overlap}");
+}
