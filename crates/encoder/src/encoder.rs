@@ -1,4 +1,5 @@
-//! The high-level encoder: a checkpoint directory in, `Vec<f32>` embeddings out.
+//! The high-level encoder: a checkpoint directory in, `Vec<f32>` embeddings out, for every
+//! supported architecture ([`Architecture`]: CLIP, SigLIP).
 
 use std::path::{Path, PathBuf};
 
@@ -6,14 +7,15 @@ use burn::prelude::*;
 
 use glimpse_kernels::{Isa, NativeText, NativeVision, Precision};
 
+use crate::architecture::{Architecture, ModelConfig};
 use crate::checkpoint::Checkpoint;
 use crate::clip::keys::ClipKeys;
 use crate::clip::model::{ClipModel, Towers};
 use crate::clip::pack::pack_checkpoint;
-use crate::config::ClipConfig;
 use crate::error::{Error, Result};
 use crate::preprocess::Pixels;
-use crate::tokenize::ClipTokenizer;
+use crate::siglip::{SiglipModel, SiglipTokenizer};
+use crate::tokenize::{ClipTokenizer, TextTokenizer};
 
 /// Inputs per forward pass; larger calls are split into chunks of this many.
 const MAX_BATCH: usize = 32;
@@ -71,30 +73,87 @@ impl LoadOptions {
     }
 }
 
-/// A CLIP checkpoint loaded for embedding: config, weights on a device and (with the text
-/// tower) the tokenizer.
-///
-/// Embeddings are L2-normalised `Vec<f32>` of length [`ClipEncoder::dim`]; the cosine
-/// similarity of an image and a text is their dot product.
+/// The burn modules of a loaded checkpoint (towers served by the native engine are absent).
 #[derive(Debug)]
-pub struct ClipEncoder {
+pub enum LoadedModel {
+    /// `CLIPModel`.
+    Clip(ClipModel),
+    /// `SiglipModel`.
+    Siglip(SiglipModel),
+}
+
+impl LoadedModel {
+    /// `exp(logit_scale)`: the multiplier of cosines in zero-shot logits.
+    pub fn logit_scale_exp(&self) -> f32 {
+        match self {
+            LoadedModel::Clip(m) => m.logit_scale_exp(),
+            LoadedModel::Siglip(m) => m.logit_scale.exp(),
+        }
+    }
+
+    /// SigLIP's `logit_bias`; `None` for CLIP.
+    pub fn logit_bias(&self) -> Option<f32> {
+        match self {
+            LoadedModel::Clip(_) => None,
+            LoadedModel::Siglip(m) => Some(m.logit_bias),
+        }
+    }
+
+    /// The CLIP model, if this is one.
+    pub fn as_clip(&self) -> Option<&ClipModel> {
+        match self {
+            LoadedModel::Clip(m) => Some(m),
+            LoadedModel::Siglip(_) => None,
+        }
+    }
+
+    /// The SigLIP model, if this is one.
+    pub fn as_siglip(&self) -> Option<&SiglipModel> {
+        match self {
+            LoadedModel::Siglip(m) => Some(m),
+            LoadedModel::Clip(_) => None,
+        }
+    }
+
+    fn has_vision(&self) -> bool {
+        match self {
+            LoadedModel::Clip(m) => m.vision.is_some(),
+            LoadedModel::Siglip(m) => m.vision.is_some(),
+        }
+    }
+}
+
+/// A checkpoint (CLIP or SigLIP, see [`Architecture`]) loaded for embedding: config, weights
+/// on a device and (with the text tower) the tokenizer.
+///
+/// Embeddings are L2-normalised `Vec<f32>` of length [`Encoder::dim`]; the cosine similarity
+/// of an image and a text is their dot product. [`Encoder::relevance`] turns a cosine into
+/// SigLIP's calibrated probability (CLIP's scores are not calibrated: `None`).
+#[derive(Debug)]
+pub struct Encoder {
     dir: PathBuf,
-    config: ClipConfig,
-    model: ClipModel,
+    config: ModelConfig,
+    model: LoadedModel,
     native_text: Option<NativeText>,
     native_vision: Option<NativeVision>,
     options: LoadOptions,
-    tokenizer: Option<ClipTokenizer>,
+    tokenizer: Option<TextTokenizer>,
     device: Device,
 }
 
-impl ClipEncoder {
+/// The name the encoder had when it loaded only CLIP; the same type.
+pub type ClipEncoder = Encoder;
+
+impl Encoder {
     /// Loads a checkpoint in Hugging Face layout from `model_dir`: `config.json`,
     /// `model.safetensors` (or `model.safetensors.index.json` and its shards) and, for the text
-    /// tower, `tokenizer.json`. Only the `towers` asked for are read.
+    /// tower, `tokenizer.json` (SigLIP: and `tokenizer_config.json` for the pad token). The
+    /// architecture is read from `config.json` ([`Architecture::detect`]). Only the `towers`
+    /// asked for are read.
     ///
     /// # Errors
-    /// [`Error::Io`] for a missing file, [`Error::Config`], [`Error::Checkpoint`],
+    /// [`Error::Io`] for a missing file, [`Error::Config`],
+    /// [`Error::UnsupportedArchitecture`], [`Error::Checkpoint`],
     /// [`Error::MissingWeight`], [`Error::UnexpectedWeight`], [`Error::ShapeMismatch`],
     /// [`Error::Tokenizer`].
     ///
@@ -131,37 +190,87 @@ impl ClipEncoder {
             (Engine::Native, _) | (Engine::Auto, Precision::Bf16) => true,
             (Engine::Auto, Precision::F32) => native_by_default(device),
         };
-        let config = ClipConfig::from_file(dir.join("config.json"))?;
+        let config = ModelConfig::from_file(dir.join("config.json"))?;
         let checkpoint = Checkpoint::open_dir(&dir)?;
         let isa = Isa::detect();
-        // The tokenizer (a large JSON file) loads on another thread while the weights are read.
-        let (tokenizer, weights) = rayon::join(
-            || {
-                towers
+        let (model, native_text, native_vision, tokenizer) = match &config {
+            ModelConfig::Clip(clip) => {
+                // The tokenizer (a large JSON file) loads on another thread while the weights
+                // are read.
+                let (tokenizer, weights) = rayon::join(
+                    || {
+                        towers
+                            .text()
+                            .then(|| ClipTokenizer::from_dir(&dir))
+                            .transpose()
+                    },
+                    || -> Result<_> {
+                        if !native {
+                            let model = checkpoint.load_model(clip, towers, device)?;
+                            return Ok((model, None, None));
+                        }
+                        // Both towers pack straight from the checkpoint (no burn modules): the
+                        // cold start of a query process. Only `logit_scale` is read outside a
+                        // tower.
+                        let (native_vision, native_text) =
+                            pack_checkpoint(&checkpoint, clip, towers, options.precision, isa)?;
+                        let logit_scale = ClipKeys::new(clip, towers).logit_scale;
+                        let model = ClipModel {
+                            text: None,
+                            vision: None,
+                            logit_scale: checkpoint
+                                .read_f32(&logit_scale.key, &logit_scale.shape)?[0],
+                        };
+                        Ok((model, native_text, native_vision))
+                    },
+                );
+                let (model, native_text, native_vision) = weights?;
+                let tokenizer = tokenizer?.map(TextTokenizer::Clip);
+                (
+                    LoadedModel::Clip(model),
+                    native_text,
+                    native_vision,
+                    tokenizer,
+                )
+            }
+            ModelConfig::Siglip(siglip) => {
+                // The native text tower needs the tokenizer's pad id: tokenizer first.
+                let tokenizer = towers
                     .text()
-                    .then(|| ClipTokenizer::from_dir(&dir))
-                    .transpose()
-            },
-            || -> Result<_> {
-                if !native {
-                    let model = checkpoint.load_model(&config, towers, device)?;
-                    return Ok((model, None, None));
+                    .then(|| {
+                        SiglipTokenizer::from_dir(&dir, siglip.text_config.max_position_embeddings)
+                    })
+                    .transpose()?;
+                let pad_id = tokenizer.as_ref().map_or(0, SiglipTokenizer::pad_id);
+                let tokenizer = tokenizer.map(TextTokenizer::Siglip);
+                if native {
+                    let (native_vision, native_text, (logit_scale, logit_bias)) =
+                        crate::siglip::pack::pack_checkpoint(
+                            &checkpoint,
+                            siglip,
+                            towers,
+                            pad_id,
+                            options.precision,
+                            isa,
+                        )?;
+                    let model = SiglipModel {
+                        text: None,
+                        vision: None,
+                        logit_scale,
+                        logit_bias,
+                    };
+                    (
+                        LoadedModel::Siglip(model),
+                        native_text,
+                        native_vision,
+                        tokenizer,
+                    )
+                } else {
+                    let model = checkpoint.load_siglip(siglip, towers, device)?;
+                    (LoadedModel::Siglip(model), None, None, tokenizer)
                 }
-                // Both towers pack straight from the checkpoint (no burn modules): the cold
-                // start of a query process. Only `logit_scale` is read outside a tower.
-                let (native_vision, native_text) =
-                    pack_checkpoint(&checkpoint, &config, towers, options.precision, isa)?;
-                let logit_scale = ClipKeys::new(&config, towers).logit_scale;
-                let model = ClipModel {
-                    text: None,
-                    vision: None,
-                    logit_scale: checkpoint.read_f32(&logit_scale.key, &logit_scale.shape)?[0],
-                };
-                Ok((model, native_text, native_vision))
-            },
-        );
-        let (model, native_text, native_vision) = weights?;
-        let tokenizer = tokenizer?;
+            }
+        };
         Ok(Self {
             dir,
             config,
@@ -194,14 +303,40 @@ impl ClipEncoder {
     }
 
     /// The checkpoint's configuration.
-    pub fn config(&self) -> &ClipConfig {
+    pub fn config(&self) -> &ModelConfig {
         &self.config
     }
 
+    /// The checkpoint's architecture.
+    pub fn architecture(&self) -> Architecture {
+        self.config.architecture()
+    }
+
     /// The model (for tensor-level use). With the native engine ([`engine`](Self::engine))
-    /// it holds no towers, only the `logit_scale`: their weights live in the native path.
-    pub fn model(&self) -> &ClipModel {
+    /// it holds no towers, only the calibration scalars: their weights live in the native
+    /// path.
+    pub fn model(&self) -> &LoadedModel {
         &self.model
+    }
+
+    /// `exp(logit_scale)`: the multiplier of cosines in zero-shot logits (100 for OpenAI's
+    /// CLIP checkpoints).
+    pub fn logit_scale_exp(&self) -> f32 {
+        self.model.logit_scale_exp()
+    }
+
+    /// The calibrated relevance of a cosine similarity between a text and an image embedding:
+    /// SigLIP's `sigmoid(exp(logit_scale)·cosine + logit_bias)`, the model's probability that
+    /// they match (in `0..=1`, comparable across queries). `None` for CLIP, whose softmax
+    /// training leaves cosines uncalibrated: rank by them, but a threshold on them means
+    /// different things for different queries and models.
+    pub fn relevance(&self, cosine: f32) -> Option<f32> {
+        let bias = self.model.logit_bias()?;
+        let scale = match &self.model {
+            LoadedModel::Siglip(m) => m.logit_scale,
+            LoadedModel::Clip(_) => return None,
+        };
+        Some(crate::siglip::relevance(cosine, scale, bias))
     }
 
     /// The device the weights live on.
@@ -209,18 +344,18 @@ impl ClipEncoder {
         &self.device
     }
 
-    /// The embedding width (`projection_dim`).
+    /// The embedding width (CLIP's `projection_dim`, SigLIP's vision `hidden_size`).
     pub fn dim(&self) -> usize {
-        self.config.projection_dim
+        self.config.embedding_dim()
     }
 
     /// The side of the square pixel input (`vision_config.image_size`).
     pub fn image_size(&self) -> usize {
-        self.config.vision_config.image_size
+        self.config.image_size()
     }
 
     /// The tokenizer, or [`Error::TowerNotLoaded`] without the text tower.
-    pub fn tokenizer(&self) -> Result<&ClipTokenizer> {
+    pub fn tokenizer(&self) -> Result<&TextTokenizer> {
         self.tokenizer
             .as_ref()
             .ok_or(Error::TowerNotLoaded { tower: "text" })
@@ -234,11 +369,10 @@ impl ClipEncoder {
     /// [`Error::TowerNotLoaded`]; [`Error::InvalidInput`] for a slice of the wrong length;
     /// [`Error::Execution`] if the backend fails.
     pub fn embed_pixel_values<P: AsRef<[f32]>>(&self, images: &[P]) -> Result<Vec<Vec<f32>>> {
-        if self.native_vision.is_none() {
-            self.model.vision_tower()?;
+        if self.native_vision.is_none() && !self.model.has_vision() {
+            return Err(Error::TowerNotLoaded { tower: "vision" });
         }
-        let v = &self.config.vision_config;
-        let (c, s) = (v.num_channels, v.image_size);
+        let (c, s) = (self.config.num_channels(), self.config.image_size());
         let len = c * s * s;
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(MAX_BATCH) {
@@ -261,7 +395,11 @@ impl ClipEncoder {
             }
             let pixels =
                 Tensor::<4>::from_data(TensorData::new(flat, [chunk.len(), c, s, s]), &self.device);
-            out.extend(rows(self.model.encode_images(pixels)?)?);
+            let embedded = match &self.model {
+                LoadedModel::Clip(m) => m.encode_images(pixels)?,
+                LoadedModel::Siglip(m) => m.encode_images(pixels)?,
+            };
+            out.extend(rows(embedded)?);
         }
         Ok(out)
     }
@@ -287,7 +425,9 @@ impl ClipEncoder {
         self.embed_pixel_values(&values)
     }
 
-    /// Embeds token id sequences (unpadded, as [`ClipTokenizer::encode`] returns them).
+    /// Embeds token id sequences as [`TextTokenizer::encode`] returns them (CLIP: unpadded;
+    /// SigLIP: padded to the context, and shorter sequences are padded with the tokenizer's
+    /// pad id here).
     ///
     /// # Errors
     /// [`Error::TowerNotLoaded`]; [`Error::InvalidInput`] for an empty or over-long sequence or
@@ -299,12 +439,18 @@ impl ClipEncoder {
                     native.check_ids(row.as_ref(), i)?;
                 }
             }
-            None => {
-                let tower = self.model.text_tower()?;
-                for (i, row) in ids.iter().enumerate() {
-                    tower.check_ids(row.as_ref(), i)?;
+            None => match &self.model {
+                LoadedModel::Clip(m) => {
+                    let tower = m.text_tower()?;
+                    for (i, row) in ids.iter().enumerate() {
+                        tower.check_ids(row.as_ref(), i)?;
+                    }
                 }
-            }
+                // Checked by `encode_texts`, batch by batch.
+                LoadedModel::Siglip(m) => {
+                    m.text_tower()?;
+                }
+            },
         }
         // Batch sequences of similar length together (each batch runs as long as its longest
         // sequence), then restore the caller's order.
@@ -319,7 +465,13 @@ impl ClipEncoder {
                     .chunks(self.dim())
                     .map(<[f32]>::to_vec)
                     .collect(),
-                None => rows(self.model.encode_texts(&batch)?)?,
+                None => match &self.model {
+                    LoadedModel::Clip(m) => rows(m.encode_texts(&batch)?)?,
+                    LoadedModel::Siglip(m) => {
+                        let pad_id = self.tokenizer()?.pad_id();
+                        rows(m.encode_texts(&batch, pad_id)?)?
+                    }
+                },
             };
             for (&i, e) in chunk.iter().zip(embedded) {
                 out[i] = e;
@@ -371,6 +523,6 @@ mod tests {
     #[test]
     fn encoder_can_be_shared_across_threads() {
         fn shared<T: Send + Sync>() {}
-        shared::<ClipEncoder>();
+        shared::<Encoder>();
     }
 }

@@ -19,6 +19,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A model's `config.json` names an architecture Glimpse does not load.
+    #[error(
+        "{path}: unsupported model architecture `{found}` (supported: {})",
+        crate::architecture::Architecture::SUPPORTED
+    )]
+    UnsupportedArchitecture {
+        /// The config file.
+        path: PathBuf,
+        /// The `model_type` / `architectures` entry found.
+        found: String,
+    },
+
     /// A model's `config.json` is not valid JSON or does not describe a supported CLIP model.
     #[error("invalid model config {path}: {message}")]
     Config {

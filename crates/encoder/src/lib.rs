@@ -62,6 +62,7 @@
 //!   over-long token sequences and missing GPUs are [`Error`] values.
 #![deny(missing_docs)]
 
+pub mod architecture;
 pub mod backend;
 pub mod checkpoint;
 pub mod clip;
@@ -69,15 +70,18 @@ pub mod config;
 pub mod encoder;
 pub mod error;
 pub mod preprocess;
+pub mod siglip;
 pub mod tokenize;
 
+pub use architecture::{Architecture, ModelConfig};
 pub use backend::Backend;
 pub use burn::tensor::Device;
 pub use clip::{ClipModel, Towers};
 pub use config::{Activation, ClipConfig, ClipTextConfig, ClipVisionConfig};
-pub use encoder::{ClipEncoder, Engine, LoadOptions};
+pub use encoder::{ClipEncoder, Encoder, Engine, LoadOptions, LoadedModel};
 pub use error::{Error, Result};
 pub use glimpse_kernels as kernels;
 pub use glimpse_kernels::Precision;
 pub use preprocess::{Pixels, PreprocessConfig, Preprocessor};
-pub use tokenize::ClipTokenizer;
+pub use siglip::{SiglipConfig, SiglipModel, SiglipTokenizer};
+pub use tokenize::{ClipTokenizer, TextTokenizer};

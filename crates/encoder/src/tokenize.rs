@@ -202,6 +202,55 @@ impl ClipTokenizer {
     }
 }
 
+/// The tokenizer of a loaded checkpoint, whichever its architecture.
+#[derive(Debug, Clone)]
+pub enum TextTokenizer {
+    /// CLIP: unpadded ids, `<|startoftext|> … <|endoftext|>`.
+    Clip(ClipTokenizer),
+    /// SigLIP: ids padded to the context with the tokenizer's pad id.
+    Siglip(crate::siglip::SiglipTokenizer),
+}
+
+impl TextTokenizer {
+    /// Tokenizes one text as the architecture's processor does.
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`].
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        match self {
+            TextTokenizer::Clip(t) => t.encode(text),
+            TextTokenizer::Siglip(t) => t.encode(text),
+        }
+    }
+
+    /// Tokenizes several texts.
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`].
+    pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<u32>>> {
+        match self {
+            TextTokenizer::Clip(t) => t.encode_batch(texts),
+            TextTokenizer::Siglip(t) => t.encode_batch(texts),
+        }
+    }
+
+    /// The most ids a sequence has (SigLIP: every sequence has exactly this many).
+    pub fn context_length(&self) -> usize {
+        match self {
+            TextTokenizer::Clip(t) => t.context_length(),
+            TextTokenizer::Siglip(t) => t.context_length(),
+        }
+    }
+
+    /// The padding id.
+    pub fn pad_id(&self) -> u32 {
+        match self {
+            TextTokenizer::Clip(t) => t.pad_id(),
+            TextTokenizer::Siglip(t) => t.pad_id(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

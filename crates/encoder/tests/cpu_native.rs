@@ -244,7 +244,10 @@ fn auto_engine_uses_native_only_where_it_pays() {
     assert_eq!(plain.engine(), expected);
     // A native tower's burn modules are gone; the logit scale stays.
     if expected == Engine::Native {
-        assert!(auto.model().text.is_none() && auto.model().vision.is_none());
+        assert!(auto
+            .model()
+            .as_clip()
+            .is_some_and(|m| m.text.is_none() && m.vision.is_none()));
         assert!(auto.model().logit_scale_exp() > 1.0);
     }
 }
@@ -252,7 +255,10 @@ fn auto_engine_uses_native_only_where_it_pays() {
 #[test]
 fn burn_fallback_serves_everything() {
     let burn = load("tiny-clip", LoadOptions::default().engine(Engine::Burn));
-    assert!(burn.model().text.is_some() && burn.model().vision.is_some());
+    assert!(burn
+        .model()
+        .as_clip()
+        .is_some_and(|m| m.text.is_some() && m.vision.is_some()));
     let texts = burn.embed_texts(&["a photo of a cat", "a dog"]).unwrap();
     assert_eq!(texts.len(), 2);
     let native = load("tiny-clip", LoadOptions::default().engine(Engine::Native));

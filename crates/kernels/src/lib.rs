@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use glimpse_kernels::{Activation, Dense, Isa, Layer, NativeText, Norm, Precision, Stack};
-//! use glimpse_kernels::{TextWeights, TokenTable};
+//! use glimpse_kernels::{TextPooling, TextWeights, TokenTable};
 //!
 //! // A one-layer text tower, width 8, two heads, vocabulary 10, context 4, embedding 6.
 //! let (d, heads, vocab, context, dim) = (8, 2, 10, 4, 6);
@@ -28,7 +28,7 @@
 //!     TextWeights {
 //!         vocab,
 //!         context,
-//!         eos_token_id: 9,
+//!         pooling: TextPooling::EndOfText { eos_token_id: 9 },
 //!         tokens: TokenTable::Owned(w(vocab * d, 7)),
 //!         positions: w(context * d, 8),
 //!         stack: Stack::new(vec![layer], d, heads, Activation::QuickGelu),
@@ -96,5 +96,5 @@ pub use dense::{Dense, Norm};
 pub use error::{Error, Result};
 pub use isa::{Isa, Precision};
 pub use layer::{Layer, Stack};
-pub use text::{pooled_position, NativeText, TextWeights, TokenTable};
-pub use vision::{NativeVision, VisionWeights};
+pub use text::{pooled_position, NativeText, TextPooling, TextWeights, TokenTable};
+pub use vision::{MapHead, MapHeadTensors, NativeVision, VisionPooling, VisionWeights};

@@ -1,5 +1,7 @@
-//! The causal text tower on the native kernels: token and position embeddings, the stack with
-//! a causal mask, the pooled end-of-text position, final LN, projection.
+//! The text tower on the native kernels: token and position embeddings, the stack, the pooled
+//! position, final LN, projection. Two poolings ([`TextPooling`]): CLIP's (causal attention,
+//! end-of-text token, run only as long as the longest sequence) and SigLIP's (bidirectional
+//! attention over the full padded context, last position).
 
 use std::sync::Arc;
 
@@ -59,6 +61,26 @@ pub fn pooled_position(ids: &[u32], eos_token_id: u32) -> usize {
     }
 }
 
+/// Which position of a sequence the text tower pools, and how it attends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextPooling {
+    /// CLIP (`CLIPTextTransformer`): causal attention, pooled at the end-of-text token
+    /// ([`pooled_position`]). Padding after it cannot change the result, so a batch runs only
+    /// as long as its longest sequence.
+    EndOfText {
+        /// The end-of-text token id (`2` selects the legacy argmax rule).
+        eos_token_id: u32,
+    },
+    /// SigLIP (`SiglipTextTransformer`): bidirectional attention, no mask, pooled at the last
+    /// position of the full context. Every sequence is padded to the context length with
+    /// `pad_id` first, exactly as `SiglipProcessor` (`padding="max_length"`) does: the padding
+    /// is attended to, so the pad id changes the embedding.
+    Last {
+        /// The tokenizer's padding id.
+        pad_id: u32,
+    },
+}
+
 /// The text tower on the native kernels.
 #[derive(Debug)]
 pub struct NativeText {
@@ -66,7 +88,7 @@ pub struct NativeText {
     hidden: usize,
     vocab: usize,
     context: usize,
-    eos_token_id: u32,
+    pooling: TextPooling,
     tokens: TokenTable,
     positions: Vec<f32>,
     stack: Stack,
@@ -82,17 +104,18 @@ pub struct TextWeights {
     pub vocab: usize,
     /// Context length (rows of the position table).
     pub context: usize,
-    /// End-of-text token id (selects the pooling rule, see [`pooled_position`]).
-    pub eos_token_id: u32,
+    /// Which position is pooled, and whether attention is causal.
+    pub pooling: TextPooling,
     /// Token embeddings `[vocab, hidden]`.
     pub tokens: TokenTable,
     /// Position embeddings `[context, hidden]`.
     pub positions: Vec<f32>,
-    /// The (causal) transformer stack.
+    /// The transformer stack.
     pub stack: Stack,
     /// Layer norm after the stack.
     pub final_ln: Norm,
-    /// Projection into the embedding space (no bias).
+    /// Projection into the embedding space (CLIP's `text_projection`, no bias; SigLIP's
+    /// `text_model.head`, with bias).
     pub projection: Dense,
 }
 
@@ -100,10 +123,14 @@ impl NativeText {
     /// The tower from its packed weights, run with the kernels of `isa`.
     ///
     /// # Panics
-    /// If the table sizes disagree with the stack's width.
+    /// If the table sizes disagree with the stack's width, or a [`TextPooling::Last`] pad id
+    /// is outside the vocabulary.
     pub fn new(weights: TextWeights, isa: Isa) -> Self {
         let w = weights;
         let hidden = w.stack.hidden();
+        if let TextPooling::Last { pad_id } = w.pooling {
+            assert!((pad_id as usize) < w.vocab, "pad id outside the vocabulary");
+        }
         assert_eq!(w.tokens.rows().len(), w.vocab * hidden, "token table");
         assert_eq!(w.positions.len(), w.context * hidden, "positions");
         assert_eq!(w.projection.inputs(), hidden, "projection inputs");
@@ -112,7 +139,7 @@ impl NativeText {
             hidden,
             vocab: w.vocab,
             context: w.context,
-            eos_token_id: w.eos_token_id,
+            pooling: w.pooling,
             tokens: w.tokens,
             positions: w.positions,
             stack: w.stack,
@@ -159,8 +186,14 @@ impl NativeText {
         Ok(())
     }
 
-    /// L2-normalised embeddings of unpadded token id sequences, run only as long as the
-    /// longest one; returns `[batch, projection]` row-major.
+    /// How the tower pools.
+    pub fn pooling(&self) -> TextPooling {
+        self.pooling
+    }
+
+    /// L2-normalised embeddings of token id sequences; returns `[batch, projection]` row-major.
+    /// With [`TextPooling::EndOfText`] the batch runs only as long as its longest sequence;
+    /// with [`TextPooling::Last`] every sequence is padded to the context with the pad id.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for an empty batch, an empty or over-long sequence, or an id
@@ -174,23 +207,34 @@ impl NativeText {
         }
         let d = self.hidden;
         let batch = ids.len();
-        let seq = ids.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+        let (seq, pad, causal) = match self.pooling {
+            TextPooling::EndOfText { .. } => {
+                // Padding after the end (id 0) is never attended to by the pooled position.
+                let longest = ids.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+                (longest, 0, true)
+            }
+            TextPooling::Last { pad_id } => (self.context, pad_id, false),
+        };
         let mut w = self.pool.take();
         let x = buffer(&mut w.x, batch * seq * d);
         for (b, row) in ids.iter().enumerate() {
             let row = row.as_ref();
             for i in 0..seq {
-                // Padding after the end (id 0) is never attended to by the pooled position.
-                let id = row.get(i).copied().unwrap_or(0) as usize;
+                let id = row.get(i).copied().unwrap_or(pad) as usize;
                 let dst = &mut x[(b * seq + i) * d..(b * seq + i + 1) * d];
                 dst.copy_from_slice(&self.tokens.rows()[id * d..(id + 1) * d]);
                 ops::add_in_place(dst, &self.positions[i * d..(i + 1) * d]);
             }
         }
-        self.stack.forward(self.isa, &mut w, batch, seq, true);
+        self.stack.forward(self.isa, &mut w, batch, seq, causal);
         let mut pooled = Vec::with_capacity(batch * d);
         for (b, row) in ids.iter().enumerate() {
-            let p = pooled_position(row.as_ref(), self.eos_token_id);
+            let p = match self.pooling {
+                TextPooling::EndOfText { eos_token_id } => {
+                    pooled_position(row.as_ref(), eos_token_id)
+                }
+                TextPooling::Last { .. } => seq - 1,
+            };
             pooled.extend_from_slice(&w.x[(b * seq + p) * d..(b * seq + p + 1) * d]);
         }
         let mut normed = vec![0.0; batch * d];

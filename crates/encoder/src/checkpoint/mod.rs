@@ -54,8 +54,27 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::clip::keys::ClipKeys;
+use crate::clip::keys::{ClipKeys, TensorSpec};
 use crate::error::{Error, Result};
+
+/// An architecture's key map, as [`Checkpoint::validate`] walks it: every tensor the loaders
+/// read, and which other keys a checkpoint may hold unread.
+pub trait KeyMap {
+    /// Every tensor the loaders read, in load order.
+    fn specs(&self) -> Vec<&TensorSpec>;
+    /// Whether a checkpoint may hold `key` without any reader consuming it.
+    fn may_skip(&self, key: &str) -> bool;
+}
+
+impl KeyMap for ClipKeys {
+    fn specs(&self) -> Vec<&TensorSpec> {
+        ClipKeys::specs(self)
+    }
+
+    fn may_skip(&self, key: &str) -> bool {
+        ClipKeys::may_skip(self, key)
+    }
+}
 
 use safetensors::TensorEntry;
 pub use safetensors::{MappedF32, SafetensorsFile};
@@ -210,7 +229,7 @@ impl Checkpoint {
     /// [`Error::MissingWeight`], [`Error::ShapeMismatch`], [`Error::UnsupportedDType`];
     /// [`Error::UnexpectedWeight`] for a tensor of a loaded tower (or of none) that the map
     /// does not list (the `position_ids` buffers aside).
-    pub fn validate(&self, keys: &ClipKeys) -> Result<()> {
+    pub fn validate(&self, keys: &impl KeyMap) -> Result<()> {
         let specs = keys.specs();
         for spec in &specs {
             let (_, entry) = self.entry(&spec.key, &spec.shape)?;

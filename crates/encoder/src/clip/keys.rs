@@ -49,7 +49,7 @@ pub struct TensorSpec {
 }
 
 impl TensorSpec {
-    fn new(key: impl Into<String>, shape: &[usize]) -> Self {
+    pub(crate) fn new(key: impl Into<String>, shape: &[usize]) -> Self {
         Self {
             key: key.into(),
             shape: shape.to_vec(),
@@ -71,7 +71,7 @@ pub struct LinearKeys {
 }
 
 impl LinearKeys {
-    fn new(prefix: &str, d_in: usize, d_out: usize, bias: bool) -> Self {
+    pub(crate) fn new(prefix: &str, d_in: usize, d_out: usize, bias: bool) -> Self {
         Self {
             weight: TensorSpec::new(format!("{prefix}.weight"), &[d_out, d_in]),
             bias: bias.then(|| TensorSpec::new(format!("{prefix}.bias"), &[d_out])),
@@ -93,7 +93,7 @@ pub struct NormKeys {
 }
 
 impl NormKeys {
-    fn new(prefix: &str, d: usize, eps: f64) -> Self {
+    pub(crate) fn new(prefix: &str, d: usize, eps: f64) -> Self {
         Self {
             weight: TensorSpec::new(format!("{prefix}.weight"), &[d]),
             bias: TensorSpec::new(format!("{prefix}.bias"), &[d]),
@@ -137,7 +137,7 @@ pub struct StackKeys {
 }
 
 impl StackKeys {
-    fn new(tower: &str, sizes: [usize; 4], eps: f64, act: Activation) -> Self {
+    pub(crate) fn new(tower: &str, sizes: [usize; 4], eps: f64, act: Activation) -> Self {
         let [d, inter, layers, heads] = sizes;
         let layers = (0..layers)
             .map(|n| {

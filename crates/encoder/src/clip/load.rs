@@ -58,9 +58,9 @@ impl Checkpoint {
 }
 
 /// Walks the module tree, taking tensors from the checkpoint.
-struct Reader<'a> {
-    checkpoint: &'a Checkpoint,
-    device: Device,
+pub(crate) struct Reader<'a> {
+    pub(crate) checkpoint: &'a Checkpoint,
+    pub(crate) device: Device,
 }
 
 /// Transposes a row-major `[rows, cols]` matrix.
@@ -75,11 +75,11 @@ pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 }
 
 impl Reader<'_> {
-    fn values(&self, spec: &TensorSpec) -> Result<Vec<f32>> {
+    pub(crate) fn values(&self, spec: &TensorSpec) -> Result<Vec<f32>> {
         self.checkpoint.read_f32(&spec.key, &spec.shape)
     }
 
-    fn tensor<const D: usize>(&self, spec: &TensorSpec) -> Result<Tensor<D>> {
+    pub(crate) fn tensor<const D: usize>(&self, spec: &TensorSpec) -> Result<Tensor<D>> {
         let shape: [usize; D] = spec
             .shape
             .as_slice()
@@ -92,7 +92,7 @@ impl Reader<'_> {
     }
 
     /// A PyTorch `nn.Linear` (`weight` `[out, in]`, optional `bias` `[out]`), transposed.
-    fn linear(&self, keys: &LinearKeys) -> Result<Linear> {
+    pub(crate) fn linear(&self, keys: &LinearKeys) -> Result<Linear> {
         let (d_in, d_out) = (keys.d_in, keys.d_out);
         let weight = transpose(&self.values(&keys.weight)?, d_out, d_in);
         let weight = Tensor::from_data(TensorData::new(weight, [d_in, d_out]), &self.device);
@@ -106,7 +106,7 @@ impl Reader<'_> {
         })
     }
 
-    fn layer_norm(&self, keys: &NormKeys) -> Result<LayerNorm> {
+    pub(crate) fn layer_norm(&self, keys: &NormKeys) -> Result<LayerNorm> {
         let mut norm = LayerNormConfig::new(keys.weight.shape[0])
             .with_epsilon(keys.eps)
             .init(&self.device);
@@ -115,13 +115,13 @@ impl Reader<'_> {
         Ok(norm)
     }
 
-    fn embedding(&self, spec: &TensorSpec) -> Result<Embedding> {
+    pub(crate) fn embedding(&self, spec: &TensorSpec) -> Result<Embedding> {
         Ok(Embedding {
             weight: Param::from_tensor(self.tensor(spec)?),
         })
     }
 
-    fn layers(&self, keys: &StackKeys) -> Result<ClipLayers> {
+    pub(crate) fn layers(&self, keys: &StackKeys) -> Result<ClipLayers> {
         let layers = keys
             .layers
             .iter()

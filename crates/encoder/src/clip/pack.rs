@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use glimpse_kernels::{
-    Dense, Isa, Layer, NativeText, NativeVision, Norm, Precision, Stack, TextWeights, TokenTable,
-    VisionWeights,
+    Dense, Isa, Layer, NativeText, NativeVision, Norm, Precision, Stack, TextPooling, TextWeights,
+    TokenTable, VisionPooling, VisionWeights,
 };
 use rayon::prelude::*;
 
@@ -81,14 +81,18 @@ impl TensorSource for StateDict {
     }
 }
 
-fn dense(src: &impl TensorSource, keys: &LinearKeys, precision: Precision) -> Result<Dense> {
+pub(crate) fn dense(
+    src: &impl TensorSource,
+    keys: &LinearKeys,
+    precision: Precision,
+) -> Result<Dense> {
     let bias = keys.bias.as_ref().map(|b| src.get(b)).transpose()?;
     src.with(&keys.weight, |w| {
         Dense::from_torch(w, keys.d_in, keys.d_out, bias, precision)
     })
 }
 
-fn norm(src: &impl TensorSource, keys: &NormKeys) -> Result<Norm> {
+pub(crate) fn norm(src: &impl TensorSource, keys: &NormKeys) -> Result<Norm> {
     Ok(Norm::new(
         src.get(&keys.weight)?,
         src.get(&keys.bias)?,
@@ -96,7 +100,11 @@ fn norm(src: &impl TensorSource, keys: &NormKeys) -> Result<Norm> {
     ))
 }
 
-fn stack(src: &impl TensorSource, keys: &StackKeys, precision: Precision) -> Result<Stack> {
+pub(crate) fn stack(
+    src: &impl TensorSource,
+    keys: &StackKeys,
+    precision: Precision,
+) -> Result<Stack> {
     let d = keys.hidden;
     let layers = keys
         .layers
@@ -140,7 +148,9 @@ pub fn pack_text(
     let weights = TextWeights {
         vocab: keys.token_embedding.shape[0],
         context: keys.position_embedding.shape[0],
-        eos_token_id: keys.eos_token_id,
+        pooling: TextPooling::EndOfText {
+            eos_token_id: keys.eos_token_id,
+        },
         tokens: tokens?,
         positions: src.get(&keys.position_embedding)?,
         stack: stack?,
@@ -166,12 +176,14 @@ pub fn pack_vision(
         patch: keys.patch,
         // The convolution kernel [d, c, p, p] is the linear layer [d, c·p·p].
         patch_embed: dense(src, &keys.patch_embedding, precision)?,
-        class: src.get(&keys.class_embedding)?,
         positions: src.get(&keys.position_embedding)?,
-        pre_ln: norm(src, &keys.pre_layrnorm)?,
         stack: stack(src, &keys.stack, precision)?,
-        post_ln: norm(src, &keys.post_layernorm)?,
-        projection: dense(src, &keys.projection, precision)?,
+        pooling: VisionPooling::ClassToken {
+            class: src.get(&keys.class_embedding)?,
+            pre_ln: norm(src, &keys.pre_layrnorm)?,
+            post_ln: norm(src, &keys.post_layernorm)?,
+        },
+        projection: Some(dense(src, &keys.projection, precision)?),
     };
     Ok(NativeVision::new(weights, isa))
 }

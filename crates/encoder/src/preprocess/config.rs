@@ -77,7 +77,27 @@ impl Default for PreprocessConfig {
     }
 }
 
+/// `IMAGENET_STANDARD_MEAN` / `IMAGENET_STANDARD_STD` in `transformers`: SigLIP's.
+pub const IMAGENET_STANDARD_MEAN: [f64; 3] = [0.5, 0.5, 0.5];
+/// See [`IMAGENET_STANDARD_MEAN`].
+pub const IMAGENET_STANDARD_STD: [f64; 3] = [0.5, 0.5, 0.5];
+
 impl PreprocessConfig {
+    /// `SiglipImageProcessor`'s class defaults: resize to exactly 224×224 with bicubic, no
+    /// center crop, rescale by 1/255, normalise with mean and std 0.5, convert to RGB.
+    pub fn siglip_defaults() -> Self {
+        Self {
+            size: ResizeTarget::Exact {
+                height: 224,
+                width: 224,
+            },
+            do_center_crop: false,
+            image_mean: IMAGENET_STANDARD_MEAN,
+            image_std: IMAGENET_STANDARD_STD,
+            ..Self::default()
+        }
+    }
+
     /// Reads `dir/preprocessor_config.json`.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
         Self::from_file(dir.as_ref().join("preprocessor_config.json"))
@@ -105,7 +125,11 @@ impl PreprocessConfig {
             .as_object()
             .ok_or_else(|| err("the top level is not a JSON object".into()))?;
         let p = Parser { obj, path: &path };
-        let d = Self::default();
+        // Keys a file omits take its processor class's defaults (`image_processor_type`).
+        let d = match obj.get("image_processor_type").and_then(Value::as_str) {
+            Some(class) if class.starts_with("Siglip") => Self::siglip_defaults(),
+            _ => Self::default(),
+        };
         let size = match obj.get("size") {
             None | Some(Value::Null) => d.size,
             Some(v) => p.resize_target(v)?,
@@ -284,6 +308,19 @@ mod tests {
         .unwrap();
         assert_eq!(c, PreprocessConfig::default());
         assert_eq!(c.output_size(), Some((224, 224)));
+    }
+
+    #[test]
+    fn siglip_class_defaults() {
+        let c = PreprocessConfig::from_json(
+            r#"{"image_processor_type": "SiglipImageProcessor", "size": {"height": 384, "width": 384}}"#,
+            "siglip.json",
+        )
+        .unwrap();
+        assert!(!c.do_center_crop);
+        assert_eq!(c.image_mean, [0.5; 3]);
+        assert_eq!(c.output_size(), Some((384, 384)));
+        assert_eq!(c.resample, Filter::Bicubic);
     }
 
     #[test]
