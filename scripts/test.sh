@@ -8,4 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 cargo test --workspace "$@"
+# Parquet export/import, sharding and the Milvus Lite hand-off (feature `parquet`; the Milvus
+# check installs its Python packages into target/milvus-venv, or says skipped): docs/SCALE.md.
+cargo test --workspace --features glimpse/parquet --test export
 python3 scripts/check_gallery.py  # the gallery example in headless Chromium
