@@ -190,7 +190,7 @@ $("dupes-btn").addEventListener("click", async () => {
     }
     view.dataset.state = "done";
     say(body.groups.length
-      ? `${body.groups.length} groups of near-identical photos (cosine ≥ ${body.min})`
+      ? `${body.groups.length} groups of near-identical photos (cosine ≥ ${body.min.toFixed(2)})`
       : "No near-identical photos.");
   } catch (e) {
     view.dataset.state = "error";
