@@ -124,7 +124,7 @@ def tiny_config(vocab: int):
                 num_attention_heads=4, max_position_embeddings=CONTEXT,
                 hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6, projection_size=48)
     vision = dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2,
-                  num_attention_heads=4, image_size=56, patch_size=8, num_channels=3,
+                  num_attention_heads=4, image_size=60, patch_size=8, num_channels=3,
                   hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6)
     return SiglipConfig(text_config=text, vision_config=vision)
 
@@ -235,13 +235,15 @@ def make_committed(versions: dict) -> None:
     directory.mkdir(parents=True)
     tok = build_tokenizer(directory)
     vocab = len(tok)
-    proc = SiglipImageProcessorPil(size={"height": 56, "width": 56})
+    # 60 is not a multiple of the patch (8): 7x7 patches, the last 4 pixels dropped by the
+    # stride-8 convolution, as So400m/14 at 384 pixels drops 6.
+    proc = SiglipImageProcessorPil(size={"height": 60, "width": 60})
     # Calibration like a trained SigLIP's in spirit (negative bias), scaled so that the random
     # cosines give relevances spread over (0, 1).
     model = build_model(tiny_config(vocab), SEED, math.log(10.0), -2.5)
     model = save_and_reload(model, proc, directory)
     proc = SiglipImageProcessorPil.from_pretrained(directory)
-    assert proc.backend == "pil" and dict(proc.size) == {"height": 56, "width": 56}
+    assert proc.backend == "pil" and dict(proc.size) == {"height": 60, "width": 60}
 
     p224_dir = FIXTURES / "preprocessor-siglip-224"
     p224_dir.mkdir(parents=True, exist_ok=True)

@@ -233,6 +233,11 @@ mod tests {
         .unwrap();
         assert_eq!(so400m.embedding_dim(), 1152);
         assert_eq!(so400m.image_size(), 384);
+        // 384 / 14: 27 patches a side, the last 6 pixels dropped.
+        assert_eq!(
+            so400m.as_siglip().unwrap().vision_config.num_positions(),
+            729
+        );
     }
 
     #[test]

@@ -117,7 +117,7 @@ fn pixels_are_bit_exact() {
         }
         let want = reference.f32(&format!("pixel_values.{name}"));
         let got = tiny.preprocess_path(&path).unwrap();
-        assert_eq!((got.width, got.height), (56, 56));
+        assert_eq!((got.width, got.height), (60, 60));
         assert!(got.data == want, "{name}: pixels differ");
         if let Some(t) = reference.tensors.get(&format!("pixel_values_224.{name}")) {
             let got = class_defaults.preprocess_path(&path).unwrap();
@@ -249,7 +249,7 @@ fn the_pad_id_is_part_of_the_embedding() {
 fn errors_are_typed() {
     let encoder = load(LoadOptions::default().towers(Towers::TextOnly));
     assert!(matches!(
-        encoder.embed_pixel_values(&[vec![0.0; 3 * 56 * 56]]),
+        encoder.embed_pixel_values(&[vec![0.0; 3 * 60 * 60]]),
         Err(Error::TowerNotLoaded { tower: "vision" })
     ));
     assert!(matches!(

@@ -222,15 +222,14 @@ impl NativeVision {
     /// The tower from its packed weights, run with the kernels of `isa`.
     ///
     /// # Panics
-    /// If the shapes disagree (patch size not dividing the image, widths, position count).
+    /// If the shapes disagree (patch size 0 or larger than the image, widths, position
+    /// count). The image need not be a multiple of the patch: as with a stride-`patch`
+    /// convolution, the pixels no patch covers are dropped (SigLIP So400m/14 at 384).
     pub fn new(weights: VisionWeights, isa: Isa) -> Self {
         let w = weights;
         let hidden = w.stack.hidden();
         let grid = w.image_size / w.patch.max(1);
-        assert!(
-            w.patch > 0 && w.image_size.is_multiple_of(w.patch),
-            "patch size"
-        );
+        assert!(w.patch > 0 && w.patch <= w.image_size, "patch size");
         assert_eq!(
             w.patch_embed.inputs(),
             w.channels * w.patch * w.patch,

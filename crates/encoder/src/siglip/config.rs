@@ -107,7 +107,8 @@ impl Default for SiglipVisionConfig {
 }
 
 impl SiglipVisionConfig {
-    /// Patches per side.
+    /// Patches per side (`image_size / patch_size`, rounded down: the convolution drops the
+    /// pixels a patch does not cover).
     pub fn grid_size(&self) -> usize {
         self.image_size / self.patch_size
     }
@@ -181,10 +182,12 @@ impl SiglipConfig {
                 ));
             }
         }
-        if !v.image_size.is_multiple_of(v.patch_size) {
+        // Not necessarily a multiple: So400m/14 at 384 pixels has 27 patches a side, and the
+        // stride-14 convolution drops the last 6 pixels, as here.
+        if v.patch_size > v.image_size {
             return fail(format!(
-                "vision_config.image_size {} is not a multiple of patch_size {}",
-                v.image_size, v.patch_size
+                "vision_config.patch_size {} is larger than image_size {}",
+                v.patch_size, v.image_size
             ));
         }
         if t.projection() != v.hidden_size {

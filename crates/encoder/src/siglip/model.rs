@@ -150,6 +150,8 @@ impl SiglipVisionTower {
         let [batch, channels, height, width] = pixels.dims();
         let p = self.patch_size;
         let (rows, cols) = (height / p, width / p);
+        // A stride-p convolution drops the pixels no patch covers (So400m/14 at 384).
+        let pixels = pixels.narrow(2, 0, rows * p).narrow(3, 0, cols * p);
         let weight = self.patch_embedding.val(); // [patch_len, hidden]
         let [patch_len, hidden] = weight.dims();
         let patches = pixels
