@@ -1,13 +1,18 @@
 //! Search a library by text or by an example photo; optionally index a folder first.
 //!
 //! `cargo run --release --example search -- --library <DIR> [--model <DIR>] [--k N] [--json]
-//!  [--photos <DIR>] (<QUERY>... | --image <PATH>)`
+//!  [--min-relevance P] [--photos <DIR>] (<QUERY>... | --image <PATH>)`
+//!
+//! With a SigLIP model every text hit also shows its calibrated relevance (the model's
+//! probability that the text describes the photo) and `--min-relevance 0.5` keeps only the
+//! hits the model believes match. CLIP scores are not calibrated: there is no relevance, and
+//! `--min-relevance` is refused.
 
 mod common;
 
 use anyhow::Context;
 use clap::Parser;
-use glimpse::Hit;
+use glimpse::{Hit, SearchOptions};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
@@ -16,7 +21,7 @@ struct Args {
     /// Library directory (default: a `.glimpse` folder inside --photos).
     #[arg(long)]
     library: Option<PathBuf>,
-    /// CLIP checkpoint directory (Hugging Face layout).
+    /// Checkpoint directory (Hugging Face layout: CLIPModel or SiglipModel).
     #[arg(long)]
     model: Option<PathBuf>,
     /// Compute backend: cpu or wgpu.
@@ -32,10 +37,14 @@ struct Args {
     /// Number of results per query (at most the number of photos in the library).
     #[arg(long, default_value_t = 5)]
     k: usize,
-    /// One JSON object per hit: {"query":..,"rank":..,"score":..,"id":..,"path":..,
-    /// "path_b64":..}; "path" is for display (bytes that are not UTF-8 become U+FFFD),
-    /// "path_b64" the exact file name's bytes in base64. An --image query also carries
-    /// "query_b64", its path's bytes.
+    /// Text queries: keep only hits whose calibrated relevance is at least this probability
+    /// (SigLIP models only).
+    #[arg(long)]
+    min_relevance: Option<f32>,
+    /// One JSON object per hit: {"query":..,"rank":..,"score":..,"relevance":..,"id":..,
+    /// "path":.., "path_b64":..} ("relevance" is null without calibration); "path" is for
+    /// display (bytes that are not UTF-8 become U+FFFD), "path_b64" the exact file name's
+    /// bytes in base64. An --image query also carries "query_b64", its path's bytes.
     #[arg(long)]
     json: bool,
     /// Search by this example photo instead of text.
@@ -54,14 +63,19 @@ fn print_hits(query: &str, query_path: Option<&Path>, hits: &[Hit], json: bool) 
         if json {
             let (path, path_b64) = common::json_path(&hit.path);
             let mut line = serde_json::json!({"query": query, "rank": rank + 1,
-                "score": hit.score, "id": hit.id, "path": path, "path_b64": path_b64});
+                "score": hit.score, "relevance": hit.relevance, "id": hit.id, "path": path,
+                "path_b64": path_b64});
             if let Some(q) = query_path {
                 line["query_b64"] = common::path_b64(q).into();
             }
             println!("{line}");
         } else {
+            let relevance = hit
+                .relevance
+                .map(|r| format!("  p={r:.3}"))
+                .unwrap_or_default();
             println!(
-                "  {:>2}. {:.4}  {}",
+                "  {:>2}. {:.4}{relevance}  {}",
                 rank + 1,
                 hit.score,
                 hit.path.display()
@@ -89,9 +103,13 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("searching by {}", image.display()))?;
         print_hits(&image.to_string_lossy(), Some(image), &hits, args.json);
     }
+    let mut options = SearchOptions::default();
+    if let Some(p) = args.min_relevance {
+        options = options.min_relevance(p);
+    }
     for q in &args.queries {
         let hits = lib
-            .search_text(q, k)
+            .search_text_with(q, k, &options)
             .with_context(|| format!("searching for {q:?}"))?;
         print_hits(q, None, &hits, args.json);
     }

@@ -120,7 +120,12 @@ impl Library {
                             (Some(a), Some(b)) => a.iter().zip(&b).map(|(x, y)| x * y).sum(),
                             _ => 1.0,
                         };
-                        Some(Hit { id, path, score })
+                        Some(Hit {
+                            id,
+                            path,
+                            score,
+                            relevance: None,
+                        })
                     })
                     .collect()
             })

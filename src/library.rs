@@ -7,7 +7,7 @@ use crate::types::{
     CheckReport, Hit, ImageId, IndexRecovery, OpenReport, Problem, ProblemKind, RepairReport,
     SearchOptions,
 };
-use crate::{Error, Result};
+use crate::{EncoderError, Error, Result};
 use glimpse_index::{Index, IndexConfig};
 use glimpse_store::{ModelFingerprint, Store};
 use serde::{Deserialize, Serialize};
@@ -885,7 +885,31 @@ impl Library {
         opts: &SearchOptions,
     ) -> Result<Vec<Hit>> {
         let q = self.model.embed_texts(&[query.to_string()])?.remove(0);
-        self.search_vector(&q, k, opts, None)
+        let hits = self.search_vector(&q, k, opts, None)?;
+        self.with_relevance(hits, opts)
+    }
+
+    /// Adds the calibrated relevance to text-query hits (SigLIP) and applies
+    /// [`SearchOptions::min_relevance`].
+    fn with_relevance(&self, mut hits: Vec<Hit>, opts: &SearchOptions) -> Result<Vec<Hit>> {
+        let calibrated = self.model.relevance(0.0)?.is_some();
+        if !calibrated {
+            return match opts.min_relevance {
+                None => Ok(hits),
+                Some(_) => Err(Error::Encoder(EncoderError::InvalidInput(format!(
+                    "min_relevance needs a calibrated model; {} scores are not calibrated \
+                     (use min_score)",
+                    self.model.architecture()
+                )))),
+            };
+        }
+        for hit in &mut hits {
+            hit.relevance = self.model.relevance(hit.score)?;
+        }
+        if let Some(min) = opts.min_relevance {
+            hits.retain(|h| h.relevance.is_some_and(|r| r >= min));
+        }
+        Ok(hits)
     }
 
     /// Photos most similar to an example photo (which need not be in the library).
@@ -900,12 +924,14 @@ impl Library {
         k: usize,
         opts: &SearchOptions,
     ) -> Result<Vec<Hit>> {
+        no_relevance_for_images(opts)?;
         let q = self.embed_image(path.as_ref())?;
         self.search_vector(&q, k, opts, None)
     }
 
     /// Photos most similar to photo `id` of the library (itself excluded).
     pub fn similar(&self, id: ImageId, k: usize, opts: &SearchOptions) -> Result<Vec<Hit>> {
+        no_relevance_for_images(opts)?;
         let q = match self.index().get(id) {
             Some(v) => v,
             None => self
@@ -955,8 +981,21 @@ impl Library {
                     id,
                     path: e.path.clone(),
                     score,
+                    relevance: None,
                 })
             })
             .collect())
+    }
+}
+
+/// [`SearchOptions::min_relevance`] is a text–image probability: image queries refuse it.
+fn no_relevance_for_images(opts: &SearchOptions) -> Result<()> {
+    match opts.min_relevance {
+        None => Ok(()),
+        Some(_) => Err(Error::Encoder(EncoderError::InvalidInput(
+            "min_relevance applies to text queries only (relevance is the probability that a \
+             text describes a photo); use min_score"
+                .into(),
+        ))),
     }
 }

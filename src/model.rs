@@ -10,7 +10,9 @@ use crate::{Error, Result};
 use glimpse_encoder::backend::Backend;
 use glimpse_encoder::preprocess::decode::{decode_dynamic, inspect, Header};
 use glimpse_encoder::preprocess::{DecodeOptions, Preprocessor};
-use glimpse_encoder::{ClipConfig, ClipEncoder, LoadOptions, Pixels, Precision, Towers};
+use glimpse_encoder::{
+    Architecture, ClipEncoder, LoadOptions, ModelConfig, Pixels, Precision, Towers,
+};
 use glimpse_store::ModelFingerprint;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -35,7 +37,7 @@ pub(crate) struct Prepared {
 
 pub(crate) struct Model {
     dir: PathBuf,
-    config: ClipConfig,
+    config: ModelConfig,
     backend: Backend,
     precision: Precision,
     fingerprint: ModelFingerprint,
@@ -117,9 +119,19 @@ const MODEL_FILES: [&str; 3] = ["config.json", "preprocessor_config.json", "toke
 /// shards in name order; each as its own BLAKE3, see [`weights_digest`]). Two folders holding
 /// the same files give the same digest; another preprocessor config or precision gives another
 /// one. Cost: one read of the weights, unless `cache` knows the file.
-fn digest(dir: &Path, precision: Precision, cache: Option<&Path>) -> Result<String> {
+fn digest(
+    dir: &Path,
+    architecture: Architecture,
+    precision: Precision,
+    cache: Option<&Path>,
+) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"glimpse model content v2\0");
+    // The architecture is named explicitly (config.json, hashed below, names it too); CLIP's
+    // digests stay those of the libraries written before other architectures existed.
+    if architecture != Architecture::Clip {
+        hasher.update(format!("architecture={}\0", architecture.class_name()).as_bytes());
+    }
     hasher.update(format!("precision={precision:?}\0").as_bytes());
     let add_file = |hasher: &mut blake3::Hasher, name: &str, path: &Path| -> Result<()> {
         hasher.update(name.as_bytes());
@@ -326,7 +338,7 @@ impl Model {
         precision: Precision,
         digest_cache: Option<&Path>,
     ) -> Result<Model> {
-        let config = ClipConfig::from_file(dir.join("config.json"))?;
+        let config = ModelConfig::from_file(dir.join("config.json"))?;
         // Library photos are shown upright: apply EXIF orientation before preprocessing. The
         // limits are the library's defaults (`IndexOptions` changes them per run); no single
         // decode may allocate more than 1 GiB.
@@ -348,8 +360,8 @@ impl Model {
             .unwrap_or_else(|| "clip".into());
         let fingerprint = ModelFingerprint {
             name,
-            dims: config.projection_dim as u32,
-            config_digest: digest(dir, precision, digest_cache)?,
+            dims: config.embedding_dim() as u32,
+            config_digest: digest(dir, config.architecture(), precision, digest_cache)?,
         };
         Ok(Model {
             dir: dir.to_path_buf(),
@@ -384,7 +396,22 @@ impl Model {
     }
 
     pub fn dims(&self) -> usize {
-        self.config.projection_dim
+        self.config.embedding_dim()
+    }
+
+    /// The model's architecture (CLIP, SigLIP).
+    pub fn architecture(&self) -> Architecture {
+        self.config.architecture()
+    }
+
+    /// The calibrated relevance of a text–image cosine (SigLIP's
+    /// `sigmoid(exp(t)·cos + b)`); `None` for CLIP, whose scores are not calibrated. Loads
+    /// the text tower (which holds the calibration) for SigLIP.
+    pub fn relevance(&self, cosine: f32) -> Result<Option<f32>> {
+        if self.config.architecture() == Architecture::Clip {
+            return Ok(None);
+        }
+        Ok(self.tower(&self.text, Towers::TextOnly)?.relevance(cosine))
     }
 
     /// The tower in `cell`, loading it on first use (only that tower's weights are read).
@@ -406,10 +433,7 @@ impl Model {
 
     /// `exp(logit_scale)`: the multiplier of cosines in zero-shot logits.
     pub fn logit_scale(&self) -> Result<f32> {
-        Ok(self
-            .tower(&self.text, Towers::TextOnly)?
-            .model()
-            .logit_scale_exp())
+        Ok(self.tower(&self.text, Towers::TextOnly)?.logit_scale_exp())
     }
 
     /// L2-normalised embeddings of texts.

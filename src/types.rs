@@ -9,18 +9,28 @@ pub type ImageId = u64;
 
 /// One search result.
 ///
-/// `score` is the cosine similarity between the query's and the photo's CLIP embeddings, in
-/// `[-1, 1]`, higher is closer. It is comparable between queries of the same kind (text–image
-/// scores of a CLIP model typically lie in 0.15–0.40; image–image scores are higher), not across
-/// kinds or models.
+/// `score` is the cosine similarity between the query's and the photo's embeddings, in
+/// `[-1, 1]`, higher is closer. It ranks, but it is **not calibrated**: it is comparable
+/// between queries of the same kind (text–image scores of a CLIP model typically lie in
+/// 0.15–0.40; image–image scores are higher), not across kinds or models, and no fixed
+/// threshold on it means "relevant".
+///
+/// `relevance` is that calibrated meaning where the model has one: for a text query against a
+/// sigmoid-trained model (SigLIP, SigLIP 2), the model's own probability that the text
+/// describes the photo, `sigmoid(exp(t)·score + b)` with the checkpoint's learned `t` and `b`,
+/// in `[0, 1]` and comparable across queries (filter with
+/// [`SearchOptions::min_relevance`]). It is `None` for CLIP models (softmax-trained: no
+/// calibration exists) and for image queries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
     /// The photo's id.
     pub id: ImageId,
     /// Where the photo is.
     pub path: PathBuf,
-    /// Cosine similarity to the query, in `[-1, 1]`.
+    /// Cosine similarity to the query, in `[-1, 1]` (uncalibrated).
     pub score: f32,
+    /// Calibrated probability of a match, in `[0, 1]`: text queries on SigLIP models only.
+    pub relevance: Option<f32>,
 }
 
 /// Restrictions applied *inside* the index search (so `k` results come back whenever `k`
@@ -38,8 +48,13 @@ pub struct SearchOptions {
     pub captured_after: Option<i64>,
     /// Only photos whose EXIF capture time is before this.
     pub captured_before: Option<i64>,
-    /// Drop hits scoring below this.
+    /// Drop hits scoring below this cosine (any model; uncalibrated, see [`Hit`]).
     pub min_score: Option<f32>,
+    /// Drop hits whose calibrated [`Hit::relevance`] is below this probability (e.g. `0.5`).
+    /// Only for text queries on a calibrated (SigLIP) model: elsewhere the search fails with
+    /// an invalid-input error rather than silently ignoring it (CLIP scores are not
+    /// calibrated; use [`min_score`](Self::min_score)).
+    pub min_relevance: Option<f32>,
     /// Override the index's search width for this call (higher: slower, more exact).
     pub ef: Option<usize>,
 }
@@ -70,6 +85,13 @@ impl SearchOptions {
     #[must_use = "setters return the changed options"]
     pub fn min_score(mut self, score: f32) -> Self {
         self.min_score = Some(score);
+        self
+    }
+
+    /// Sets [`min_relevance`](Self::min_relevance).
+    #[must_use = "setters return the changed options"]
+    pub fn min_relevance(mut self, probability: f32) -> Self {
+        self.min_relevance = Some(probability);
         self
     }
 
