@@ -1,7 +1,11 @@
 //! Search a library by text or by an example photo; optionally index a folder first.
 //!
 //! `cargo run --release --example search -- --library <DIR> [--model <DIR>] [--k N] [--json]
-//!  [--min-relevance P] [--photos <DIR>] (<QUERY>... | --image <PATH>)`
+//!  [--min-relevance P] [--no-hybrid] [--photos <DIR>] (<QUERY>... | --image <PATH>)`
+//!
+//! Text searches are hybrid by default: a query word that names a folder, a file, a keyword,
+//! a camera or a capture month/year lifts those photos (the matched words are shown);
+//! `--no-hybrid` ranks by CLIP alone.
 //!
 //! With a SigLIP model every text hit also shows its calibrated relevance (the model's
 //! probability that the text describes the photo) and `--min-relevance 0.5` keeps only the
@@ -41,6 +45,14 @@ struct Args {
     /// (SigLIP models only).
     #[arg(long)]
     min_relevance: Option<f32>,
+    /// Text queries: fuse CLIP with the photos' words — folder and file names, EXIF/IPTC/XMP
+    /// keywords, camera, capture year and month (the default); each hit shows the words that
+    /// matched.
+    #[arg(long, overrides_with = "no_hybrid")]
+    hybrid: bool,
+    /// Text queries: rank by CLIP alone.
+    #[arg(long, overrides_with = "hybrid")]
+    no_hybrid: bool,
     /// One JSON object per hit: {"query":..,"rank":..,"score":..,"relevance":..,"id":..,
     /// "path":.., "path_b64":..} ("relevance" is null without calibration); "path" is for
     /// display (bytes that are not UTF-8 become U+FFFD), "path_b64" the exact file name's
@@ -64,7 +76,7 @@ fn print_hits(query: &str, query_path: Option<&Path>, hits: &[Hit], json: bool) 
             let (path, path_b64) = common::json_path(&hit.path);
             let mut line = serde_json::json!({"query": query, "rank": rank + 1,
                 "score": hit.score, "relevance": hit.relevance, "id": hit.id, "path": path,
-                "path_b64": path_b64});
+                "path_b64": path_b64, "matched": hit.matched});
             if let Some(q) = query_path {
                 line["query_b64"] = common::path_b64(q).into();
             }
@@ -74,8 +86,13 @@ fn print_hits(query: &str, query_path: Option<&Path>, hits: &[Hit], json: bool) 
                 .relevance
                 .map(|r| format!("  p={r:.3}"))
                 .unwrap_or_default();
+            let matched = if hit.matched.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", hit.matched.join(", "))
+            };
             println!(
-                "  {:>2}. {:.4}{relevance}  {}",
+                "  {:>2}. {:.4}{relevance}  {}{matched}",
                 rank + 1,
                 hit.score,
                 hit.path.display()
@@ -103,7 +120,7 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("searching by {}", image.display()))?;
         print_hits(&image.to_string_lossy(), Some(image), &hits, args.json);
     }
-    let mut options = SearchOptions::default();
+    let mut options = SearchOptions::default().hybrid(!args.no_hybrid);
     if let Some(p) = args.min_relevance {
         options = options.min_relevance(p);
     }

@@ -4,10 +4,13 @@
 #   mesa-vulkan-drivers libvulkan1  Vulkan on the CPU (lavapipe) for the wgpu backend
 #   pkg-config  used by -sys crates
 #   chromium  headless browser for the gallery's browser check (scripts/check_gallery.py)
+#   libheif-dev  HEIC/HEIF and AVIF decoding (the `heif` cargo feature, on by default)
+#   libheif-examples  heif-enc, which scripts/make_format_fixtures.py makes fixtures with
 # As root it runs apt-get; otherwise it names what to install and stops.
 set -euo pipefail
 
-packages=(librocksdb-dev libclang-dev mesa-vulkan-drivers libvulkan1 pkg-config chromium)
+packages=(librocksdb-dev libclang-dev mesa-vulkan-drivers libvulkan1 pkg-config chromium
+  libheif-dev libheif-examples)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

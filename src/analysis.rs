@@ -125,6 +125,7 @@ impl Library {
                             path,
                             score,
                             relevance: None,
+                            matched: Vec::new(),
                         })
                     })
                     .collect()

@@ -2,6 +2,8 @@
 //! id → (path, capture time). Loaded from the store on open, updated with every commit.
 //! About 100 bytes per photo: 100 MB for a million photos.
 
+use crate::keywords::extract::record_words;
+use crate::keywords::index::KeywordIndex;
 use crate::types::{ImageId, SearchOptions};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,14 +17,19 @@ pub(crate) struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Catalog {
     entries: HashMap<ImageId, Entry>,
+    /// The keyword side of hybrid search; the words derived from an entry follow it here.
+    pub words: KeywordIndex,
 }
 
 impl Catalog {
     pub fn insert(&mut self, id: ImageId, entry: Entry) {
+        self.words
+            .set_derived(id, &record_words(&entry.path, entry.captured_at));
         self.entries.insert(id, entry);
     }
 
     pub fn remove(&mut self, id: ImageId) -> Option<Entry> {
+        self.words.remove(id);
         self.entries.remove(&id)
     }
 
@@ -32,6 +39,8 @@ impl Catalog {
 
     pub fn set_path(&mut self, id: ImageId, path: PathBuf) {
         if let Some(e) = self.entries.get_mut(&id) {
+            self.words
+                .set_derived(id, &record_words(&path, e.captured_at));
             e.path = path;
         }
     }

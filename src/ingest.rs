@@ -16,7 +16,7 @@ use crate::read::{read_file, Budget, Limits, DEFAULT_MEMORY_BUDGET};
 use crate::types::{Failure, ImageId, IndexOptions, IndexReport, Progress};
 use crate::walk::find_images;
 use crate::{Error, Result};
-use glimpse_store::{ContentHash, ImageRecord};
+use glimpse_store::{ContentHash, ImageRecord, PhotoWords};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,6 +30,9 @@ struct Job {
     mtime_ns: i64,
     /// The library's current id for this path, if any (content changed since).
     existing: Option<ImageId>,
+    /// The words of the file's metadata (read with its bytes) and its RAW original, if any:
+    /// committed with its record.
+    words: PhotoWords,
 }
 
 impl Job {
@@ -111,7 +114,9 @@ impl Library {
         let folder = folder.as_ref();
         let root = std::fs::canonicalize(folder).map_err(|e| Error::io(folder, e))?;
         let _w = self.lock_writer();
-        let (files, walk_failures) = find_images(&root, opts.follow_symlinks_outside);
+        let (mut files, walk_failures) = find_images(&root, opts.follow_symlinks_outside);
+        // A RAW file whose JPEG sibling is here is not indexed: it is that photo's original.
+        let originals = crate::formats::raw::take_raw_siblings(&mut files);
         let mut report = IndexReport::default();
         report.failed.extend(
             walk_failures
@@ -145,6 +150,10 @@ impl Library {
                 size,
                 mtime_ns,
                 existing,
+                words: PhotoWords {
+                    words: Vec::new(),
+                    original: originals.get(path).cloned(),
+                },
             });
         }
         let seen: HashSet<PathBuf> = files.into_iter().collect();
@@ -329,6 +338,8 @@ impl Library {
         };
         let hash = content_hash(&bytes);
         let exif = read_exif(&bytes);
+        let mut job = job;
+        job.words.words = crate::keywords::extract::file_words(&bytes);
         let record = |width: u32, height: u32, format: String| {
             job.record(hash, exif.captured_at, width, height, format)
         };
@@ -366,7 +377,7 @@ impl Library {
         }
         // The header first (no pixels allocated), then the decode's memory from the budget.
         match self.model.inspect(&job.path, &bytes, limits) {
-            Ok(header) => lease.grow(header.peak_bytes()),
+            Ok(peak) => lease.grow(peak),
             Err(error) => return fail(&job.path, error),
         }
         match self.model.prepare_with(&job.path, &bytes, limits) {
@@ -451,6 +462,7 @@ impl Library {
         };
         let mut removed_ids = Vec::new();
         let mut added = Vec::new();
+        let mut added_words = Vec::new();
         let dims = self.model.dims();
         for ((job, record, _), embedding) in to_encode.into_iter().zip(embeddings) {
             // Nothing the index would refuse reaches the store: such a photo is a failure
@@ -473,6 +485,10 @@ impl Library {
                 report.added += 1;
             }
             let id = batch.insert(&record, &embedding)?;
+            if !job.words.words.is_empty() || job.words.original.is_some() {
+                batch.set_words(id, &job.words)?;
+            }
+            added_words.push((id, job.words.words));
             added.push((id, record, embedding));
         }
         batch.commit().map_err(|e| Error::from(e).disk_full())?;
@@ -496,6 +512,9 @@ impl Library {
                     captured_at: record.captured_at,
                 },
             );
+        }
+        for (id, words) in &added_words {
+            catalog.words.set_stored(*id, words);
         }
         drop(catalog);
         let items: Vec<(u64, Vec<f32>)> = added.into_iter().map(|(id, _, e)| (id, e)).collect();
@@ -538,6 +557,7 @@ impl Library {
             size,
             mtime_ns,
             existing,
+            words: PhotoWords::default(),
         };
         let mut report = IndexReport::default();
         let mut claimed = HashSet::new();

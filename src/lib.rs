@@ -51,7 +51,9 @@ mod download;
 mod error;
 #[cfg(feature = "parquet")]
 pub mod export;
+mod formats;
 mod ingest;
+mod keywords;
 mod library;
 mod metadata;
 mod model;
@@ -74,8 +76,9 @@ pub use export::{
 pub use library::{Library, LibraryBuilder, INDEX_DIR, STORE_DIR};
 pub use model::default_model;
 pub use types::{
-    CancelToken, CheckReport, Failure, Hit, ImageId, IndexOptions, IndexRecovery, IndexReport,
-    OpenReport, Problem, ProblemKind, Progress, ProgressFn, RepairReport, SearchOptions,
+    CancelToken, CheckReport, Failure, Hit, Hybrid, ImageId, IndexOptions, IndexRecovery,
+    IndexReport, OpenReport, Problem, ProblemKind, Progress, ProgressFn, RepairReport,
+    SearchOptions,
 };
 
 // Types of the layers below that Glimpse's API hands out or takes. They are plain data (no

@@ -302,6 +302,7 @@ impl Library {
                 Err(e) => quarantined.push(problem(ProblemKind::UnreadableRecord, None, e)),
             }
         }
+        crate::keywords::load_stored(&store, &mut catalog);
         let config = b.index.unwrap_or_else(|| IndexConfig::new(model.dims()));
         let mut library = Library {
             dir: dir.to_path_buf(),
@@ -885,7 +886,7 @@ impl Library {
         opts: &SearchOptions,
     ) -> Result<Vec<Hit>> {
         let q = self.model.embed_texts(&[query.to_string()])?.remove(0);
-        let hits = self.search_vector(&q, k, opts, None)?;
+        let hits = self.search_hybrid(query, &q, k, opts)?;
         self.with_relevance(hits, opts)
     }
 
@@ -982,6 +983,7 @@ impl Library {
                     path: e.path.clone(),
                     score,
                     relevance: None,
+                    matched: Vec::new(),
                 })
             })
             .collect())

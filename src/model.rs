@@ -453,9 +453,13 @@ impl Model {
     }
 
     /// Reads an image file's header and checks it against the limits; allocates no pixels.
-    /// Its [`Header::peak_bytes`] is what [`prepare_with`](Self::prepare_with) will hold.
-    pub fn inspect(&self, path: &Path, bytes: &[u8], limits: &Limits) -> Result<Header> {
-        Ok(inspect(bytes, path, &self.decode_options(limits))?)
+    /// Returns what [`prepare_with`](Self::prepare_with) will hold at most ([`Header::peak_bytes`];
+    /// HEIF and RAW files through [`crate::formats`]).
+    pub fn inspect(&self, path: &Path, bytes: &[u8], limits: &Limits) -> Result<u64> {
+        let options = self.decode_options(limits);
+        crate::formats::peak_bytes(path, bytes, limits, |b| {
+            Ok(inspect(b, path, &options).map(|h: Header| h.peak_bytes())?)
+        })
     }
 
     /// [`prepare_with`](Self::prepare_with) under the default limits.
@@ -469,9 +473,12 @@ impl Model {
     pub fn prepare_with(&self, path: &Path, bytes: &[u8], limits: &Limits) -> Result<Prepared> {
         let options = self.decode_options(limits);
         let run = || -> Result<Prepared> {
-            let image = decode_dynamic(bytes, path, &options)?;
+            let image = crate::formats::decode(path, bytes, limits, |b| {
+                Ok(decode_dynamic(b, path, &options)?)
+            })?;
             let (width, height) = (image.width(), image.height());
-            let format = sniff(bytes).unwrap_or("unknown").to_string();
+            let format = crate::formats::format_name(path, bytes)
+                .unwrap_or_else(|| sniff(bytes).unwrap_or("unknown").to_string());
             let pixels = self.preprocessor.preprocess_image(image);
             Ok(Prepared {
                 pixels,

@@ -31,6 +31,34 @@ pub struct Hit {
     pub score: f32,
     /// Calibrated probability of a match, in `[0, 1]`: text queries on SigLIP models only.
     pub relevance: Option<f32>,
+    /// The photo's words that the query matched (folder or file-name words, metadata
+    /// keywords, camera, capture year or month; lower case, sorted), when a hybrid text search
+    /// ranked it by them too ([`SearchOptions::hybrid`]); empty otherwise.
+    pub matched: Vec<String>,
+}
+
+/// Whether a text search fuses the CLIP ranking with the photos' words
+/// ([`SearchOptions::hybrid`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Hybrid {
+    /// Fuse (the default): a query word that names a folder, a file, a keyword, a camera or a
+    /// capture month or year lifts those photos (reciprocal-rank fusion); a query no word
+    /// matches ranks exactly as with [`Off`](Self::Off).
+    #[default]
+    On,
+    /// CLIP alone.
+    Off,
+    /// The alternative fusion that reciprocal-rank fusion was measured against: the cosine
+    /// plus this weight times the keyword score relative to the best one (docs/ARCHITECTURE.md
+    /// gives the figures). Kept for experiments.
+    Weighted(f32),
+}
+
+impl Hybrid {
+    /// Whether the photos' words take part ([`On`](Self::On) or [`Weighted`](Self::Weighted)).
+    pub fn is_on(self) -> bool {
+        self != Hybrid::Off
+    }
 }
 
 /// Restrictions applied *inside* the index search (so `k` results come back whenever `k`
@@ -57,6 +85,10 @@ pub struct SearchOptions {
     pub min_relevance: Option<f32>,
     /// Override the index's search width for this call (higher: slower, more exact).
     pub ef: Option<usize>,
+    /// Text searches: fuse the CLIP ranking with the photos' words ([`Hybrid::On`], the
+    /// default) or rank by CLIP alone. Image searches ignore it. With it on, `min_score` drops
+    /// only hits that no query word matched.
+    pub hybrid: Hybrid,
 }
 
 impl SearchOptions {
@@ -92,6 +124,13 @@ impl SearchOptions {
     #[must_use = "setters return the changed options"]
     pub fn min_relevance(mut self, probability: f32) -> Self {
         self.min_relevance = Some(probability);
+        self
+    }
+
+    /// Sets [`hybrid`](Self::hybrid): `true` for [`Hybrid::On`], `false` for CLIP alone.
+    #[must_use = "setters return the changed options"]
+    pub fn hybrid(mut self, on: bool) -> Self {
+        self.hybrid = if on { Hybrid::On } else { Hybrid::Off };
         self
     }
 

@@ -11,8 +11,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Extensions of the formats Glimpse indexes (lower-case).
-const IMAGE_EXTENSIONS: [&str; 9] = [
-    "jpg", "jpeg", "png", "webp", "gif", "tif", "tiff", "bmp", "jfif",
+const IMAGE_EXTENSIONS: [&str; 12] = [
+    "jpg", "jpeg", "png", "webp", "gif", "tif", "tiff", "bmp", "jfif", "heic", "heif", "avif",
 ];
 
 /// The format a file's first bytes announce, if it is one Glimpse decodes.
@@ -24,7 +24,10 @@ pub(crate) fn sniff(head: &[u8]) -> Option<&'static str> {
         [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some("webp"),
         [b'I', b'I', 0x2A, 0x00, ..] | [b'M', b'M', 0x00, 0x2A, ..] => Some("tiff"),
         [b'B', b'M', ..] if head.len() >= 14 => Some("bmp"),
-        _ => None,
+        // Olympus ORF and Panasonic RW2: TIFF structure, their own signatures.
+        [b'I', b'I', b'R', b'O' | b'S', ..] | [b'M', b'M', b'O', b'R', ..] => Some("orf"),
+        [b'I', b'I', 0x55, 0x00, ..] => Some("rw2"),
+        _ => crate::formats::heif_brand(head),
     }
 }
 
@@ -123,11 +126,13 @@ pub(crate) fn find_images(
         let path = entry.into_path();
         match read_head(&path) {
             Ok(head) if sniff(&head).is_some() => images.push(path),
-            Ok(head) if has_image_extension(&path) => {
+            Ok(head)
+                if has_image_extension(&path) || crate::formats::raw::has_raw_extension(&path) =>
+            {
                 let reason = if head.is_empty() {
                     "empty file".to_string()
                 } else {
-                    "not a JPEG, PNG, WebP, GIF, TIFF or BMP file".to_string()
+                    "not a JPEG, PNG, WebP, GIF, TIFF, BMP, HEIF/AVIF or RAW file".to_string()
                 };
                 failures.push((path.clone(), Error::NotAnImage { path, reason }));
             }
@@ -153,6 +158,11 @@ mod tests {
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some("webp"));
         assert_eq!(sniff(b"II*\0...."), Some("tiff"));
         assert_eq!(sniff(b"BM\0\0\0\0\0\0\0\0\0\0\0\0"), Some("bmp"));
+        assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0\0\0"), Some("heic"));
+        assert_eq!(sniff(b"\0\0\0\x1cftypavif\0\0\0\0"), Some("avif"));
+        assert_eq!(sniff(b"\0\0\0\x18ftypisom\0\0\0\0"), None); // an MP4 video
+        assert_eq!(sniff(b"IIRO\x08\0\0\0"), Some("orf"));
+        assert_eq!(sniff(b"IIU\0\x08\0\0\0"), Some("rw2"));
         assert_eq!(sniff(b""), None);
         assert_eq!(sniff(b"hello world, not an image"), None);
         assert_eq!(sniff(b"RIFF\0\0\0\0WAVEfmt "), None);

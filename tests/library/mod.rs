@@ -7,9 +7,12 @@ mod doubt;
 #[cfg(feature = "download")]
 mod download;
 mod examples;
+mod formats;
 mod hostile;
+mod hybrid;
 mod integrity;
 mod lifecycle;
 mod mutation;
 mod precision;
 mod semantic;
+mod siglip;

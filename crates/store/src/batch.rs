@@ -3,9 +3,9 @@
 use crate::record::{encode_embedding, encode_record, ImageRecord};
 use crate::schema::{
     hash_key, id_key, path_to_bytes, CF_EMBEDDINGS, CF_HASHES, CF_IMAGES, CF_META, CF_PATHS,
-    META_COUNT, META_NEXT_ID,
+    CF_WORDS, META_COUNT, META_NEXT_ID,
 };
-use crate::{Error, ImageId, Result, Store};
+use crate::{Error, ImageId, PhotoWords, Result, Store};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -194,10 +194,21 @@ impl<'s> Batch<'s> {
         self.wb.delete_cf(st.cf(CF_IMAGES), id_key(id));
         self.wb.delete_cf(st.cf(CF_HASHES), hash_key(&old.hash, id));
         self.wb.delete_cf(st.cf(CF_EMBEDDINGS), id_key(id));
+        self.wb.delete_cf(st.cf(CF_WORDS), id_key(id));
         self.records.insert(id, None);
         self.count -= 1;
         self.ops += 1;
         Ok(Some(old))
+    }
+
+    /// Queues `words` as image `id`'s words (replacing any it had), in this batch: they commit
+    /// with the record or not at all. `id` may be one this batch inserts.
+    pub fn set_words(&mut self, id: ImageId, words: &PhotoWords) -> Result<()> {
+        self.get(id)?.ok_or(Error::NotFound(id))?;
+        let value = crate::words::encode(words);
+        self.wb.put_cf(self.store.cf(CF_WORDS), id_key(id), value);
+        self.ops += 1;
+        Ok(())
     }
 
     /// Applies every queued write atomically and syncs it to disk. When this returns `Ok`, the

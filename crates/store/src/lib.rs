@@ -66,12 +66,14 @@ mod integrity;
 mod record;
 pub mod schema;
 mod store;
+mod words;
 
 pub use batch::Batch;
 pub use error::{Error, Result};
 pub use integrity::{IntegrityReport, RepairReport};
 pub use record::{validate_embedding, ContentHash, ImageRecord, ModelFingerprint};
 pub use store::{Store, DISK_RESERVE};
+pub use words::PhotoWords;
 
 /// Identifier of an image in a store. Allocated by the store, never reused.
 pub type ImageId = u64;

@@ -128,13 +128,13 @@ fn encode_body<T: Serialize>(value: &T) -> Vec<u8> {
     bincode::serde::encode_to_vec(value, bincode_config()).unwrap_or_default()
 }
 
-fn encode_versioned<T: Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn encode_versioned<T: Serialize>(value: &T) -> Vec<u8> {
     let mut out = vec![VALUE_VERSION];
     out.extend(encode_body(value));
     out
 }
 
-fn decode_versioned<T: for<'de> Deserialize<'de>>(
+pub(crate) fn decode_versioned<T: for<'de> Deserialize<'de>>(
     key: &dyn Fn() -> String,
     bytes: &[u8],
 ) -> Result<T> {

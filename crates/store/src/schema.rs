@@ -6,6 +6,7 @@
 //! | [`CF_PATHS`] | path bytes (raw `OsStr` bytes on Unix) | id (u64 big-endian) |
 //! | [`CF_HASHES`] | content hash (32 bytes) + id (u64 big-endian) | empty |
 //! | [`CF_EMBEDDINGS`] | id (u64 big-endian) | version byte + model tag (u64 LE) + `f32` LE values |
+//! | [`CF_WORDS`] | id (u64 big-endian) | version byte + bincode [`PhotoWords`](crate::PhotoWords) |
 //! | [`CF_META`] | [`META_SCHEMA`], [`META_MODEL`], [`META_MODEL_TAG`], [`META_NEXT_ID`], [`META_COUNT`] | see each key |
 //!
 //! Ids are big-endian so that iteration runs in id order, and the hash index keys carry the
@@ -24,8 +25,19 @@ pub const CF_HASHES: &str = "hashes";
 pub const CF_EMBEDDINGS: &str = "embeddings";
 /// Store-wide values.
 pub const CF_META: &str = "meta";
+/// The words a photo's file carries (keywords, titles, camera) and its RAW original, by id:
+/// written in the same batch as the photo's record. Added after schema 1 was frozen: a store
+/// without it opens (the column family is created empty) and its photos have no such entry.
+pub const CF_WORDS: &str = "words";
 /// Every column family, in creation order.
-pub const COLUMN_FAMILIES: [&str; 5] = [CF_IMAGES, CF_PATHS, CF_HASHES, CF_EMBEDDINGS, CF_META];
+pub const COLUMN_FAMILIES: [&str; 6] = [
+    CF_IMAGES,
+    CF_PATHS,
+    CF_HASHES,
+    CF_EMBEDDINGS,
+    CF_META,
+    CF_WORDS,
+];
 
 /// Meta key: schema version, u32 little-endian.
 pub const META_SCHEMA: &[u8] = b"schema_version";
