@@ -11,8 +11,8 @@ checks, in Chromium:
 * clicking a result opens the large view with its metadata and "more like this" results;
 * search by photo (an uploaded file) finds that photo first;
 * the duplicates view shows groups of near-identical photos;
-* path traversal is refused (raw and percent-encoded, from Python and from the page), and ids
-  the library does not hold are not found.
+* path traversal is refused (raw and percent-encoded, from Python and from the page), ids
+  the library does not hold are not found, and a foreign `Host` (DNS rebinding) is refused.
 
 It saves screenshots under target/gallery-check/ (results.png, viewer.png). Python's standard
 library only, plus Debian's `chromium`; prints "skipped" and exits 0 when no Chromium is
@@ -130,11 +130,13 @@ class Gallery:
         self.host, self.port = m.group(1), int(m.group(2))
         self.url = f"http://{self.host}:{self.port}/"
 
-    def get(self, path):
+    def get(self, path, host=None):
         """GET with the path sent exactly as given (no normalisation of `..`)."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
-            conn.putrequest("GET", path, skip_accept_encoding=True)
+            conn.putrequest("GET", path, skip_host=host is not None, skip_accept_encoding=True)
+            if host is not None:
+                conn.putheader("Host", host)
             conn.endheaders()
             r = conn.getresponse()
             return r.status, r.getheader("Content-Type", ""), r.read()
@@ -294,6 +296,15 @@ def check_refusals(gallery, known_id):
         if not 400 <= status < 500 or b"root:" in body or b"[workspace]" in body:
             fail(f"{path} answered {status} ({body[:80]!r}): not refused")
     log(f"refused {len(attempts)} traversal / unknown-id requests with 4xx")
+    # DNS rebinding: a page on another name that resolves to 127.0.0.1 gets nothing.
+    for path in ("/", f"/thumb/{known_id}", "/api/status"):
+        status, _, _ = gallery.get(path, host=f"rebound.example:{gallery.port}")
+        if status != 403:
+            fail(f"{path} with a foreign Host answered {status}, not 403")
+    status, _, _ = gallery.get(f"/thumb/{known_id}", host=f"localhost:{gallery.port}")
+    if status != 200:
+        fail(f"/thumb/{known_id} with Host localhost answered {status}")
+    log("refused foreign Host headers with 403")
 
 
 def main():

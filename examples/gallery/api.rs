@@ -43,6 +43,9 @@ pub struct App {
     pub status: SharedStatus,
     /// Bounds the decodes running at once (a grid asks for dozens of thumbnails).
     pub decodes: Semaphore,
+    /// Whether the server listens on a loopback address (then only loopback `Host`s are
+    /// answered, see [`guard::host_allowed`]).
+    pub loopback: bool,
 }
 
 /// The router of the gallery.
@@ -73,7 +76,32 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/thumb/{id}", get(thumb))
         .route("/view/{id}", get(view))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "not found".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            check_host,
+        ))
         .with_state(app)
+}
+
+/// Refuses requests whose `Host` is not loopback when the server is (DNS rebinding).
+async fn check_host(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    if guard::host_allowed(host, app.loopback) {
+        next.run(request).await
+    } else {
+        ApiError(
+            StatusCode::FORBIDDEN,
+            "this gallery answers on localhost only".into(),
+        )
+        .into_response()
+    }
 }
 
 fn page(body: &'static str, mime: &'static str) -> Response {

@@ -6,6 +6,11 @@
 //! well-formed id that the library does not hold is not found. Paths that do not match a route
 //! at all (`/thumb/../../etc/passwd` as sent by a raw client) never reach a handler: the router
 //! answers 404.
+//!
+//! A server on the loopback address is still reachable from web pages the browser opens: a
+//! page on `evil.example` whose name is rebound to 127.0.0.1 (DNS rebinding) could read the
+//! photos. So a gallery bound to loopback answers only requests whose `Host` names a loopback
+//! address or `localhost` ([`host_allowed`]).
 
 use glimpse::ImageId;
 use std::path::PathBuf;
@@ -47,6 +52,29 @@ pub fn resolve(
     let id = parse_id(segment)?;
     let path = lookup(id).ok_or(Refusal::Unknown)?;
     Ok((id, path))
+}
+
+/// Whether a request with this `Host` header may be answered by a server bound to loopback:
+/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port. A server bound to another
+/// address (an explicit `--bind`) answers any host.
+pub fn host_allowed(host: Option<&str>, bound_to_loopback: bool) -> bool {
+    if !bound_to_loopback {
+        return true;
+    }
+    let Some(host) = host else { return false };
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        match rest.split_once(']') {
+            Some((v6, port)) if port.is_empty() || port.starts_with(':') => v6,
+            _ => return false,
+        }
+    } else {
+        host.split_once(':').map_or(host, |(name, _)| name)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -105,5 +133,34 @@ mod tests {
             );
         }
         assert_eq!(Refusal::BadId.status(), 400);
+    }
+
+    #[test]
+    fn a_loopback_gallery_answers_only_loopback_hosts() {
+        for host in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "[::1]",
+            "127.1.2.3:80",
+        ] {
+            assert!(host_allowed(Some(host), true), "{host}");
+        }
+        for host in [
+            "evil.example:8080",
+            "evil.example",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example",
+            "192.168.1.5:8080",
+            "[::1",
+            "[::1]x",
+            "",
+        ] {
+            assert!(!host_allowed(Some(host), true), "{host}");
+        }
+        assert!(!host_allowed(None, true));
+        assert!(host_allowed(Some("photos.lan:8080"), false));
     }
 }

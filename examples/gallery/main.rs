@@ -65,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         lib,
         status,
         decodes: tokio::sync::Semaphore::new(args.decodes.max(1)),
+        loopback: args.bind.is_loopback(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
