@@ -16,3 +16,4 @@ mod mutation;
 mod precision;
 mod semantic;
 mod siglip;
+mod siglip;
