@@ -16,4 +16,3 @@ mod mutation;
 mod precision;
 mod semantic;
 mod siglip;
-mod siglip;
