@@ -11,7 +11,7 @@
 use std::path::Path;
 
 /// How far into a file IPTC and XMP are looked for.
-const SCAN_BYTES: usize = 4 << 20;
+const SCAN_BYTES: usize = 1 << 20;
 /// Most words kept per photo.
 const MAX_WORDS: usize = 256;
 /// Longest single word or phrase kept, in bytes.

@@ -157,6 +157,7 @@ mod tests {
         index.set_derived(2, &w(&["home", "Germany 2019", "IMG_2"]));
         index.set_derived(3, &w(&["home", "Beach", "IMG_3"]));
         index.set_stored(3, &w(&["Oma", "Germany"]));
+        index.set_derived(4, &w(&["home", "Beach", "IMG_4"]));
         let hits = index.rank("germany", |_| true);
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [1, 2, 3]);
         assert_eq!(hits[0].matched, ["germany"]);

@@ -97,7 +97,8 @@ fn heic_avif_dng_and_nef_are_indexed_searchable_and_dated() {
         .map(|h| name(&h.path))
         .collect();
     names.sort();
-    assert_eq!(names, ["DSC_0001.JPG", "camera.nef"]);
+    // (The pair's JPEG carries no EXIF: no capture time.)
+    assert_eq!(names, ["camera.nef"]);
 }
 
 #[test]
@@ -123,9 +124,9 @@ fn a_raw_with_a_jpeg_sibling_is_that_photos_original() {
 }
 
 /// Parity: a HEIC (and an AVIF) made from a PNG embeds within the codec's loss of the PNG's
-/// embedding. Measured with models/glimpse-shapes (2026-11-29, heif-enc -q 90): HEIC 0.99994,
-/// AVIF 0.99983 — asserted with a margin of a few thousandths; a wrong colour conversion, a
-/// channel swap or a decode of the wrong image gives far less (another shape: ~0.5–0.9).
+/// embedding. Measured with models/glimpse-shapes (2026-11-29, heif-enc 1.15.1 -q 90): HEIC
+/// 0.99995, AVIF 0.99993 — asserted with a margin of 0.003; a wrong colour conversion, a
+/// channel swap or a decode of the wrong image gives far less (another photo: 0.891).
 #[test]
 fn a_heic_from_a_png_embeds_like_the_png() {
     let lib_dir = tempfile::tempdir().unwrap();
@@ -145,8 +146,8 @@ fn a_heic_from_a_png_embeds_like_the_png() {
     assert!(o < h - 0.01, "another photo {o} vs HEIC {h}");
 }
 
-const HEIC_COSINE: f32 = 0.99994;
-const AVIF_COSINE: f32 = 0.99983;
+const HEIC_COSINE: f32 = 0.99995;
+const AVIF_COSINE: f32 = 0.99993;
 
 #[test]
 fn heif_files_obey_the_pixel_budget() {
