@@ -163,6 +163,9 @@ struct Filters {
     after: Option<i64>,
     /// Only photos captured before this time.
     before: Option<i64>,
+    /// Text searches: fuse the photos' words (folder, file name, keywords) with CLIP (the
+    /// library's default), or `false` for CLIP alone.
+    words: Option<bool>,
 }
 
 impl Filters {
@@ -181,6 +184,9 @@ impl Filters {
         if let Some(t) = self.before {
             o = o.captured_before(t);
         }
+        if let Some(on) = self.words {
+            o = o.hybrid(on);
+        }
         o
     }
 }
@@ -192,6 +198,8 @@ fn hits_json(hits: &[Hit], started: Instant) -> Value {
             json!({
                 "id": h.id,
                 "score": h.score,
+                "relevance": h.relevance,
+                "matched": h.matched,
                 "path": h.path.to_string_lossy(),
                 "name": h.path.file_name().map(|n| n.to_string_lossy()),
             })

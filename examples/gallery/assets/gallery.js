@@ -20,6 +20,7 @@ function filterParams(k) {
   const day = (v) => Math.floor(Date.parse(v + "T00:00:00Z") / 1000);
   if ($("after").value) p.set("after", String(day($("after").value)));
   if ($("before").value) p.set("before", String(day($("before").value) + 86400));
+  if (!$("words").checked) p.set("words", "false");
   return p;
 }
 
@@ -39,7 +40,14 @@ function tile(hit, rank) {
   fig.dataset.score = hit.score.toFixed(4);
   fig.dataset.path = hit.path;
   fig.dataset.name = hit.name ?? "";
-  fig.title = `score ${hit.score.toFixed(3)} · ${hit.path}`;
+  const matched = hit.matched ?? [];
+  fig.dataset.matched = matched.join(" ");
+  // Score on hover; the calibrated relevance where the model has one (SigLIP), and the
+  // words of the photo that the query matched (hybrid search).
+  fig.title = [`score ${hit.score.toFixed(3)}`,
+    hit.relevance != null ? `relevance ${(hit.relevance * 100).toFixed(0)}%` : null,
+    matched.length ? `matched: ${matched.join(", ")}` : null, hit.path]
+    .filter(Boolean).join(" · ");
   const img = document.createElement("img");
   img.src = `/thumb/${hit.id}`;
   img.alt = hit.name ?? "";
@@ -50,6 +58,12 @@ function tile(hit, rank) {
   const caption = document.createElement("figcaption");
   caption.textContent = `${hit.score.toFixed(3)} · ${hit.name ?? hit.path}`;
   fig.append(img, badge, caption);
+  if (matched.length) {
+    const words = document.createElement("span");
+    words.className = "words";
+    words.textContent = matched.join(" · ");
+    fig.append(words);
+  }
   fig.addEventListener("click", () => openViewer(hit));
   fig.addEventListener("keydown", (e) => { if (e.key === "Enter") openViewer(hit); });
   return fig;
@@ -97,7 +111,7 @@ $("search-form").addEventListener("submit", (e) => {
   const q = $("q").value.trim();
   if (q) searchText(q);
 });
-for (const id of ["folder", "after", "before", "k"]) {
+for (const id of ["folder", "after", "before", "k", "words"]) {
   $(id).addEventListener("change", () => {
     const q = $("q").value.trim();
     if (q) searchText(q);
@@ -147,7 +161,10 @@ async function openViewer(hit) {
       ["modified", m.modified ? new Date(m.modified * 1000).toLocaleString() : "?"],
       ["file size", fmtBytes(m.bytes)],
       ["pixels", m.width ? `${m.width} × ${m.height}` : "?"],
-      ["score", hit.score.toFixed(4)], ["id", String(m.id)],
+      ["score", hit.score.toFixed(4)],
+      ...(hit.relevance != null ? [["relevance", `${(hit.relevance * 100).toFixed(1)}%`]] : []),
+      ...((hit.matched ?? []).length ? [["matched words", hit.matched.join(", ")]] : []),
+      ["id", String(m.id)],
     ];
     $("meta").replaceChildren(...rows.flatMap(([k, v]) => {
       const dt = document.createElement("dt"); dt.textContent = k;
