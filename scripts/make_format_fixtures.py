@@ -8,12 +8,16 @@ scripts/setup.sh installs).
   compares their embeddings with the PNG's.
 - deep.heic: a 16-bit PNG encoded as 10-bit HEVC (HDR content Glimpse clamps to 8 bits).
 - multi.heic: two images in one file (96x64 primary, then 40x40): the primary is indexed.
+- rotated.heic: 60x100 pixels stored with `irot`/`imir` for EXIF orientation 6 (written with
+  libheif's C API through ctypes): upright it is 100x60.
 - camera.dng: a hand-written DNG (TIFF, DNGVersion 1.4): IFD0 a 16x12 RGB thumbnail, SubIFD 1
   the full-size JPEG preview (NewSubFileType 1, compression 7, YCbCr), SubIFD 2 uncompressed
   16-bit CFA sensor data; EXIF DateTimeOriginal 2019:06:15 12:00:00, Make/Model.
 - camera.nef: a hand-written Nikon-style NEF (TIFF): IFD0 with Make NIKON CORPORATION and a
   small JPEG via JPEGInterchangeFormat, SubIFD with the full-size JPEG preview, SubIFD with CFA
   data; Orientation 6 (the preview has no EXIF: Glimpse rotates it).
+- camera.orf / camera.rw2: the ORF (NEF layout, signature IIRO; 72x48) and RW2 (signature
+  IIU\\0, preview in JpgFromRaw; 64x80, dated 2022-12-24 18:00) variants.
 - pair/DSC_0001.NEF + pair/DSC_0001.JPG: a RAW with its JPEG sibling.
 """
 import io
@@ -186,6 +190,74 @@ def nef(path, preview, orientation=1):
         f.write(t.data)
 
 
+class HeifError(__import__("ctypes").Structure):
+    import ctypes as _c
+    _fields_ = [("code", _c.c_int), ("subcode", _c.c_int), ("message", _c.c_char_p)]
+
+
+def heic_with_orientation(img, path, orientation):
+    """Encodes `img` (RGB) as HEVC with libheif's own API (through ctypes), asking libheif to
+    write `irot`/`imir` boxes for EXIF-style `orientation` (heif_encoding_options version 5's
+    image_orientation; heif-enc 1.15 has no option for it)."""
+    import ctypes as c
+
+    lib = c.CDLL("libheif.so.1")
+    for name in ["heif_image_create", "heif_image_add_plane", "heif_context_get_encoder_for_format",
+                 "heif_encoder_set_lossy_quality", "heif_context_encode_image",
+                 "heif_context_write_to_file"]:
+        getattr(lib, name).restype = HeifError
+    lib.heif_context_alloc.restype = c.c_void_p
+    lib.heif_image_get_plane.restype = c.POINTER(c.c_uint8)
+    lib.heif_encoding_options_alloc.restype = c.POINTER(c.c_uint8)
+
+    def ok(e):
+        assert e.code == 0, e.message
+
+    w, h = img.size
+    ctx = c.c_void_p(lib.heif_context_alloc())
+    image = c.c_void_p()
+    ok(lib.heif_image_create(w, h, 1, 10, c.byref(image)))  # RGB, interleaved RGB
+    ok(lib.heif_image_add_plane(image, 10, w, h, 8))
+    stride = c.c_int()
+    plane = lib.heif_image_get_plane(image, 10, c.byref(stride))
+    raw = img.tobytes()
+    for y in range(h):
+        c.memmove(c.addressof(plane.contents) + y * stride.value, raw[y * w * 3:(y + 1) * w * 3], w * 3)
+    encoder = c.c_void_p()
+    ok(lib.heif_context_get_encoder_for_format(ctx, 1, c.byref(encoder)))  # HEVC
+    ok(lib.heif_encoder_set_lossy_quality(encoder, 90))
+    options = lib.heif_encoding_options_alloc()
+    assert options[0] >= 5, "libheif too old for image_orientation"
+    # struct heif_encoding_options (libheif 1.15, x86-64): 4 x u8, pointer at 8, u8 at 16,
+    # enum image_orientation at 20.
+    c.cast(c.addressof(options.contents) + 20, c.POINTER(c.c_int))[0] = orientation
+    ok(lib.heif_context_encode_image(ctx, image, encoder, options, None))
+    ok(lib.heif_context_write_to_file(ctx, path.encode()))
+
+
+def orf(path, preview):
+    """An Olympus-style ORF: the NEF layout under ORF's signature (IIRO)."""
+    nef(path, preview)
+    with open(path, "r+b") as f:
+        f.seek(2)
+        f.write(b"RO")
+
+
+def rw2(path, preview):
+    """A Panasonic-style RW2: signature IIU\\0, the preview JPEG in IFD0's JpgFromRaw (46)."""
+    t = Tiff()
+    jpeg = jpeg_bytes(preview)
+    exif_at = exif_ifd(t, b"2022:12:24 18:00:00")
+    ifd0 = t.ifd([
+        (46, 7, jpeg), (271, 2, b"Panasonic"), (272, 2, b"DC-G9"), (274, 3, [1]),
+        (306, 2, b"2022:12:24 18:00:00"), (34665, 4, [exif_at]),
+    ])
+    t.set_first(ifd0)
+    t.data[2:4] = b"U\0"
+    with open(path, "wb") as f:
+        f.write(t.data)
+
+
 def heif_enc(args):
     subprocess.run(["heif-enc", *args], check=True, stdout=subprocess.DEVNULL)
 
@@ -204,9 +276,13 @@ def main():
     heif_enc(["-q", "90", p("multi_a.png"), p("multi_b.png"), "-o", p("multi.heic")])
     os.remove(p("multi_a.png"))
     os.remove(p("multi_b.png"))
+    # Stored 60 wide, 100 high, with irot/imir for orientation 6: upright it is 100 x 60.
+    heic_with_orientation(shape(60, 100, colour=(20, 160, 160)), p("rotated.heic"), 6)
     dng(p("camera.dng"), shape(120, 80, colour=(230, 200, 20)))
     # Stored sideways (orientation 6: rotate 90° clockwise to view): 60x100 → 100x60 upright.
     nef(p("camera.nef"), shape(60, 100, colour=(140, 40, 160)), orientation=6)
+    orf(p("camera.orf"), shape(72, 48, colour=(20, 20, 20)))
+    rw2(p("camera.rw2"), shape(64, 80, colour=(250, 250, 250), bg=(60, 60, 60)))
     pair = shape(80, 80, colour=(240, 140, 20))
     nef(p("pair", "DSC_0001.NEF"), pair)
     pair.save(p("pair", "DSC_0001.JPG"), quality=92)

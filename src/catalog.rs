@@ -73,6 +73,11 @@ impl Catalog {
                 return false;
             }
         }
+        if let Some(word) = &opts.keyword {
+            if !self.words.has(id, word) {
+                return false;
+            }
+        }
         if opts.captured_after.is_some() || opts.captured_before.is_some() {
             let Some(t) = e.captured_at else { return false };
             if opts.captured_after.is_some_and(|a| t < a)
@@ -87,5 +92,8 @@ impl Catalog {
 
 /// Whether the options restrict anything inside the search.
 pub(crate) fn has_filter(opts: &SearchOptions) -> bool {
-    opts.folder.is_some() || opts.captured_after.is_some() || opts.captured_before.is_some()
+    opts.folder.is_some()
+        || opts.captured_after.is_some()
+        || opts.captured_before.is_some()
+        || opts.keyword.is_some()
 }

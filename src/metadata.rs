@@ -17,6 +17,9 @@ pub(crate) struct ExifFacts {
 /// Reads EXIF from a JPEG, PNG, WebP or TIFF file's bytes; absent or broken EXIF gives defaults
 /// (a photo is still indexed without it).
 pub(crate) fn read_exif(bytes: &[u8]) -> ExifFacts {
+    // ORF and RW2 are TIFF under another signature.
+    let patched = crate::formats::raw::as_tiff(bytes);
+    let bytes = patched.as_deref().unwrap_or(bytes);
     let mut cursor = std::io::Cursor::new(bytes);
     let Ok(exif) = exif::Reader::new().read_from_container(&mut cursor) else {
         return ExifFacts::default();

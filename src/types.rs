@@ -89,6 +89,10 @@ pub struct SearchOptions {
     /// default) or rank by CLIP alone. Image searches ignore it. With it on, `min_score` drops
     /// only hits that no query word matched.
     pub hybrid: Hybrid,
+    /// Only photos having this word (or words, all of them) among their keywords: folder and
+    /// file-name words, metadata keywords and titles, camera make and model, capture year and
+    /// month — matched as hybrid search matches them (case, plural and stem do not matter).
+    pub keyword: Option<String>,
 }
 
 impl SearchOptions {
@@ -131,6 +135,13 @@ impl SearchOptions {
     #[must_use = "setters return the changed options"]
     pub fn hybrid(mut self, on: bool) -> Self {
         self.hybrid = if on { Hybrid::On } else { Hybrid::Off };
+        self
+    }
+
+    /// Sets [`keyword`](Self::keyword), e.g. `"oma"`, `"canon"`, `"june"`.
+    #[must_use = "setters return the changed options"]
+    pub fn keyword(mut self, word: impl Into<String>) -> Self {
+        self.keyword = Some(word.into());
         self
     }
 

@@ -148,3 +148,107 @@ pub(crate) fn decode(
         })),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glimpse_encoder::preprocess::decode::decode_dynamic;
+    use glimpse_encoder::preprocess::DecodeOptions;
+
+    fn fixture(name: &str) -> (std::path::PathBuf, Vec<u8>) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/formats")
+            .join(name);
+        let bytes = std::fs::read(&path).unwrap();
+        (path, bytes)
+    }
+
+    fn open(name: &str) -> (String, DynamicImage) {
+        let (path, bytes) = fixture(name);
+        let options = DecodeOptions {
+            apply_exif_orientation: true,
+            ..DecodeOptions::default()
+        };
+        let img = decode(&path, &bytes, &Limits::default(), |b| {
+            Ok(decode_dynamic(b, &path, &options)?)
+        })
+        .unwrap();
+        (format_name(&path, &bytes).unwrap_or_default(), img)
+    }
+
+    #[test]
+    fn raw_previews_upright() {
+        // The DNG's SubIFD preview (120 x 80), not its 16 x 12 IFD0 thumbnail.
+        let (format, img) = open("camera.dng");
+        assert_eq!(
+            (format.as_str(), img.width(), img.height()),
+            ("dng", 120, 80)
+        );
+        // The NEF's preview is stored 60 x 100 with Orientation 6 in IFD0 and no EXIF of its
+        // own: shown 100 x 60.
+        let (format, img) = open("camera.nef");
+        assert_eq!(
+            (format.as_str(), img.width(), img.height()),
+            ("nef", 100, 60)
+        );
+        // ORF and RW2: TIFF under their own signatures; RW2's preview in JpgFromRaw.
+        let (format, img) = open("camera.orf");
+        assert_eq!(
+            (format.as_str(), img.width(), img.height()),
+            ("orf", 72, 48)
+        );
+        let (format, img) = open("camera.rw2");
+        assert_eq!(
+            (format.as_str(), img.width(), img.height()),
+            ("rw2", 64, 80)
+        );
+        // Capture times from their EXIF, signatures notwithstanding.
+        let time = |name: &str| crate::metadata::read_exif(&fixture(name).1).captured_at;
+        assert_eq!(time("camera.rw2"), Some(1_671_904_800));
+        assert_eq!(time("camera.orf"), Some(1_614_673_800));
+    }
+
+    #[cfg(feature = "heif")]
+    #[test]
+    fn heif_primary_image_upright_and_8_bit() {
+        let (format, img) = open("shape.heic");
+        assert_eq!(
+            (format.as_str(), img.width(), img.height()),
+            ("heic", 96, 96)
+        );
+        assert_eq!(open("shape.avif").0, "avif");
+        // irot/imir for orientation 6 applied: 60 x 100 stored, 100 x 60 shown.
+        let (_, img) = open("rotated.heic");
+        assert_eq!((img.width(), img.height()), (100, 60));
+        // Two images: the primary (96 x 64), not the other (40 x 40).
+        let (_, img) = open("multi.heic");
+        assert_eq!((img.width(), img.height()), (96, 64));
+        // 10-bit HEVC of a 16-bit PNG: 8-bit RGB whose centre is the square's blue
+        // (5000, 9000, 60000) / 257 ≈ (19, 35, 233), within the codec's loss.
+        let (_, img) = open("deep.heic");
+        let rgb = img.to_rgb8();
+        let [r, g, b] = rgb.get_pixel(32, 24).0;
+        assert!(r < 45 && g < 60 && b > 205, "{r} {g} {b}");
+    }
+
+    #[cfg(feature = "heif")]
+    #[test]
+    fn heif_limits_and_damage_are_typed_errors() {
+        let (path, bytes) = fixture("shape.heic");
+        let small = Limits {
+            max_pixels: 96 * 96 - 1,
+            ..Limits::default()
+        };
+        let e = peak_bytes(&path, &bytes, &small, |_| Ok(0)).unwrap_err();
+        assert!(
+            matches!(e, Error::Encoder(crate::EncoderError::ImageTooLarge { .. })),
+            "{e:?}"
+        );
+        let cut = &bytes[..bytes.len() / 2];
+        let e = decode(&path, cut, &Limits::default(), |_| unreachable!()).unwrap_err();
+        assert!(
+            matches!(e, Error::Encoder(crate::EncoderError::ImageDecode { .. })),
+            "{e:?}"
+        );
+    }
+}

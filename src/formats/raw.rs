@@ -161,6 +161,18 @@ pub(crate) fn raw_format(path: &Path, bytes: &[u8]) -> Option<String> {
     })
 }
 
+/// An ORF or RW2 file's bytes with the standard TIFF signature, so that an EXIF reader that
+/// knows only TIFF reads their (TIFF-structured) metadata; `None` for anything else.
+pub(crate) fn as_tiff(bytes: &[u8]) -> Option<Vec<u8>> {
+    let (tiff, _) = Tiff::parse(bytes)?;
+    if tiff.u16(2)? == 42 {
+        return None;
+    }
+    let mut out = bytes.to_vec();
+    out[2..4].copy_from_slice(&if tiff.little { [42, 0] } else { [0, 42] });
+    Some(out)
+}
+
 /// The size a JPEG's first SOF0/1/2 marker declares; `None` for a JPEG without one (lossless
 /// SOF3 sensor data, or not a JPEG).
 fn jpeg_size(jpeg: &[u8]) -> Option<(u32, u32)> {

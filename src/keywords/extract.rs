@@ -58,6 +58,8 @@ pub(crate) fn file_words(bytes: &[u8]) -> Vec<String> {
 }
 
 fn exif_words(bytes: &[u8], out: &mut Vec<String>) {
+    let patched = crate::formats::raw::as_tiff(bytes);
+    let bytes = patched.as_deref().unwrap_or(bytes);
     let Ok(exif) = exif::Reader::new().read_from_container(&mut std::io::Cursor::new(bytes)) else {
         return;
     };

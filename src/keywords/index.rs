@@ -80,6 +80,15 @@ impl KeywordIndex {
         self.change(id, |d| d.stored = t);
     }
 
+    /// Whether photo `id` has every term of `words` (none: `false`).
+    pub fn has(&self, id: ImageId, words: &str) -> bool {
+        let wanted = terms(words);
+        let Some(doc) = self.docs.get(&id) else {
+            return false;
+        };
+        !wanted.is_empty() && wanted.iter().all(|(t, _)| doc.all().any(|(d, _)| d == t))
+    }
+
     /// Photo `id`'s words (lower case, as found), sorted.
     pub fn words(&self, id: ImageId) -> Vec<String> {
         let mut out: Vec<String> = self

@@ -61,8 +61,11 @@ fn heic_avif_dng_and_nef_are_indexed_searchable_and_dated() {
             "DSC_0001.JPG",
             "camera.dng",
             "camera.nef",
+            "camera.orf",
+            "camera.rw2",
             "deep.heic",
             "multi.heic",
+            "rotated.heic",
             "shape.avif",
             "shape.heic",
             "shape.png"
@@ -98,7 +101,7 @@ fn heic_avif_dng_and_nef_are_indexed_searchable_and_dated() {
         .collect();
     names.sort();
     // (The pair's JPEG carries no EXIF: no capture time.)
-    assert_eq!(names, ["camera.nef"]);
+    assert_eq!(names, ["camera.nef", "camera.orf"]);
 }
 
 #[test]

@@ -343,3 +343,26 @@ fn fusion_measured_on_a_labelled_set() {
     assert_eq!(mrr[&(rrf, "description")], mrr[&(clip, "description")]);
     assert!(mrr[&(rrf, "description + folder")] > mrr[&(clip, "description + folder")]);
 }
+
+#[test]
+fn has_keyword_filters_inside_the_search() {
+    let photos = tempfile::tempdir().unwrap();
+    let root = photos.path().canonicalize().unwrap();
+    for i in 0..8u32 {
+        let tags: &[&str] = if i % 4 == 0 { &["Oma"] } else { &["Haus"] };
+        write_tagged(&root.join(format!("p{i}.jpg")), i, tags);
+    }
+    let lib_dir = tempfile::tempdir().unwrap();
+    let lib = open(lib_dir.path());
+    index(&lib, &root);
+    let opts = SearchOptions::default().keyword("OMA").hybrid(false);
+    let hits = lib.search_text_with("a red square", 8, &opts).unwrap();
+    let mut names: Vec<_> = hits.iter().map(|h| h.path.clone()).collect();
+    names.sort();
+    assert_eq!(names, [root.join("p0.jpg"), root.join("p4.jpg")]);
+    let none = SearchOptions::default().keyword("opa");
+    assert!(lib
+        .search_text_with("a red square", 8, &none)
+        .unwrap()
+        .is_empty());
+}
