@@ -18,7 +18,7 @@ checks, in Chromium:
 
 It saves screenshots under target/gallery-check/ (results.png, viewer.png). Python's standard
 library only, plus Debian's `chromium`; prints "skipped" and exits 0 when no Chromium is
-installed. Usage: python3 scripts/check_gallery.py [--bin PATH] [--keep]
+installed. Usage: python3 scripts/check_gallery.py [--bin PATH] [--photos DIR] [--keep]
 """
 
 import argparse
@@ -79,28 +79,35 @@ def cargo_env():
     return env
 
 
-def build_gallery():
-    """Builds the example as `cargo test --workspace` does (same features, dev profile), so
-    that after scripts/test.sh it is already there, and returns the executable's path."""
-    cmd = ["cargo", "build", "--workspace", "--example", "gallery", "--message-format=json"]
+def build_example(name):
+    """Builds an example as `cargo test --workspace` builds the workspace (same features, dev
+    profile), so that after scripts/test.sh the dependencies are already there, and returns
+    the executable's path."""
+    cmd = ["cargo", "build", "--workspace", "--example", name, "--message-format=json"]
     proc = subprocess.run(cmd, cwd=ROOT, env=cargo_env(), stdout=subprocess.PIPE)
     if proc.returncode != 0:
         fail(f"{' '.join(cmd)} exited with {proc.returncode}")
     for line in proc.stdout.decode().splitlines():
         msg = json.loads(line) if line.startswith("{") else {}
         target = msg.get("target", {})
-        if msg.get("reason") == "compiler-artifact" and target.get("name") == "gallery":
+        if msg.get("reason") == "compiler-artifact" and target.get("name") == name:
             if msg.get("executable"):
                 return msg["executable"]
-    fail("cargo built no gallery executable")
+    fail(f"cargo built no {name} executable")
 
 
 def ensure_demo_photos():
+    """The demo's 60 captioned photos (the demo example generates them when missing)."""
     if os.path.exists(os.path.join(PHOTOS, "more", "captions.tsv")):
         return
-    log("generating the demo photos (cargo run --example demo)")
-    subprocess.run(["cargo", "run", "--workspace", "--example", "demo", "--", "--k", "1"],
-                   cwd=ROOT, env=cargo_env(), check=True, stdout=subprocess.DEVNULL)
+    log("generating the demo photos (the demo example)")
+    library = tempfile.mkdtemp(prefix="glimpse-demo-library-")
+    try:
+        subprocess.run([build_example("demo"), "--photos", PHOTOS, "--library", library,
+                        "--model", MODEL, "--k", "1"],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    finally:
+        shutil.rmtree(library, ignore_errors=True)
 
 
 def read_captions():
@@ -328,14 +335,19 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", help="a built gallery executable (default: cargo build)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary library")
+    ap.add_argument("--photos", help="the demo photos' folder, generated when missing "
+                    "(default: target/glimpse-demo/photos, the demo's)")
     args = ap.parse_args()
+    global PHOTOS
+    if args.photos:
+        PHOTOS = os.path.abspath(args.photos)
 
     chromium = find_chromium()
     if chromium is None:
         print("check_gallery: skipped (no chromium installed: apt-get install chromium)")
         return 0
     os.makedirs(OUT, exist_ok=True)
-    binary = args.bin or build_gallery()
+    binary = args.bin or build_example("gallery")
     log(f"built {os.path.relpath(binary, ROOT) if binary.startswith(ROOT) else binary}")
     ensure_demo_photos()
     captions = read_captions()

@@ -141,4 +141,41 @@ mod tests {
             .count();
         assert_eq!(files, 1);
     }
+
+    /// A JPEG of `img` whose EXIF says "rotate 90° clockwise to view" (orientation 6).
+    fn jpeg_rotated(img: &image::RgbImage) -> Vec<u8> {
+        let mut plain = Vec::new();
+        JpegEncoder::new_with_quality(&mut plain, 90)
+            .encode_image(img)
+            .unwrap();
+        // APP1 "Exif": a little-endian TIFF with one IFD entry, Orientation (0x0112) = 6.
+        let mut app1 = b"Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0".to_vec();
+        app1.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 0]);
+        let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&plain[2..]);
+        out
+    }
+
+    #[test]
+    fn thumbnails_are_upright() {
+        let dir = tempfile::tempdir().unwrap();
+        let photo = dir.path().join("turned.jpg");
+        // Wide as stored, red on the left: upright it is tall, red at the top.
+        let img = image::RgbImage::from_fn(400, 200, |x, _| {
+            if x < 200 {
+                image::Rgb([255, 0, 0])
+            } else {
+                image::Rgb([0, 0, 255])
+            }
+        });
+        std::fs::write(&photo, jpeg_rotated(&img)).unwrap();
+        let (bytes, _) = Thumbnails::new(dir.path()).get(1, &photo, 100).unwrap();
+        let thumb = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        assert_eq!(thumb.dimensions(), (50, 100));
+        let (top, bottom) = (thumb.get_pixel(25, 10), thumb.get_pixel(25, 90));
+        assert!(top[0] > 200 && top[2] < 60, "top {top:?}");
+        assert!(bottom[2] > 200 && bottom[0] < 60, "bottom {bottom:?}");
+    }
 }
