@@ -174,13 +174,13 @@ fn convert_pairs(isa: Isa, src: &[f32], out: &mut [u32]) {
         src.len().div_ceil(2)
     );
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx512Bf16 && Isa::detect() == Isa::Avx512Bf16 {
+    if isa == Isa::Avx512Bf16 && Isa::hardware() == Isa::Avx512Bf16 {
         // SAFETY: AVX-512F and AVX-512 BF16 were detected at run time.
         unsafe { convert_pairs_avx512bf16(src, out) };
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if isa.avx512() && Isa::detect().avx512() {
+    if isa.avx512() && Isa::hardware().avx512() {
         // SAFETY: AVX-512F/BW were detected at run time.
         unsafe { convert_pairs_avx512(src, out) };
         return;
@@ -475,7 +475,7 @@ mod tests {
     /// Every ISA's conversion, on lengths around the 32-value vector width.
     #[test]
     fn convert_pairs_matches_the_scalar_rounding() {
-        for isa in [Isa::Portable, Isa::Avx512, Isa::Avx512Bf16] {
+        for isa in Isa::available() {
             for len in [0, 1, 2, 31, 32, 33, 64, 95] {
                 let src = values(len);
                 let mut out = vec![0u32; len.div_ceil(2)];
@@ -493,7 +493,7 @@ mod tests {
     /// the pairs that did not fit.
     #[test]
     fn convert_pairs_checks_the_output_length() {
-        for isa in [Isa::Portable, Isa::Avx512, Isa::Avx512Bf16] {
+        for isa in Isa::available() {
             for (len, room) in [(64, 16), (64, 31), (33, 16), (32, 0)] {
                 let src = values(len);
                 // A guard zone after the output: an overrun would show there (if it did not

@@ -2,8 +2,8 @@
 //! activations, softmax, residual adds.
 //!
 //! Each operation is written once as plain Rust and compiled twice: for the baseline target
-//! and, where the CPU has it, for AVX-512 (a `#[target_feature]` wrapper around the same
-//! inlined body, so LLVM vectorises it with zmm registers). `exp`, `erf` and `tanh` are
+//! and, where the CPU has them, for AVX-512 and for AVX2 + FMA (`#[target_feature]` wrappers around the same
+//! inlined body, so LLVM vectorises it with zmm or ymm registers). `exp`, `erf` and `tanh` are
 //! polynomial approximations without library calls, so they vectorise too; their errors
 //! (≤ 2 ulp for `exp`, 1.5e-7 absolute for `erf`) are far below the model's f32 noise.
 
@@ -11,26 +11,40 @@ use rayon::prelude::*;
 
 use crate::Activation;
 
-/// Runs `$generic(args)` compiled for AVX-512 when the CPU has it.
+/// Runs `$generic(args)` compiled for AVX-512 or for AVX2 + FMA when [`Isa::detect`]
+/// (the CPU, capped by `GLIMPSE_ISA`) allows it.
+///
+/// [`Isa::detect`]: super::Isa::detect
 macro_rules! dispatch {
-    ($avx:ident, $generic:ident ( $($arg:expr),* )) => {{
+    ($avx:ident, $avx2:ident, $generic:ident ( $($arg:expr),* )) => {{
         #[cfg(target_arch = "x86_64")]
         {
-            if super::Isa::detect().avx512() {
-                // SAFETY: AVX-512F/BW/DQ/VL were detected at run time.
+            let isa = super::Isa::detect();
+            if isa.avx512() {
+                // SAFETY: AVX-512F/BW/DQ/VL were detected at run time (`detect` never
+                // reports more than the CPU has).
                 return unsafe { $avx($($arg),*) };
+            }
+            if isa.avx2() {
+                // SAFETY: AVX2 and FMA were detected at run time.
+                return unsafe { $avx2($($arg),*) };
             }
         }
         $generic($($arg),*)
     }};
 }
 
-/// Declares the AVX-512 compilation of an inlined generic body.
-macro_rules! avx512_twin {
-    ($avx:ident, $generic:ident, ($($arg:ident : $ty:ty),*) $(-> $ret:ty)?) => {
+/// Declares the AVX-512 and the AVX2 + FMA compilations of an inlined generic body.
+macro_rules! simd_twins {
+    ($avx:ident, $avx2:ident, $generic:ident, ($($arg:ident : $ty:ty),*) $(-> $ret:ty)?) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma")]
         unsafe fn $avx($($arg: $ty),*) $(-> $ret)? {
+            $generic($($arg),*)
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn $avx2($($arg: $ty),*) $(-> $ret)? {
             $generic($($arg),*)
         }
     };
@@ -91,7 +105,7 @@ fn act_one(x: f32, act: Activation) -> f32 {
 
 /// Applies the activation in place.
 pub fn activate(x: &mut [f32], act: Activation) {
-    dispatch!(activate_avx512, activate_generic(x, act))
+    dispatch!(activate_avx512, activate_avx2, activate_generic(x, act))
 }
 
 #[inline(always)]
@@ -108,18 +122,18 @@ fn activate_generic(x: &mut [f32], act: Activation) {
             .for_each(|v| *v = act_one(*v, Activation::GeluTanh)),
     }
 }
-avx512_twin!(activate_avx512, activate_generic, (x: &mut [f32], act: Activation));
+simd_twins!(activate_avx512, activate_avx2, activate_generic, (x: &mut [f32], act: Activation));
 
 /// `x += y` element-wise (over the shorter length).
 pub fn add_in_place(x: &mut [f32], y: &[f32]) {
-    dispatch!(add_avx512, add_generic(x, y))
+    dispatch!(add_avx512, add_avx2, add_generic(x, y))
 }
 
 #[inline(always)]
 fn add_generic(x: &mut [f32], y: &[f32]) {
     x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
 }
-avx512_twin!(add_avx512, add_generic, (x: &mut [f32], y: &[f32]));
+simd_twins!(add_avx512, add_avx2, add_generic, (x: &mut [f32], y: &[f32]));
 
 /// Sum of a slice in 16 independent lanes (vectorises without reassociating one sum).
 #[inline(always)]
@@ -159,8 +173,9 @@ fn layer_norm_rows_generic(x: &[f32], out: &mut [f32], gamma: &[f32], beta: &[f3
         layer_norm_row(xr, or, gamma, beta, eps);
     }
 }
-avx512_twin!(
+simd_twins!(
     layer_norm_rows_avx512,
+    layer_norm_rows_avx2,
     layer_norm_rows_generic,
     (x: &[f32], out: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32)
 );
@@ -168,6 +183,7 @@ avx512_twin!(
 fn layer_norm_rows(x: &[f32], out: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     dispatch!(
         layer_norm_rows_avx512,
+        layer_norm_rows_avx2,
         layer_norm_rows_generic(x, out, gamma, beta, eps)
     )
 }
@@ -186,7 +202,7 @@ pub fn layer_norm(x: &[f32], out: &mut [f32], gamma: &[f32], beta: &[f32], eps: 
 
 /// Softmax of `row[..len]` in place; `row[len..]` is set to zero (masked positions).
 pub fn softmax_prefix(row: &mut [f32], len: usize) {
-    dispatch!(softmax_avx512, softmax_generic(row, len))
+    dispatch!(softmax_avx512, softmax_avx2, softmax_generic(row, len))
 }
 
 #[inline(always)]
@@ -198,7 +214,7 @@ fn softmax_generic(row: &mut [f32], len: usize) {
     let inv = 1.0 / lane_sum(live, |v| v);
     live.iter_mut().for_each(|v| *v *= inv);
 }
-avx512_twin!(softmax_avx512, softmax_generic, (row: &mut [f32], len: usize));
+simd_twins!(softmax_avx512, softmax_avx2, softmax_generic, (row: &mut [f32], len: usize));
 
 /// Divides `x` by its L2 norm (a zero vector stays zero, as `l2_normalize` clamps the norm).
 pub fn l2_normalize(x: &mut [f32]) {

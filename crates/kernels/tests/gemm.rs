@@ -76,15 +76,15 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (17, 45, 2 * KC_UNITS + 3),
 ];
 
-/// Every kernel set this CPU can run: portable, AVX-512 (bf16 emulated), AVX-512 BF16.
+/// Every kernel set this CPU can run (capped by `GLIMPSE_ISA`): portable, AVX2 + FMA,
+/// AVX-512 (bf16 widened), AVX-512 BF16. Printed, so the log says which ran.
 fn isas() -> Vec<Isa> {
-    let mut v = vec![Isa::Portable];
-    if Isa::detect().avx512() {
-        v.push(Isa::Avx512);
-    }
-    if Isa::detect() == Isa::Avx512Bf16 {
-        v.push(Isa::Avx512Bf16);
-    }
+    let v = Isa::available();
+    println!(
+        "kernel sets run: {v:?} (CPU: {:?}, GLIMPSE_ISA={:?})",
+        Isa::hardware(),
+        std::env::var("GLIMPSE_ISA").ok()
+    );
     v
 }
 

@@ -29,9 +29,13 @@ use crate::ops;
 use crate::{Activation, Isa};
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 mod portable;
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx2::{kernel_bf16_avx2, kernel_f32_avx2};
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::{by_rows, kernel_f32_avx512, store_zmm_tile};
 pub(crate) use portable::{kernel_f32_portable, store_tile};

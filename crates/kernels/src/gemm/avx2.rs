@@ -1,0 +1,265 @@
+//! The AVX2 + FMA microkernels (x86-64-v3), f32 and bf16, on the same packed layout as the
+//! AVX-512 ones (row groups of [`MR`] = 14, panels of [`NR`] = 32 columns).
+//!
+//! With 16 ymm registers a whole 14 × 32 tile does not fit, so the kernel walks it in
+//! sub-tiles of up to 5 rows × 16 columns: 10 accumulators, two loads of `B` and one broadcast
+//! of `A` per row and unit (13 registers), 10 FMAs for 7 loads, so the FMA ports, not the
+//! loads, set the pace. A row group of 14 runs as 5 + 5 + 4 rows, each over both 16-column
+//! halves of the panel; the half-panel slice it streams (`S` units × 64 bytes) comes from L2,
+//! the 5 rows of `A` stay in L1 between the two halves.
+
+use super::{MR, NR};
+use std::arch::x86_64::*;
+
+/// Rows per sub-tile.
+const SUB: usize = 5;
+
+/// Calls `$kernel::<R, S>($args)` with `R = $rows` (1 to [`SUB`]).
+macro_rules! by_sub_rows {
+    ($rows:expr, $kernel:ident, $args:tt) => {
+        match $rows {
+            // SAFETY: the calling kernel's contract, with `$rows` rows.
+            1 => unsafe { $kernel::<1, S> $args },
+            2 => unsafe { $kernel::<2, S> $args },
+            3 => unsafe { $kernel::<3, S> $args },
+            4 => unsafe { $kernel::<4, S> $args },
+            5 => unsafe { $kernel::<5, S> $args },
+            _ => unreachable!("rows <= SUB"),
+        }
+    };
+}
+
+/// The row counts of the sub-tiles of a group of `rows` rows: 14 → 5, 5, 4 (balanced so that
+/// no sub-tile is much shorter than the others: a 1- or 2-row sub-tile is load-bound).
+fn sub_rows(rows: usize) -> impl Iterator<Item = (usize, usize)> {
+    let parts = rows.div_ceil(SUB);
+    (0..parts).map(move |p| {
+        let (base, extra) = (rows / parts, rows % parts);
+        let start = p * base + p.min(extra);
+        (start, base + usize::from(p < extra))
+    })
+}
+
+/// The AVX2 f32 microkernel (see the module docs).
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; otherwise as
+/// [`kernel_f32_portable`](super::kernel_f32_portable).
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn kernel_f32_avx2<const S: usize>(
+    units: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    add: bool,
+) {
+    debug_assert!(rows <= MR && cols <= NR);
+    for (r0, r) in sub_rows(rows) {
+        for half in 0..2 {
+            let c0 = half * 16;
+            if c0 >= cols {
+                break;
+            }
+            let w = (cols - c0).min(16);
+            // SAFETY: rows `r0..r0 + r` of the block and of the tile, columns `c0..c0 + w` of
+            // the panel (16 of its NR = 32 per unit) and of the tile: inside the caller's
+            // extents.
+            let (ap, bp, cp) = unsafe { (a.add(r0 * S), b.add(c0), c.add(r0 * ldc + c0)) };
+            by_sub_rows!(r, f32_sub, (units, ap, bp, cp, ldc, w, add));
+        }
+    }
+}
+
+/// `R` rows × 16 columns of the product (`w <= 16` of them stored); `b` steps by [`NR`].
+///
+/// # Safety
+/// AVX2 + FMA; `a` valid for `R` rows of `units` elements `S` apart, `b` for `units` rows of
+/// 16 floats `NR` apart, the `R × w` tile at `c` valid for reads and writes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn f32_sub<const R: usize, const S: usize>(
+    units: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    w: usize,
+    add: bool,
+) {
+    let mut lo = [_mm256_setzero_ps(); R];
+    let mut hi = [_mm256_setzero_ps(); R];
+    let (mut a, mut b) = (a, b);
+    for _ in 0..units {
+        // SAFETY: 16 floats of this unit's panel row (caller's contract).
+        let (b0, b1) = unsafe { (_mm256_loadu_ps(b), _mm256_loadu_ps(b.add(8))) };
+        for i in 0..R {
+            // SAFETY: row `i < R` of the block holds this unit at `a + i·S`.
+            let ai = unsafe { _mm256_broadcast_ss(&*a.add(i * S)) };
+            lo[i] = _mm256_fmadd_ps(ai, b0, lo[i]);
+            hi[i] = _mm256_fmadd_ps(ai, b1, hi[i]);
+        }
+        // SAFETY: advancing within (or one past) row 0 of the block and the panel.
+        unsafe {
+            a = a.add(1);
+            b = b.add(NR);
+        }
+    }
+    // SAFETY: the caller's `R × w` tile.
+    unsafe { store_ymm_tile(&lo, &hi, c, ldc, w, add) };
+}
+
+/// Stores (or adds) `R` rows of two ymm accumulators into the `R × w` tile at `c`.
+///
+/// # Safety
+/// AVX2; the `R × w` tile at `c` (row stride `ldc`, `w <= 16`) valid for reads and writes.
+#[inline(always)]
+unsafe fn store_ymm_tile<const R: usize>(
+    lo: &[__m256; R],
+    hi: &[__m256; R],
+    c: *mut f32,
+    ldc: usize,
+    w: usize,
+    add: bool,
+) {
+    if w == 16 {
+        for i in 0..R {
+            // SAFETY: row `i` of the tile, 16 columns (caller's contract).
+            unsafe {
+                let p = c.add(i * ldc);
+                let (mut x0, mut x1) = (lo[i], hi[i]);
+                if add {
+                    x0 = _mm256_add_ps(x0, _mm256_loadu_ps(p));
+                    x1 = _mm256_add_ps(x1, _mm256_loadu_ps(p.add(8)));
+                }
+                _mm256_storeu_ps(p, x0);
+                _mm256_storeu_ps(p.add(8), x1);
+            }
+        }
+        return;
+    }
+    // A partial tile (the last panel of a matrix whose width is not a multiple of 16):
+    // through a buffer, only `w` columns touched.
+    for i in 0..R {
+        let mut buf = [0f32; 16];
+        // SAFETY: `buf` holds 16 floats.
+        unsafe {
+            _mm256_storeu_ps(buf.as_mut_ptr(), lo[i]);
+            _mm256_storeu_ps(buf.as_mut_ptr().add(8), hi[i]);
+        }
+        // SAFETY: row `i` of the tile, `w` columns (caller's contract).
+        let dst = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), w) };
+        if add {
+            dst.iter_mut().zip(&buf).for_each(|(d, v)| *d += v);
+        } else {
+            dst.copy_from_slice(&buf[..w]);
+        }
+    }
+}
+
+/// The AVX2 bf16 microkernel: the pairs widened to f32 in registers (even `k` shifted up from
+/// the low half, odd `k` masked in the high half), two FMAs per pair. It runs at about half
+/// the f32 rate and saves the memory of the weights; its sums are the portable bf16
+/// kernel's up to the order of additions.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; otherwise as
+/// [`kernel_bf16_portable`](crate::bf16::kernel_bf16_portable).
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn kernel_bf16_avx2<const S: usize>(
+    units: usize,
+    a: *const u32,
+    b: *const u32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    add: bool,
+) {
+    debug_assert!(rows <= MR && cols <= NR);
+    for (r0, r) in sub_rows(rows) {
+        for half in 0..2 {
+            let c0 = half * 16;
+            if c0 >= cols {
+                break;
+            }
+            let w = (cols - c0).min(16);
+            // SAFETY: as in `kernel_f32_avx2`.
+            let (ap, bp, cp) = unsafe { (a.add(r0 * S), b.add(c0), c.add(r0 * ldc + c0)) };
+            by_sub_rows!(r, bf16_sub, (units, ap, bp, cp, ldc, w, add));
+        }
+    }
+}
+
+/// [`f32_sub`] on bf16 pairs.
+///
+/// # Safety
+/// As [`f32_sub`], with `u32` pairs.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn bf16_sub<const R: usize, const S: usize>(
+    units: usize,
+    a: *const u32,
+    b: *const u32,
+    c: *mut f32,
+    ldc: usize,
+    w: usize,
+    add: bool,
+) {
+    let mut lo = [_mm256_setzero_ps(); R];
+    let mut hi = [_mm256_setzero_ps(); R];
+    let mask = _mm256_set1_epi32(0xffff_0000u32 as i32);
+    let (mut a, mut b) = (a, b);
+    for _ in 0..units {
+        // SAFETY: 16 pairs of this unit's panel row (caller's contract).
+        let (p0, p1) = unsafe {
+            (
+                _mm256_loadu_si256(b.cast()),
+                _mm256_loadu_si256(b.add(8).cast()),
+            )
+        };
+        let b0e = _mm256_castsi256_ps(_mm256_slli_epi32::<16>(p0));
+        let b0o = _mm256_castsi256_ps(_mm256_and_si256(p0, mask));
+        let b1e = _mm256_castsi256_ps(_mm256_slli_epi32::<16>(p1));
+        let b1o = _mm256_castsi256_ps(_mm256_and_si256(p1, mask));
+        for i in 0..R {
+            // SAFETY: row `i < R` of the block holds this unit's pair at `a + i·S`.
+            let pa = unsafe { *a.add(i * S) };
+            let ae = _mm256_set1_ps(f32::from_bits(pa << 16));
+            let ao = _mm256_set1_ps(f32::from_bits(pa & 0xffff_0000));
+            lo[i] = _mm256_fmadd_ps(ao, b0o, _mm256_fmadd_ps(ae, b0e, lo[i]));
+            hi[i] = _mm256_fmadd_ps(ao, b1o, _mm256_fmadd_ps(ae, b1e, hi[i]));
+        }
+        // SAFETY: advancing within (or one past) row 0 of the block and the panel.
+        unsafe {
+            a = a.add(1);
+            b = b.add(NR);
+        }
+    }
+    // SAFETY: the caller's `R × w` tile.
+    unsafe { store_ymm_tile(&lo, &hi, c, ldc, w, add) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sub_rows;
+
+    #[test]
+    fn sub_tiles_cover_the_group_in_balanced_parts() {
+        for rows in 1..=super::MR {
+            let parts: Vec<_> = sub_rows(rows).collect();
+            let mut next = 0;
+            for &(r0, r) in &parts {
+                assert_eq!(r0, next, "{rows}: {parts:?}");
+                assert!((1..=super::SUB).contains(&r), "{rows}: {parts:?}");
+                next += r;
+            }
+            assert_eq!(next, rows);
+        }
+        assert_eq!(sub_rows(14).map(|p| p.1).collect::<Vec<_>>(), [5, 5, 4]);
+    }
+}
