@@ -5,7 +5,8 @@ Builds `examples/gallery`, starts it on the demo photos (target/glimpse-demo/pho
 the demo when missing) with a fresh library and the bundled model, on a free loopback port, and
 checks, in Chromium:
 
-* indexing runs in the background and the page reports it finished (60 photos, 0 failed);
+* indexing runs in the background and the page reports it finished (60 photos added, the one
+  broken file added to a copy of the folder listed as failed);
 * a text query fills the grid, best first, and its first results are the right pictures (their
   demo captions name the query's colour and shape);
 * hybrid search: a file name's word lifts those photos, the page shows the matched word, and
@@ -14,7 +15,8 @@ checks, in Chromium:
 * search by photo (an uploaded file) finds that photo first;
 * the duplicates view shows groups of near-identical photos;
 * path traversal is refused (raw and percent-encoded, from Python and from the page), ids
-  the library does not hold are not found, and a foreign `Host` (DNS rebinding) is refused.
+  the library does not hold are not found, and a foreign `Host` (DNS rebinding) or a request
+  from another site (`Sec-Fetch-Site`) is refused.
 
 It saves screenshots under target/gallery-check/ (results.png, viewer.png). Python's standard
 library only, plus Debian's `chromium`; prints "skipped" and exits 0 when no Chromium is
@@ -110,9 +112,9 @@ def ensure_demo_photos():
         shutil.rmtree(library, ignore_errors=True)
 
 
-def read_captions():
+def read_captions(photos):
     captions = {}
-    for folder in (PHOTOS, os.path.join(PHOTOS, "more")):
+    for folder in (photos, os.path.join(photos, "more")):
         with open(os.path.join(folder, "captions.tsv"), encoding="utf-8") as f:
             for line in f:
                 name, caption = line.rstrip("\n").split("\t", 1)
@@ -127,8 +129,8 @@ def names(caption, words):
 class Gallery:
     """The example, started on a free loopback port (it prints its address)."""
 
-    def __init__(self, binary, library):
-        cmd = [binary, "--library", library, "--photos", PHOTOS, "--model", MODEL,
+    def __init__(self, binary, library, photos):
+        cmd = [binary, "--library", library, "--photos", photos, "--model", MODEL,
                "--port", "0"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
@@ -139,13 +141,15 @@ class Gallery:
         self.host, self.port = m.group(1), int(m.group(2))
         self.url = f"http://{self.host}:{self.port}/"
 
-    def get(self, path, host=None):
+    def get(self, path, host=None, headers=()):
         """GET with the path sent exactly as given (no normalisation of `..`)."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
             conn.putrequest("GET", path, skip_host=host is not None, skip_accept_encoding=True)
             if host is not None:
                 conn.putheader("Host", host)
+            for name, value in headers:
+                conn.putheader(name, value)
             conn.endheaders()
             r = conn.getresponse()
             return r.status, r.getheader("Content-Type", ""), r.read()
@@ -329,6 +333,12 @@ def check_refusals(gallery, known_id):
     if status != 200:
         fail(f"/thumb/{known_id} with Host localhost answered {status}")
     log("refused foreign Host headers with 403")
+    # Another site's page embedding a thumbnail or calling the API (the browser says so).
+    for site, want in (("cross-site", 403), ("same-site", 403), ("same-origin", 200)):
+        status, _, _ = gallery.get(f"/thumb/{known_id}", headers=[("Sec-Fetch-Site", site)])
+        if status != want:
+            fail(f"/thumb/{known_id} with Sec-Fetch-Site: {site} answered {status}, not {want}")
+    log("refused requests from other sites (Sec-Fetch-Site) with 403")
 
 
 def main():
@@ -350,12 +360,17 @@ def main():
     binary = args.bin or build_example("gallery")
     log(f"built {os.path.relpath(binary, ROOT) if binary.startswith(ROOT) else binary}")
     ensure_demo_photos()
-    captions = read_captions()
 
     work = tempfile.mkdtemp(prefix="glimpse-gallery-")
     gallery = browser = None
     try:
-        gallery = Gallery(binary, os.path.join(work, "library"))
+        # The demo photos and one broken file, which the page must list as a failure.
+        photos = os.path.join(work, "photos")
+        shutil.copytree(PHOTOS, photos)
+        with open(os.path.join(photos, "broken.jpg"), "wb") as f:
+            f.write(b"\xff\xd8\xff\xe0 this is not a JPEG")
+        captions = read_captions(photos)
+        gallery = Gallery(binary, os.path.join(work, "library"), photos)
         log(f"gallery at {gallery.url}")
         browser = Browser(chromium, os.path.join(work, "chromium"))
         browser.open(gallery.url)
@@ -365,9 +380,13 @@ def main():
         browser.wait("document.body.dataset.indexing === 'finished'", "indexing to finish", 120)
         text = browser.eval("document.getElementById('indexing-text').textContent")
         info = browser.eval("document.getElementById('library-info').textContent")
-        if "60 added" not in text or "0 failed" not in text or not info.startswith("60 photos"):
+        errors = browser.eval("""(() => { const e = document.getElementById('errors');
+            return e.hidden ? null : e.textContent; })()""")
+        if "60 added" not in text or "1 failed" not in text or not info.startswith("60 photos"):
             fail(f"indexing status on the page: {text!r}, {info!r}")
-        log(f"page says: {text}")
+        if not errors or "broken.jpg" not in errors:
+            fail(f"the page does not list the broken photo: {errors!r}")
+        log(f"page says: {text}; {' '.join(errors.split())[:120]}")
 
         first = None
         for query, colour, shape, n, at_least in QUERIES:

@@ -5,7 +5,7 @@ use crate::indexing::{self, SharedStatus};
 use crate::thumbs::Thumbnails;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -83,25 +83,28 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Refuses requests whose `Host` is not loopback when the server is (DNS rebinding).
+/// Refuses requests whose `Host` is not loopback when the server is (DNS rebinding), and
+/// requests the browser marks as sent by another site (see [`guard`]).
 async fn check_host(
     State(app): State<Arc<App>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok());
-    if guard::host_allowed(host, app.loopback) {
-        next.run(request).await
-    } else {
-        ApiError(
-            StatusCode::FORBIDDEN,
-            "this gallery answers on localhost only".into(),
-        )
-        .into_response()
+    // Decided before the await: a borrow of the request held across it is not `Send`.
+    let refusal = {
+        let value = |name| request.headers().get(name).and_then(|h| h.to_str().ok());
+        if !guard::host_allowed(value(header::HOST), app.loopback) {
+            Some("this gallery answers on localhost only")
+        } else if !guard::fetch_site_allowed(value(HeaderName::from_static("sec-fetch-site"))) {
+            Some("requests from other sites are refused")
+        } else {
+            None
+        }
+    };
+    if let Some(message) = refusal {
+        return ApiError(StatusCode::FORBIDDEN, message.into()).into_response();
     }
+    next.run(request).await
 }
 
 fn page(body: &'static str, mime: &'static str) -> Response {

@@ -10,7 +10,10 @@
 //! A server on the loopback address is still reachable from web pages the browser opens: a
 //! page on `evil.example` whose name is rebound to 127.0.0.1 (DNS rebinding) could read the
 //! photos. So a gallery bound to loopback answers only requests whose `Host` names a loopback
-//! address or `localhost` ([`host_allowed`]).
+//! address or `localhost` ([`host_allowed`]). And whatever the address, requests that the
+//! browser marks as coming from another site (`Sec-Fetch-Site: cross-site` or `same-site`: an
+//! `<img>` or a form on some other page pointing at the gallery) are refused
+//! ([`fetch_site_allowed`]).
 
 use glimpse::ImageId;
 use std::path::PathBuf;
@@ -75,6 +78,13 @@ pub fn host_allowed(host: Option<&str>, bound_to_loopback: bool) -> bool {
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a request with this `Sec-Fetch-Site` header may be answered: from the gallery's
+/// own page (`same-origin`), typed into the address bar (`none`), or from a client that does
+/// not send the header (curl, scripts).
+pub fn fetch_site_allowed(sec_fetch_site: Option<&str>) -> bool {
+    matches!(sec_fetch_site, None | Some("same-origin" | "none"))
 }
 
 #[cfg(test)]
@@ -162,5 +172,15 @@ mod tests {
         }
         assert!(!host_allowed(None, true));
         assert!(host_allowed(Some("photos.lan:8080"), false));
+    }
+
+    #[test]
+    fn requests_from_other_sites_are_refused() {
+        assert!(fetch_site_allowed(None));
+        assert!(fetch_site_allowed(Some("same-origin")));
+        assert!(fetch_site_allowed(Some("none")));
+        assert!(!fetch_site_allowed(Some("cross-site")));
+        assert!(!fetch_site_allowed(Some("same-site")));
+        assert!(!fetch_site_allowed(Some("")));
     }
 }

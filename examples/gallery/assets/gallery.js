@@ -243,7 +243,8 @@ async function pollStatus() {
         : ix.error ? `indexing failed: ${ix.error}` : `indexed ${ix.folder}: ${ix.summary}`;
     }
     $("errors").hidden = ix.errors.length === 0;
-    $("errors-summary").textContent = `${ix.failed} photos could not be indexed`;
+    $("errors-summary").textContent =
+      `${ix.failed} ${ix.failed === 1 ? "photo" : "photos"} could not be indexed`;
     $("errors-list").replaceChildren(...ix.errors.map((t) => {
       const li = document.createElement("li"); li.textContent = t; return li;
     }));
