@@ -17,6 +17,7 @@ use std::path::Path;
 
 /// What to decode for a file.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "heif"), allow(dead_code))]
 pub(crate) enum Source<'a> {
     /// Bytes the `image` crate decodes; `orientation`: an EXIF orientation to apply after the
     /// decode (a RAW's, when its preview JPEG carries none of its own).
@@ -111,6 +112,8 @@ pub(crate) fn peak_bytes(
     limits: &Limits,
     image_peak: impl FnOnce(&[u8]) -> Result<u64>,
 ) -> Result<u64> {
+    #[cfg(not(feature = "heif"))]
+    let _ = limits;
     match source(path, bytes)? {
         Source::Image { bytes, .. } => image_peak(bytes),
         #[cfg(feature = "heif")]

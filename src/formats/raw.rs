@@ -90,7 +90,8 @@ impl<'a> Tiff<'a> {
 
     /// The values of an entry of type SHORT or LONG (at most 64 of them).
     fn values(&self, e: &Entry) -> Vec<u32> {
-        let (size, read): (usize, fn(&Self, usize) -> Option<u32>) = match e.kind {
+        type Read<'t> = fn(&Tiff<'t>, usize) -> Option<u32>;
+        let (size, read): (usize, Read<'a>) = match e.kind {
             3 => (2, |t, at| t.u16(at).map(u32::from)),
             4 | 13 => (4, |t, at| t.u32(at)),
             _ => return Vec::new(),
