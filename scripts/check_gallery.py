@@ -11,6 +11,7 @@ checks, in Chromium:
   demo captions name the query's colour and shape);
 * hybrid search: a file name's word lifts those photos, the page shows the matched word, and
   "match words" off ranks by the picture alone;
+* the folder filter keeps one folder's photos; a capture-date bound leaves none (no EXIF);
 * clicking a result opens the large view with its metadata and "more like this" results;
 * search by photo (an uploaded file) finds that photo first;
 * the duplicates view shows groups of near-identical photos;
@@ -424,6 +425,31 @@ def main():
         browser.eval("document.getElementById('words').click()")
         wait_results(browser, "00012")
         log(f"hybrid search: '00012' lifts {[t[0] for t in top]}; off: picture alone")
+
+        # Filters: the folder list holds both demo folders; "more" keeps only its photos;
+        # a capture-date bound leaves nothing (the demo photos carry no EXIF date).
+        search(browser, "an orange star")
+        folders = browser.eval("[...document.getElementById('folder').options]"
+                               ".map(o => o.value).filter(v => v)")
+        more = os.path.join(photos, "more")
+        if sorted(folders) != sorted([photos, more]):
+            fail(f"folder filter offers {folders}")
+        browser.eval(f"""(() => {{ const f = document.getElementById('folder');
+            f.value = {json.dumps(more)}; f.dispatchEvent(new Event('change')); }})()""")
+        wait_results(browser, "an orange star")
+        hits = browser.eval(HITS_JS % "#results")
+        if len(hits) != 30 or any(os.path.dirname(h["path"]) != more for h in hits):
+            fail(f"folder filter: {len(hits)} hits, {[h['path'] for h in hits[:5]]}")
+        browser.eval("""(() => { const a = document.getElementById('after');
+            a.value = '2001-01-01'; a.dispatchEvent(new Event('change')); })()""")
+        wait_results(browser, "an orange star")
+        hits = browser.eval(HITS_JS % "#results")
+        note = browser.eval("document.getElementById('message').textContent")
+        if hits or "No photo matches" not in note:
+            fail(f"date filter on photos without dates: {len(hits)} hits, {note!r}")
+        browser.eval("""(() => { for (const id of ['folder', 'after']) {
+            document.getElementById(id).value = ''; } })()""")
+        log("filters: folder 'more' gives its 30 photos only; a date bound gives none")
 
         # The results page, thumbnails loaded, for the README.
         query, hit, colour, shape = first
