@@ -24,10 +24,10 @@ const MAX_BATCH: usize = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum Engine {
     /// The native CPU path ([`crate::kernels`]) when the device is burn's flex CPU device and the
-    /// CPU has AVX-512, or when [`Precision::Bf16`] is asked for; burn otherwise.
+    /// CPU has AVX-512 or AVX2 + FMA, or when [`Precision::Bf16`] is asked for; burn otherwise.
     #[default]
     Auto,
-    /// Always the native CPU path (its portable kernels where AVX-512 is missing). The weights
+    /// Always the native CPU path (its portable kernels where AVX2 is missing). The weights
     /// are read from the device once, so this works with any device.
     Native,
     /// Always the burn modules on the device (the reference; [`Precision::F32`] only).
@@ -157,7 +157,7 @@ impl Encoder {
     /// [`Error::MissingWeight`], [`Error::UnexpectedWeight`], [`Error::ShapeMismatch`],
     /// [`Error::Tokenizer`].
     ///
-    /// On burn's flex CPU device, on a CPU with AVX-512, the towers run on the native CPU path
+    /// On burn's flex CPU device, on a CPU with AVX-512 or AVX2, the towers run on the native CPU path
     /// in f32 ([`Engine::Auto`]); see [`load_with`](Self::load_with) to choose.
     pub fn load(model_dir: impl AsRef<Path>, device: &Device, towers: Towers) -> Result<Self> {
         Self::load_with(model_dir, device, &LoadOptions::default().towers(towers))
@@ -491,11 +491,12 @@ impl Encoder {
 }
 
 /// Whether [`Engine::Auto`] picks the native path for f32 on `device`: burn's flex CPU
-/// device (without autodiff) on a CPU with AVX-512.
+/// device (without autodiff) on a CPU with AVX-512 or AVX2 + FMA (`GLIMPSE_ISA` caps what
+/// counts; `portable` keeps burn).
 fn native_by_default(device: &Device) -> bool {
     #[cfg(feature = "flex")]
     {
-        *device == Device::flex() && !device.is_autodiff() && Isa::detect().avx512()
+        *device == Device::flex() && !device.is_autodiff() && Isa::detect().vectorised()
     }
     #[cfg(not(feature = "flex"))]
     {

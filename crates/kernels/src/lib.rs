@@ -82,6 +82,8 @@
 
 mod activation;
 pub mod bf16;
+#[cfg(feature = "blas")]
+pub mod blas;
 mod dense;
 mod error;
 pub mod gemm;
