@@ -263,7 +263,7 @@ def make_committed(versions: dict) -> None:
     for spec in images:
         names.append(spec["name"])
         tensors[f"pixel_values.{spec['name']}"] = pixel_values(proc, FIXTURES / spec["file"])
-    for name in ("photo_rgb", "rgba", "wide_500x333"):
+    for name in ("photo_rgb", "rgba", "wide_500x333", "tall_rgb", "gray_l"):
         spec = next(s for s in images if s["name"] == name)
         tensors[f"pixel_values_224.{name}"] = pixel_values(p224, FIXTURES / spec["file"])
     batch = np.stack([tensors[f"pixel_values.{n}"] for n in names])

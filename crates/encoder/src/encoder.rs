@@ -74,6 +74,8 @@ impl LoadOptions {
 }
 
 /// The burn modules of a loaded checkpoint (towers served by the native engine are absent).
+// One per loaded encoder, never in a collection: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum LoadedModel {
     /// `CLIPModel`.
@@ -244,25 +246,24 @@ impl Encoder {
                 let pad_id = tokenizer.as_ref().map_or(0, SiglipTokenizer::pad_id);
                 let tokenizer = tokenizer.map(TextTokenizer::Siglip);
                 if native {
-                    let (native_vision, native_text, (logit_scale, logit_bias)) =
-                        crate::siglip::pack::pack_checkpoint(
-                            &checkpoint,
-                            siglip,
-                            towers,
-                            pad_id,
-                            options.precision,
-                            isa,
-                        )?;
+                    let packed = crate::siglip::pack::pack_checkpoint(
+                        &checkpoint,
+                        siglip,
+                        towers,
+                        pad_id,
+                        options.precision,
+                        isa,
+                    )?;
                     let model = SiglipModel {
                         text: None,
                         vision: None,
-                        logit_scale,
-                        logit_bias,
+                        logit_scale: packed.logit_scale,
+                        logit_bias: packed.logit_bias,
                     };
                     (
                         LoadedModel::Siglip(model),
-                        native_text,
-                        native_vision,
+                        packed.text,
+                        packed.vision,
                         tokenizer,
                     )
                 } else {

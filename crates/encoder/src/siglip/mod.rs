@@ -10,12 +10,12 @@
 //! the config (1e-6); and a learned `logit_bias` beside `logit_scale`, which makes
 //! `sigmoid(exp(logit_scale)·cos + logit_bias)` a calibrated probability of a match.
 //!
-//! - [`config`]: [`SiglipConfig`];
-//! - [`keys`]: the key map ([`SiglipKeys`]);
-//! - [`model`]: the burn modules ([`SiglipModel`]), reusing CLIP's encoder layers;
-//! - [`load`]: checkpoint → burn modules ([`crate::checkpoint::Checkpoint::load_siglip`]);
-//! - [`pack`]: checkpoint → the native kernels' towers;
-//! - [`tokenize`]: [`SiglipTokenizer`].
+//! - [`config`] — [`SiglipConfig`];
+//! - [`keys`] — the key map ([`SiglipKeys`]);
+//! - [`model`] — the burn modules ([`SiglipModel`]), reusing CLIP's encoder layers;
+//! - [`load`] — checkpoint → burn modules ([`crate::checkpoint::Checkpoint::load_siglip`]);
+//! - [`pack`] — checkpoint → the native kernels' towers;
+//! - [`tokenize`] — [`SiglipTokenizer`].
 
 pub mod config;
 pub mod keys;

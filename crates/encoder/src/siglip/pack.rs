@@ -66,7 +66,7 @@ pub fn pack_vision(
         src.get(&h.in_proj_weight)?,
         src.get(&h.in_proj_bias)?,
     );
-    let head = MapHead::new(
+    let head = Box::new(MapHead::new(
         MapHeadTensors {
             probe: &probe,
             in_proj_weight: &in_w,
@@ -80,7 +80,7 @@ pub fn pack_vision(
         h.heads,
         h.act,
         precision,
-    );
+    ));
     let weights = VisionWeights {
         channels: keys.channels,
         image_size: keys.image_size,
@@ -98,8 +98,21 @@ pub fn pack_vision(
     Ok(NativeVision::new(weights, isa))
 }
 
+/// A SigLIP checkpoint on the native kernels: its towers and its calibration.
+#[derive(Debug)]
+pub struct PackedSiglip {
+    /// The vision tower, if asked for.
+    pub vision: Option<NativeVision>,
+    /// The text tower, if asked for.
+    pub text: Option<NativeText>,
+    /// `logit_scale` as stored.
+    pub logit_scale: f32,
+    /// `logit_bias`.
+    pub logit_bias: f32,
+}
+
 /// The native towers of a SigLIP checkpoint (the ones in `towers`), checked against the key
-/// map first, and its calibration `(logit_scale, logit_bias)`.
+/// map first, and its calibration.
 ///
 /// # Errors
 /// As [`Checkpoint::validate`]; as [`pack_text`].
@@ -110,7 +123,7 @@ pub fn pack_checkpoint(
     pad_id: u32,
     precision: Precision,
     isa: Isa,
-) -> Result<(Option<NativeVision>, Option<NativeText>, (f32, f32))> {
+) -> Result<PackedSiglip> {
     let keys = SiglipKeys::new(config, towers);
     checkpoint.validate(&keys)?;
     let (vision, text) = rayon::join(
@@ -129,5 +142,10 @@ pub fn pack_checkpoint(
     );
     let scale = checkpoint.read_f32(&keys.logit_scale.key, &keys.logit_scale.shape)?[0];
     let bias = checkpoint.read_f32(&keys.logit_bias.key, &keys.logit_bias.shape)?[0];
-    Ok((vision?, text?, (scale, bias)))
+    Ok(PackedSiglip {
+        vision: vision?,
+        text: text?,
+        logit_scale: scale,
+        logit_bias: bias,
+    })
 }
