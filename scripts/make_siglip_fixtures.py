@@ -40,6 +40,11 @@ import shutil
 import sys
 from pathlib import Path
 
+# One thread in the tokenizer trainer: its parallel sums made the trained scores differ in the
+# last digits between runs.
+os.environ.setdefault("RAYON_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_fixtures import FIXTURES, TEXTS, check_versions  # noqa: E402
 
@@ -70,12 +75,18 @@ EXTRA_TEXTS = [
 ]
 
 
-def build_tokenizer(directory: Path):
-    """Train the Unigram tokenizer and save it with transformers (tokenizer.json + config)."""
+def build_tokenizer(directory: Path, committed: str | None = None):
+    """Train the Unigram tokenizer (or reuse the committed `tokenizer.json`: training is not
+    bit-reproducible across runs) and save it with transformers (tokenizer.json + config)."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
     from tokenizers import processors, trainers
     from transformers import PreTrainedTokenizerFast
 
+    if committed is not None:
+        tok = Tokenizer.from_str(committed)
+        tok.no_padding()
+        tok.no_truncation()
+        return save_tokenizer(tok, directory)
     tok = Tokenizer(models.Unigram())
     tok.normalizer = normalizers.Sequence(
         [normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")]
@@ -94,6 +105,12 @@ def build_tokenizer(directory: Path):
     tok.post_processor = processors.TemplateProcessing(
         single="$A </s>", special_tokens=[("</s>", 1)]
     )
+    return save_tokenizer(tok, directory)
+
+
+def save_tokenizer(tok, directory: Path):
+    from transformers import PreTrainedTokenizerFast
+
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         pad_token="</s>",
@@ -222,7 +239,7 @@ def embed(model, pixels, ids):
     return out
 
 
-def make_committed(versions: dict) -> None:
+def make_committed(versions: dict, retrain: bool) -> None:
     import numpy as np
     import torch
     from safetensors.numpy import save_file
@@ -230,10 +247,13 @@ def make_committed(versions: dict) -> None:
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     directory = FIXTURES / "tiny-siglip"
+    committed = None
+    if (directory / "tokenizer.json").exists() and not retrain:
+        committed = (directory / "tokenizer.json").read_text()
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
-    tok = build_tokenizer(directory)
+    tok = build_tokenizer(directory, committed)
     vocab = len(tok)
     # 60 is not a multiple of the patch (8): 7x7 patches, the last 4 pixels dropped by the
     # stride-8 convolution, as So400m/14 at 384 pixels drops 6.
@@ -370,11 +390,13 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", nargs="?", const=str(DEFAULT_FULL_DIR), default=None)
     ap.add_argument("--skip-committed", action="store_true")
+    ap.add_argument("--retrain-tokenizer", action="store_true",
+                    help="train a new tokenizer instead of reusing the committed tokenizer.json")
     ap.add_argument("--allow-version-mismatch", action="store_true")
     args = ap.parse_args()
     versions = check_versions(args.allow_version_mismatch)
     if not args.skip_committed:
-        make_committed(versions)
+        make_committed(versions, args.retrain_tokenizer)
     if args.full:
         make_full(args, versions)
 
