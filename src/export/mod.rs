@@ -82,6 +82,9 @@ pub struct ExportOptions {
     /// Rows per `img_emb_N.npy` / `metadata_N.parquet` pair of [`ExportLayout::ClipRetrieval`]
     /// (default 1,000,000, as clip-retrieval writes).
     pub rows_per_file: usize,
+    /// Compress the Parquet files with snappy (default false). The embeddings barely shrink;
+    /// paths and hashes do. Every reader of Parquet reads snappy.
+    pub snappy: bool,
 }
 
 impl Default for ExportOptions {
@@ -90,6 +93,7 @@ impl Default for ExportOptions {
             layout: ExportLayout::Parquet,
             rows_per_group: 4096,
             rows_per_file: 1_000_000,
+            snappy: false,
         }
     }
 }
@@ -106,6 +110,13 @@ impl ExportOptions {
     #[must_use = "setters return the changed options"]
     pub fn rows_per_group(mut self, rows: usize) -> Self {
         self.rows_per_group = rows.max(1);
+        self
+    }
+
+    /// Sets [`snappy`](Self::snappy).
+    #[must_use = "setters return the changed options"]
+    pub fn snappy(mut self, yes: bool) -> Self {
+        self.snappy = yes;
         self
     }
 
@@ -155,8 +166,13 @@ impl Library {
                 if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 }
-                let mut w =
-                    PartWriter::create(out, Columns::Full, &fingerprint, opts.rows_per_group)?;
+                let mut w = PartWriter::create_with(
+                    out,
+                    Columns::Full,
+                    &fingerprint,
+                    opts.rows_per_group,
+                    opts.snappy,
+                )?;
                 for row in rows {
                     w.push(row?)?;
                 }
@@ -193,11 +209,12 @@ impl Library {
                                 &emb_dir.join(format!("img_emb_{n}.npy")),
                                 dims,
                             )?,
-                            PartWriter::create(
+                            PartWriter::create_with(
                                 &meta_dir.join(format!("metadata_{n}.parquet")),
                                 Columns::ClipMetadata,
                                 &fingerprint,
                                 opts.rows_per_group,
+                                opts.snappy,
                             )?,
                         ));
                     }

@@ -47,12 +47,27 @@ impl PartWriter {
         fingerprint: &ModelFingerprint,
         rows_per_group: usize,
     ) -> Result<PartWriter> {
+        Self::create_with(path, columns, fingerprint, rows_per_group, false)
+    }
+
+    /// [`create`](Self::create), snappy-compressed when `snappy`.
+    pub fn create_with(
+        path: &Path,
+        columns: Columns,
+        fingerprint: &ModelFingerprint,
+        rows_per_group: usize,
+        snappy: bool,
+    ) -> Result<PartWriter> {
         let tmp = tmp_path(path);
         let schema = Arc::new(
             parse_message_type(&columns.message_type()).expect("the export schema parses"),
         );
         let props = WriterProperties::builder()
-            .set_compression(Compression::UNCOMPRESSED)
+            .set_compression(if snappy {
+                Compression::SNAPPY
+            } else {
+                Compression::UNCOMPRESSED
+            })
             // Paths, hashes and embeddings are (nearly) unique: a dictionary only costs.
             .set_dictionary_enabled(false)
             .set_column_dictionary_enabled(ColumnPath::from("format"), true)
