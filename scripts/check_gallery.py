@@ -15,6 +15,8 @@ checks, in Chromium:
 * clicking a result opens the large view with its metadata and "more like this" results;
 * search by photo (an uploaded file) finds that photo first;
 * the duplicates view shows groups of near-identical photos;
+* on a larger folder (1200 demo pictures, made once under target/gallery-check/), the page
+  shows indexing progress live, the counts grow, and a search answers while it runs;
 * path traversal is refused (raw and percent-encoded, from Python and from the page), ids
   the library does not hold are not found, and a foreign `Host` (DNS rebinding) or a request
   from another site (`Sec-Fetch-Site`) is refused.
@@ -43,6 +45,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTOS = os.path.join(ROOT, "target", "glimpse-demo", "photos")
 MODEL = os.path.join(ROOT, "models", "glimpse-shapes")
 OUT = os.path.join(ROOT, "target", "gallery-check")
+# Enough demo pictures that indexing them (about 130 a second with the demo model while the
+# page loads thumbnails) outlasts the page's start, so the check sees it live; made once.
+LIVE_COUNT = 1200
+LIVE_PHOTOS = os.path.join(OUT, f"photos-{LIVE_COUNT}")
 
 # Synonyms of the demo captions (crates/synth/src/spec.rs).
 COLOURS = {"orange": ["orange"], "yellow": ["yellow"], "red": ["red"]}
@@ -99,18 +105,46 @@ def build_example(name):
     fail(f"cargo built no {name} executable")
 
 
-def ensure_demo_photos():
-    """The demo's 60 captioned photos (the demo example generates them when missing)."""
-    if os.path.exists(os.path.join(PHOTOS, "more", "captions.tsv")):
+def ensure_demo_photos(folder, count):
+    """`count` captioned demo photos in `folder` (the demo example generates them when
+    missing)."""
+    if os.path.exists(os.path.join(folder, "more", "captions.tsv")):
         return
-    log("generating the demo photos (the demo example)")
+    log(f"generating {count} demo photos in {os.path.relpath(folder, ROOT)} (the demo example)")
     library = tempfile.mkdtemp(prefix="glimpse-demo-library-")
     try:
-        subprocess.run([build_example("demo"), "--photos", PHOTOS, "--library", library,
-                        "--model", MODEL, "--k", "1"],
+        subprocess.run([build_example("demo"), "--photos", folder, "--library", library,
+                        "--model", MODEL, "--count", str(count), "--k", "1"],
                        cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     finally:
         shutil.rmtree(library, ignore_errors=True)
+
+
+def check_live_indexing(browser, binary, work):
+    """A larger folder: the page shows the indexing progress while it runs, the counts grow,
+    and a search answers meanwhile."""
+    ensure_demo_photos(LIVE_PHOTOS, LIVE_COUNT)
+    gallery = Gallery(binary, os.path.join(work, "live-library"), LIVE_PHOTOS)
+    try:
+        browser.open(gallery.url)
+        progress = ("document.body.dataset.indexing === 'running' && /(\\d+)\\/%d encoded/"
+                    ".exec(document.getElementById('indexing-text').textContent)" % LIVE_COUNT)
+        browser.wait(progress, "the page to show indexing in progress", 60)
+        first = browser.eval("document.getElementById('indexing-text').textContent")
+        search(browser, "a yellow star")
+        hits = browser.eval(HITS_JS % "#results")
+        during = browser.eval("document.body.dataset.indexing")
+        browser.wait(f"{progress} && document.getElementById('indexing-text').textContent "
+                     f"!== {json.dumps(first)} || document.body.dataset.indexing === 'finished'",
+                     "the progress to move", 60)
+        later = browser.eval("document.getElementById('indexing-text').textContent")
+        log(f"live: {first!r}, then {later!r}; a search meanwhile gave {len(hits)} "
+            f"(indexing {during} when it answered)")
+        if not hits or during != "running" or later == first:
+            fail(f"live indexing: {len(hits)} hits while {during}, progress {first!r} -> "
+                 f"{later!r}")
+    finally:
+        gallery.stop()
 
 
 def read_captions(photos):
@@ -360,7 +394,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     binary = args.bin or build_example("gallery")
     log(f"built {os.path.relpath(binary, ROOT) if binary.startswith(ROOT) else binary}")
-    ensure_demo_photos()
+    ensure_demo_photos(PHOTOS, 60)
 
     work = tempfile.mkdtemp(prefix="glimpse-gallery-")
     gallery = browser = None
@@ -509,6 +543,9 @@ def main():
         if not all(400 <= s < 500 for s in statuses):
             fail(f"traversal from the page answered {statuses}")
         check_refusals(gallery, hit["id"])
+        gallery.stop()
+        gallery = None
+        check_live_indexing(browser, binary, work)
     finally:
         if browser:
             browser.close()
