@@ -27,6 +27,8 @@ installed. Usage: python3 scripts/check_gallery.py [--bin PATH] [--photos DIR] [
 """
 
 import argparse
+import base64
+import fcntl
 import http.client
 import json
 import os
@@ -38,8 +40,6 @@ import sys
 import tempfile
 import threading
 import time
-import base64
-import fcntl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTOS = os.path.join(ROOT, "target", "glimpse-demo", "photos")
