@@ -1,6 +1,8 @@
-//! CLIP for Glimpse: photos and texts into one embedding space, computing what Hugging Face
-//! `transformers`' `CLIPModel` computes (cosine ≥ 0.99999 to it in the parity tests), in pure
-//! Rust on [burn](https://burn.dev).
+//! CLIP and SigLIP for Glimpse: photos and texts into one embedding space, computing what
+//! Hugging Face `transformers`' `CLIPModel` and `SiglipModel` compute (cosine ≥ 0.99999 to it
+//! in the parity tests), in pure Rust on [burn](https://burn.dev) and on a native AVX-512
+//! engine. The architecture is read from `config.json` ([`Architecture`]); SigLIP's
+//! calibrated relevance is [`Encoder::relevance`].
 //!
 //! ```
 //! use glimpse_encoder::{Backend, ClipEncoder, Preprocessor, Towers};
@@ -46,8 +48,12 @@
 //! - [`kernels`] (the `glimpse-kernels` crate): the native CPU engine (packed AVX-512 f32/bf16
 //!   GEMM, fused operations) that [`ClipEncoder`] uses on the flex CPU device; [`Precision`]
 //!   and [`Engine`] choose.
-//! - [`encoder`]: [`ClipEncoder`], all of the above behind `load` / `embed_pixels` /
-//!   `embed_texts`.
+//! - [`architecture`]: [`Architecture`] and [`ModelConfig`], read from `config.json`
+//!   (`model_type` / `architectures`); anything else is [`Error::UnsupportedArchitecture`].
+//! - [`siglip`]: the SigLIP architecture (SigLIP and SigLIP 2 FixRes): key map, burn modules,
+//!   loader, native packer, tokenizer (padded to 64 with the tokenizer's pad id).
+//! - [`encoder`]: [`Encoder`] (alias [`ClipEncoder`]), all of the above behind `load` /
+//!   `embed_pixels` / `embed_texts` for either architecture.
 //!
 //! Training and the synthetic pictures live in their own crates (`glimpse-train`,
 //! `glimpse-synth`), which production builds never compile.
