@@ -42,7 +42,13 @@ pub struct IndexStatus {
 pub type SharedStatus = Arc<Mutex<IndexStatus>>;
 
 /// Starts indexing `folder` on a thread of its own and returns at once; `status` follows it.
-pub fn start(lib: Arc<Library>, folder: PathBuf, status: SharedStatus) {
+/// Thumbnails of photos the run removed are pruned from `thumbs` when it ends.
+pub fn start(
+    lib: Arc<Library>,
+    folder: PathBuf,
+    status: SharedStatus,
+    thumbs: crate::thumbs::Thumbnails,
+) {
     let started = Instant::now();
     {
         let mut s = lock(&status);
@@ -67,6 +73,7 @@ pub fn start(lib: Arc<Library>, folder: PathBuf, status: SharedStatus) {
         let result = lib.index_folder(&folder, &options);
         // Save the index so that the next start needs no catch-up.
         let committed = lib.commit();
+        thumbs.prune(|id| lib.path(id).is_some());
         let mut s = lock(&status);
         s.running = false;
         s.finished = true;

@@ -57,11 +57,14 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let lib = Arc::new(common::open(&args.library, args.model.as_ref(), None)?);
     let status = Arc::new(Mutex::new(indexing::IndexStatus::default()));
+    let thumbs = thumbs::Thumbnails::new(lib.dir());
+    // Renditions of photos removed since the last run go (the library is the truth).
+    thumbs.prune(|id| lib.path(id).is_some());
     if let Some(photos) = &args.photos {
-        indexing::start(lib.clone(), photos.clone(), status.clone());
+        indexing::start(lib.clone(), photos.clone(), status.clone(), thumbs.clone());
     }
     let app = Arc::new(api::App {
-        thumbs: thumbs::Thumbnails::new(lib.dir()),
+        thumbs,
         lib,
         status,
         decodes: tokio::sync::Semaphore::new(args.decodes.max(1)),

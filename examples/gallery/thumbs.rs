@@ -70,6 +70,34 @@ impl Thumbnails {
     }
 }
 
+impl Thumbnails {
+    /// Deletes the renditions of every photo `holds` says the library no longer has (removed
+    /// photos); returns how many files went. Run at start-up and after each indexing run.
+    pub fn prune(&self, holds: impl Fn(ImageId) -> bool) -> usize {
+        let Ok(sides) = std::fs::read_dir(&self.root) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for side in sides.flatten() {
+            let Ok(files) = std::fs::read_dir(side.path()) else {
+                continue;
+            };
+            for file in files.flatten() {
+                let name = file.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let id = name
+                    .strip_suffix(".jpg")
+                    .and_then(|n| n.split('-').next())
+                    .and_then(|id| id.parse::<ImageId>().ok());
+                if id.is_some_and(|id| !holds(id)) && std::fs::remove_file(file.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+}
+
 /// Decodes `photo` (orientation applied) and encodes it as a JPEG fitting in `side` × `side`.
 fn render(photo: &Path, side: u32) -> anyhow::Result<Vec<u8>> {
     let data = std::fs::read(photo).with_context(|| format!("{}", photo.display()))?;
@@ -140,6 +168,32 @@ mod tests {
             .unwrap()
             .count();
         assert_eq!(files, 1);
+    }
+
+    #[test]
+    fn renditions_of_removed_photos_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let thumbs = Thumbnails::new(&dir.path().join("lib"));
+        for (id, name) in [(3, "a.png"), (4, "b.png")] {
+            let photo = dir.path().join(name);
+            image::RgbImage::from_pixel(64, 64, image::Rgb([9, 90, 200]))
+                .save(&photo)
+                .unwrap();
+            thumbs.get(id, &photo, 32).unwrap();
+            thumbs.get(id, &photo, 100).unwrap();
+        }
+        // Photo 4 left the library: its two renditions go, photo 3's stay.
+        assert_eq!(thumbs.prune(|id| id == 3), 2);
+        assert_eq!(thumbs.prune(|id| id == 3), 0);
+        for side in ["32", "100"] {
+            let names: Vec<String> =
+                std::fs::read_dir(dir.path().join("lib/thumbnails").join(side))
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect();
+            assert_eq!(names.len(), 1, "{names:?}");
+            assert!(names[0].starts_with("3-"), "{names:?}");
+        }
     }
 
     /// A JPEG of `img` whose EXIF says "rotate 90° clockwise to view" (orientation 6).
