@@ -6,6 +6,7 @@ scripts/setup.sh installs).
 - shape.png: a large red circle on a plain light background (what models/glimpse-shapes knows).
 - shape.heic / shape.avif: shape.png through heif-enc (HEVC / AV1, quality 90): the parity test
   compares their embeddings with the PNG's.
+- dated.heic: a HEIC with EXIF (Apple, iPhone 15, taken 2023-08-05 10:20:30).
 - deep.heic: a 16-bit PNG encoded as 10-bit HEVC (HDR content Glimpse clamps to 8 bits).
 - multi.heic: two images in one file (96x64 primary, then 40x40): the primary is indexed.
 - rotated.heic: 60x100 pixels stored with `irot`/`imir` for EXIF orientation 6 (written with
@@ -258,6 +259,19 @@ def rw2(path, preview):
         f.write(t.data)
 
 
+def dated_heic(path, img):
+    """A HEIC with EXIF (Make Apple, Model iPhone 15, DateTimeOriginal 2023-08-05 10:20:30):
+    heif-enc copies a JPEG input's EXIF into the HEIF."""
+    exif = Image.Exif()
+    exif[0x010F] = "Apple"
+    exif[0x0110] = "iPhone 15"
+    exif.get_ifd(0x8769)[0x9003] = "2023:08:05 10:20:30"
+    jpeg = path + ".jpg"
+    img.save(jpeg, quality=95, exif=exif.tobytes())
+    heif_enc(["-q", "90", jpeg, "-o", path])
+    os.remove(jpeg)
+
+
 def heif_enc(args):
     subprocess.run(["heif-enc", *args], check=True, stdout=subprocess.DEVNULL)
 
@@ -268,6 +282,7 @@ def main():
     shape().save(p("shape.png"))
     heif_enc(["-q", "90", p("shape.png"), "-o", p("shape.heic")])
     heif_enc(["-q", "90", "-A", p("shape.png"), "-o", p("shape.avif")])
+    dated_heic(p("dated.heic"), shape(64, 64, colour=(200, 200, 20)))
     png16(p("deep16.png"), 64, 48)
     heif_enc(["-q", "90", "-b", "10", p("deep16.png"), "-o", p("deep.heic")])
     os.remove(p("deep16.png"))

@@ -35,6 +35,12 @@
 //! - **Model**: a CLIP checkpoint in Hugging Face layout. A library remembers which model built
 //!   it; opening it with another is [`Error::ModelMismatch`].
 //! - **Hit**: a photo and its score, the cosine similarity of CLIP embeddings (see [`Hit`]).
+//! - **Hybrid search**: a text query also matches the words photos carry — folder and file
+//!   names, EXIF/IPTC/XMP keywords and titles, camera, capture year and month — fused with the
+//!   CLIP ranking; each hit lists the words it [`matched`](Hit::matched). Off per search with
+//!   [`SearchOptions::hybrid`]`(false)`: the order is then CLIP's alone.
+//! - **Formats**: JPEG, PNG, WebP, GIF, TIFF, BMP; HEIC/HEIF and AVIF (feature `heif`, libheif);
+//!   camera RAW (DNG, CR2, NEF, ARW, ORF, RW2, …) through its embedded preview JPEG.
 //! - **Commit**: every write is durable in the store when its call returns; see [`Library`].
 //! - **Errors**: one [`enum@Error`]. Failures of the layers below arrive inside it as
 //!   [`EncoderError`], [`IndexError`] and [`StoreError`], re-exported here, so matching one

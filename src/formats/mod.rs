@@ -223,6 +223,14 @@ mod tests {
         // irot/imir for orientation 6 applied: 60 x 100 stored, 100 x 60 shown.
         let (_, img) = open("rotated.heic");
         assert_eq!((img.width(), img.height()), (100, 60));
+        // EXIF inside a HEIF: capture time and camera words.
+        let (_, bytes) = fixture("dated.heic");
+        assert_eq!(
+            crate::metadata::read_exif(&bytes).captured_at,
+            Some(1_691_230_830)
+        );
+        let words = crate::keywords::extract::file_words(&bytes);
+        assert_eq!(words, ["Apple", "iPhone 15"]);
         // Two images: the primary (96 x 64), not the other (40 x 40).
         let (_, img) = open("multi.heic");
         assert_eq!((img.width(), img.height()), (96, 64));

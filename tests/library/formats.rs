@@ -63,6 +63,7 @@ fn heic_avif_dng_and_nef_are_indexed_searchable_and_dated() {
             "camera.nef",
             "camera.orf",
             "camera.rw2",
+            "dated.heic",
             "deep.heic",
             "multi.heic",
             "rotated.heic",
@@ -100,6 +101,13 @@ fn heic_avif_dng_and_nef_are_indexed_searchable_and_dated() {
         .map(|h| name(&h.path))
         .collect();
     names.sort();
+    // The HEIC's EXIF: its camera is a keyword.
+    let iphone = SearchOptions::default().keyword("iPhone");
+    let hits = lib.search_text_with("circle", 10, &iphone).unwrap();
+    assert_eq!(
+        hits.iter().map(|h| name(&h.path)).collect::<Vec<_>>(),
+        ["dated.heic"]
+    );
     // (The pair's JPEG carries no EXIF: no capture time.)
     assert_eq!(names, ["camera.nef", "camera.orf"]);
 }
