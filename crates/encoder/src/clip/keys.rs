@@ -4,7 +4,7 @@
 //! Three readers and writers walk this one tree, so a key, a shape or a layout is written
 //! once: the burn loader ([`super::load`]: checkpoint → modules), the native packer
 //! ([`super::pack`]: checkpoint → packed kernels) and the state-dict writer
-//! ([`super::state_dict`]: modules → checkpoint, used by training and tests).
+//! ([`super::state_dict`](mod@super::state_dict): modules → checkpoint, used by training and tests).
 //! [`crate::checkpoint::Checkpoint::validate`] checks a checkpoint against it before anything
 //! is read: a missing tensor, a wrong shape, an unsupported dtype or a key nothing consumes is
 //! reported there, the same way for every reader.

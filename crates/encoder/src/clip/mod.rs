@@ -5,7 +5,7 @@
 //! - [`keys`]: every tensor's key, shape and role ([`ClipKeys`]);
 //! - [`load`]: checkpoint → burn modules ([`crate::checkpoint::Checkpoint::load_model`]);
 //! - [`pack`]: checkpoint (or a burn model) → the native kernels' towers;
-//! - [`state_dict`]: burn modules → checkpoint tensors (the training crate's writer);
+//! - [`state_dict`](mod@state_dict): burn modules → checkpoint tensors (the training crate's writer);
 //! - [`model`] (the dual tower [`ClipModel`]), [`text`], [`vision`], [`layers`],
 //!   [`attention`], [`mlp`]: the modules.
 

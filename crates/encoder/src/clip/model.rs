@@ -205,7 +205,7 @@ impl ClipModel {
     /// returns it: start token, text, end-of-text token).
     ///
     /// The batch runs only as long as its longest sequence; shorter ones are padded after
-    /// their end, which the causal tower ignores (see [`crate::text`]).
+    /// their end, which the causal tower ignores (see [`crate::clip::text`]).
     ///
     /// # Shapes
     /// - ids: `batch` sequences of `1..=context` ids
