@@ -266,7 +266,8 @@ fn four_parallel_shards_hold_exactly_the_embeddings_of_one_run() {
     index(&indexed, &tmp.path().join("photos"));
     assert_eq!(contents(&indexed), contents(&single));
 
-    // A rerun reads nothing again.
+    // A rerun reads nothing again, and leaves the part untouched.
+    let modified = std::fs::metadata(&parts[0]).unwrap().modified().unwrap();
     let again = builder
         .embed_files(
             &files
@@ -279,6 +280,9 @@ fn four_parallel_shards_hold_exactly_the_embeddings_of_one_run() {
         .unwrap();
     assert_eq!(again.embedded, 0);
     assert_eq!(again.present, reports[0].0);
+    assert_eq!(again.rows, reports[0].0 as u64);
+    let after = std::fs::metadata(&parts[0]).unwrap().modified().unwrap();
+    assert_eq!(after, modified);
 }
 
 #[test]

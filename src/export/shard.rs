@@ -217,7 +217,7 @@ impl LibraryBuilder {
                         records.push(record);
                         pixels.push(px);
                     }
-                    Err(failure) => report.failed.push(failure),
+                    Err(failure) => report.failed.push(*failure),
                 }
             }
             let embeddings = model.embed_pixels(&pixels)?;
@@ -271,6 +271,13 @@ impl LibraryBuilder {
             chunks.push(path);
         }
         if report.cancelled {
+            return Ok(report);
+        }
+        if chunks.is_empty() && !existing.is_empty() {
+            // Nothing new: the part stays as it is, untouched.
+            report.rows = PartReader::open(out)?.rows();
+            report.bytes = std::fs::metadata(out).map_err(|e| Error::io(out, e))?.len();
+            std::fs::remove_dir_all(&partial).map_err(|e| Error::io(&partial, e))?;
             return Ok(report);
         }
 
@@ -340,10 +347,12 @@ fn prepare(
     model: &Model,
     path: &Path,
     max_file_bytes: u64,
-) -> std::result::Result<(ImageRecord, glimpse_encoder::Pixels), Failure> {
-    let fail = |error: Error| Failure {
-        path: path.to_path_buf(),
-        error,
+) -> std::result::Result<(ImageRecord, glimpse_encoder::Pixels), Box<Failure>> {
+    let fail = |error: Error| {
+        Box::new(Failure {
+            path: path.to_path_buf(),
+            error,
+        })
     };
     let meta = std::fs::metadata(path).map_err(|e| fail(Error::io(path, e)))?;
     let mtime_ns = meta
