@@ -7,8 +7,6 @@
 
 use std::sync::OnceLock;
 
-use hnsw_rs::anndists::dist::Distance;
-
 use crate::error::{Error, Result};
 
 /// A dot-product kernel.
@@ -139,6 +137,12 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 
 /// Checks a vector (length, finiteness, non-zero norm) and returns its unit-length copy.
 pub(crate) fn normalized(v: &[f32], dims: usize, id: Option<u64>) -> Result<Vec<f32>> {
+    let norm = checked_norm(v, dims, id)?;
+    Ok(v.iter().map(|&x| (f64::from(x) / norm) as f32).collect())
+}
+
+/// Checks a vector (length, finiteness, non-zero norm) and returns its norm.
+pub(crate) fn checked_norm(v: &[f32], dims: usize, id: Option<u64>) -> Result<f64> {
     if v.len() != dims {
         return Err(Error::DimensionMismatch {
             id,
@@ -158,21 +162,7 @@ pub(crate) fn normalized(v: &[f32], dims: usize, id: Option<u64>) -> Result<Vec<
     if !(norm.is_finite() && norm > f64::from(f32::MIN_POSITIVE)) {
         return Err(Error::ZeroVector { id });
     }
-    Ok(v.iter().map(|&x| (f64::from(x) / norm) as f32).collect())
-}
-
-/// The graph's distance: `1 - dot`, clamped to `[0, 2]`.
-///
-/// hnsw_rs asserts distances are non-negative; rounding can push `1 - dot` of a vector with
-/// itself slightly below 0 (that is why its own `DistDot` panics on exact matches).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct CosineDistance;
-
-impl Distance<f32> for CosineDistance {
-    #[inline]
-    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
-        (1.0 - dot(va, vb)).clamp(0.0, 2.0)
-    }
+    Ok(norm)
 }
 
 #[cfg(test)]
@@ -215,11 +205,5 @@ mod tests {
             normalized(&[0.0, 0.0], 2, Some(1)),
             Err(Error::ZeroVector { .. })
         ));
-    }
-
-    #[test]
-    fn distance_never_negative() {
-        let v = normalized(&[0.1, 0.7, -0.3, 0.2], 4, None).unwrap();
-        assert!(CosineDistance.eval(&v, &v) >= 0.0);
     }
 }

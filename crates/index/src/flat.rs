@@ -16,7 +16,6 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::distance::{dot_kernel, prefetch};
 use crate::exact::Scored;
-use crate::graph::Graph;
 use crate::huge;
 use crate::quant::Codes;
 use crate::repair::{self, Repair};
@@ -57,6 +56,18 @@ impl Hasher for SlotHasher {
     }
 }
 
+/// A graph whose links a snapshot can copy: ours ([`crate::graph::Graph`]) or, in tests, the
+/// hnsw_rs reference.
+pub(crate) trait Links {
+    /// Nodes: exactly slots `0..len`.
+    fn len(&self) -> usize;
+    /// `m`: links per node on the upper layers; layer 0 holds up to `2·m`.
+    fn max_connections(&self) -> usize;
+    /// Calls `f(slot, level, links)` for every node, `links[l]` its neighbours on layer `l`
+    /// for `l` in `0..=level`.
+    fn for_each_node(&self, f: &mut dyn FnMut(usize, usize, &[Vec<u32>]));
+}
+
 #[derive(Debug)]
 pub(crate) struct FlatGraph {
     /// Graph nodes covered (slots `0..nodes`).
@@ -89,7 +100,7 @@ impl FlatGraph {
 
     /// Copies the links of `graph`, whose nodes must be exactly slots `0..graph.len()`, and
     /// codes those slots' vectors.
-    pub(crate) fn snapshot(graph: &Graph, slots: &Slots) -> Self {
+    pub(crate) fn snapshot(graph: &dyn Links, slots: &Slots) -> Self {
         let nodes = graph.len();
         if nodes == 0 {
             return FlatGraph::empty();
@@ -100,7 +111,7 @@ impl FlatGraph {
         let (mut entry, mut max_level) = (NONE, 0usize);
         // (level, slot) of every node above layer 0, for the seeds.
         let mut high: Vec<(usize, u32)> = Vec::new();
-        graph.for_each_node(|slot, level, links| {
+        graph.for_each_node(&mut |slot, level, links| {
             if slot >= nodes {
                 return; // inserted concurrently: left to the tail scan
             }
@@ -112,10 +123,7 @@ impl FlatGraph {
                 high.push((level, slot as u32));
             }
             for (l, layer) in links.iter().enumerate().take(level + 1) {
-                let ids = layer
-                    .iter()
-                    .map(|&s| s as u32)
-                    .filter(|&s| (s as usize) < nodes);
+                let ids = layer.iter().copied().filter(|&s| (s as usize) < nodes);
                 if l == 0 {
                     for (dst, s) in layer0[slot * degree0..(slot + 1) * degree0]
                         .iter_mut()
@@ -147,7 +155,10 @@ impl FlatGraph {
         };
         seeds.sort_unstable();
         let roots: Vec<u32> = seeds.iter().map(|s| s.0).collect();
-        let repair = repair::connect(&mut layer0, degree0, NONE, &roots);
+        let kernel = dot_kernel();
+        let similarity =
+            |a: u32, b: u32| kernel(slots.vector(a as usize), slots.vector(b as usize));
+        let repair = repair::connect(&mut layer0, degree0, NONE, &roots, &similarity);
         let codes = Codes::build(slots.dims(), nodes, |slot| slots.vector(slot));
         FlatGraph {
             nodes,

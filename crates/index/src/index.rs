@@ -6,7 +6,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use rayon::prelude::*;
 
 use crate::config::IndexConfig;
-use crate::distance::normalized;
+use crate::distance::{checked_norm, normalized};
 use crate::error::Result;
 use crate::exact;
 use crate::flat::FlatGraph;
@@ -166,9 +166,7 @@ impl Index {
     pub fn stats(&self) -> IndexStats {
         let state = self.read_state();
         let nodes = state.graph.len();
-        let dims = self.config.dims;
-        // Graph: its vector copy, ~2m links of ~40 bytes on layer 0, node overhead.
-        let graph_bytes = nodes * (dims * 4 + 2 * state.graph.max_connections() * 40 + 200);
+        let graph_bytes = state.graph.heap_bytes();
         let (flat_bytes, mean_links, repair) = {
             let flat = state.flat.read();
             (flat.heap_bytes(), flat.mean_degree(), flat.repair())
@@ -191,10 +189,15 @@ impl Index {
     pub fn insert(&self, id: u64, vector: &[f32]) -> Result<()> {
         let v = normalized(vector, self.config.dims, Some(id))?;
         let writer = self.lock_writer("insert");
-        let slot = self.state.write().slots.push(id, &v);
+        let slot = {
+            let mut state = self.state.write();
+            let slot = state.slots.push(id, &v);
+            state.graph.grow(slot + 1);
+            slot
+        };
         {
             let state = self.state.read();
-            state.graph.insert(slot, state.slots.vector(slot));
+            state.graph.insert(slot, &state.slots);
             state.maybe_refresh_flat();
         }
         self.maybe_compact(writer);
@@ -210,27 +213,31 @@ impl Index {
         V: AsRef<[f32]> + Sync,
     {
         let dims = self.config.dims;
-        let vectors: Vec<Vec<f32>> = items
+        // Check everything first (nothing is inserted on an error), then normalise chunk by
+        // chunk: a normalised copy of the whole batch doubled the RSS of a bulk build.
+        items
             .par_iter()
-            .map(|(id, v)| normalized(v.as_ref(), dims, Some(*id)))
-            .collect::<Result<_>>()?;
+            .try_for_each(|(id, v)| checked_norm(v.as_ref(), dims, Some(*id)).map(drop))?;
         let writer = self.lock_writer("insert_batch");
-        for (chunk_items, chunk_vecs) in items.chunks(BATCH_CHUNK).zip(vectors.chunks(BATCH_CHUNK))
-        {
+        for chunk_items in items.chunks(BATCH_CHUNK) {
+            let chunk_vecs: Vec<Vec<f32>> = chunk_items
+                .par_iter()
+                .map(|(id, v)| normalized(v.as_ref(), dims, Some(*id)))
+                .collect::<Result<_>>()?;
             let first = {
                 let mut state = self.state.write();
                 state.slots.reserve(chunk_items.len());
                 let first = state.slots.slot_len();
-                for ((id, _), v) in chunk_items.iter().zip(chunk_vecs) {
+                for ((id, _), v) in chunk_items.iter().zip(&chunk_vecs) {
                     state.slots.push(*id, v);
                 }
+                let len = state.slots.slot_len();
+                state.graph.grow(len);
                 first
             };
             let state = self.state.read();
-            let work: Vec<(&[f32], usize)> = (first..first + chunk_items.len())
-                .map(|slot| (state.slots.vector(slot), slot))
-                .collect();
-            state.graph.insert_parallel(&work);
+            let range = first..first + chunk_items.len();
+            state.graph.insert_parallel(range, &state.slots);
         }
         self.state.read().maybe_refresh_flat();
         self.maybe_compact(writer);
@@ -288,10 +295,9 @@ impl Index {
         let n = ids.len();
         let slots = Slots::from_parts(self.config.dims, data, ids, vec![false; n])
             .expect("live slots have distinct ids");
-        let graph = Graph::new(&self.config, n);
-        let work: Vec<(&[f32], usize)> = (0..n).map(|slot| (slots.vector(slot), slot)).collect();
-        graph.insert_parallel(&work);
-        drop(work);
+        let mut graph = Graph::new(&self.config, n);
+        graph.grow(n);
+        graph.insert_parallel(0..n, &slots);
         let new_state = State::new(slots, graph);
         let old = std::mem::replace(&mut *self.state.write(), new_state);
         drop(old); // freed outside the lock

@@ -1,11 +1,12 @@
 //! Approximate nearest-neighbour search over L2-normalised embeddings, for Glimpse.
 //!
 //! An [`Index`] maps `u64` ids to vectors and answers "which stored vectors are most similar to
-//! this one" by cosine similarity. It is an HNSW graph built with `hnsw_rs` (whose types never
-//! leave this crate), a flat copy of the vectors for exact scans, tombstones and persistence, and
-//! a read-optimised snapshot of the graph's links and of 8-bit codes of the vectors that
-//! searches walk (hnsw_rs's own search allocates per visited node; ours does not, and reads a
-//! quarter of the bytes per node; see `docs/PERFORMANCE.md`).
+//! this one" by cosine similarity. It is an HNSW graph the crate builds itself (parallel
+//! inserts, the paper's neighbour-selection heuristic on new and reverse links, links stored as
+//! `u32` slots and distances read from the index's own vectors), a flat copy of the vectors for
+//! exact scans, tombstones and persistence, and a read-optimised snapshot of the graph's links
+//! and of 8-bit codes of the vectors that searches walk (reading a quarter of the bytes per
+//! node; see `docs/PERFORMANCE.md`).
 //!
 //! ```
 //! use glimpse_index::{Index, IndexConfig};
@@ -58,9 +59,9 @@
 //!   see [`persist`] for the format and guarantees.
 //! - **Concurrency**: see [`Index`]'s locking notes.
 //!
-//! Memory: about `2 × 4 × dims` bytes per entry (hnsw_rs keeps its own copy of each vector),
-//! `dims` bytes of codes, hnsw_rs's links (~40 bytes each, up to `2·m` on layer 0) and the
-//! snapshot's (4 bytes each); see `docs/PERFORMANCE.md` for measured figures.
+//! Memory: about `4 × dims` bytes per entry for the vectors, `dims` bytes of codes, and the
+//! graph's and the snapshot's links (4 bytes each, `2·m` on layer 0); see
+//! `docs/PERFORMANCE.md` for measured figures.
 #![deny(missing_docs)]
 
 pub mod config;
@@ -74,6 +75,8 @@ mod index;
 pub mod persist;
 mod quant;
 mod reentry;
+#[cfg(test)]
+mod reference;
 mod repair;
 mod search;
 mod slots;

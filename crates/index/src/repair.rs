@@ -6,8 +6,10 @@
 //! found: on 512-d clustered data 113 of 100k nodes (0.1 %) and 4 619 of 1M (0.46 %) were
 //! unreachable from the entry point. The snapshot is ours to shape, so it keeps
 //! [`REPAIR_SLOTS`] spare slots per node beyond hnsw_rs's `2·m`, and this pass walks the graph
-//! from the search roots and links each node it did not reach from one of that node's own
-//! (nearest first) out-neighbours that it did reach, until everything is reached.
+//! from the search roots and links each node it did not reach from up to three of that node's
+//! own out-neighbours that it did reach (most similar first), until everything is reached.
+//! The crate's own graph strands far fewer nodes (the heuristic keeps in-links that distance
+//! alone drops) but not none: hnswlib's graphs do the same.
 
 /// Spare layer-0 slots per node that only this repair fills.
 pub(crate) const REPAIR_SLOTS: usize = 4;
@@ -23,9 +25,19 @@ pub(crate) struct Repair {
     pub(crate) left: usize,
 }
 
+/// Most parents a stranded node is linked from.
+const FANOUT: usize = 3;
+
 /// Links every node of `links` (`degree` slots per node, each list packed and padded with
-/// `none`) so that it is reachable from `roots`, adding links only into free slots.
-pub(crate) fn connect(links: &mut [u32], degree: usize, none: u32, roots: &[u32]) -> Repair {
+/// `none`) so that it is reachable from `roots`, adding links only into free slots, from up to
+/// [`FANOUT`] of the node's reached out-neighbours, highest `similarity(node, parent)` first.
+pub(crate) fn connect(
+    links: &mut [u32],
+    degree: usize,
+    none: u32,
+    roots: &[u32],
+    similarity: &dyn Fn(u32, u32) -> f32,
+) -> Repair {
     let nodes = links.len() / degree;
     let mut reached = vec![false; nodes];
     let mut stack: Vec<u32> = Vec::new();
@@ -57,28 +69,40 @@ pub(crate) fn connect(links: &mut [u32], degree: usize, none: u32, roots: &[u32]
         ..Repair::default()
     };
     // Each pass links the unreached nodes that have a reached out-neighbour with room; what
-    // those make reachable may give the rest such a neighbour in the next pass.
+    // those make reachable may give the rest such a neighbour in the next pass. A node is
+    // linked from up to FANOUT such neighbours, the most similar first: one parent alone is
+    // a route a search must happen to take (the crate's graph keeps lists in no particular
+    // order, and a stranded node's first link may be a long one).
+    let mut parents: Vec<(f32, u32)> = Vec::new();
     while n_reached < nodes {
         let before = n_reached;
         for w in 0..nodes {
             if reached[w] {
                 continue;
             }
-            let own = &links[w * degree..(w + 1) * degree];
-            let from = own
-                .iter()
-                .take_while(|&&u| u != none)
-                .copied()
-                .find(|&u| reached[u as usize] && links[(u as usize + 1) * degree - 1] == none);
-            if let Some(u) = from {
+            parents.clear();
+            parents.extend(
+                links[w * degree..(w + 1) * degree]
+                    .iter()
+                    .take_while(|&&u| u != none)
+                    .filter(|&&u| {
+                        reached[u as usize] && links[(u as usize + 1) * degree - 1] == none
+                    })
+                    .map(|&u| (similarity(w as u32, u), u)),
+            );
+            if parents.is_empty() {
+                continue;
+            }
+            parents.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+            for &(_, u) in parents.iter().take(FANOUT) {
                 let list = &mut links[u as usize * degree..(u as usize + 1) * degree];
                 let free = list.iter().position(|&t| t == none).expect("checked free");
                 list[free] = w as u32;
                 report.added += 1;
-                reached[w] = true;
-                stack.push(w as u32);
-                n_reached += flood(links, &mut reached, &mut stack);
             }
+            reached[w] = true;
+            stack.push(w as u32);
+            n_reached += flood(links, &mut reached, &mut stack);
         }
         if n_reached == before {
             break;
@@ -107,26 +131,30 @@ mod tests {
             5, 1, NONE,   // 4
             4, 1, NONE,   // 5
         ];
-        let r = connect(&mut links, 3, NONE, &[0]);
+        // Similarity: closer slot numbers are more similar.
+        let near = |a: u32, b: u32| -(a.abs_diff(b) as f32);
+        let r = connect(&mut links, 3, NONE, &[0], &near);
         assert_eq!(
             r,
             Repair {
                 unreachable: 3,
-                added: 2,
+                added: 3,
                 left: 0
             }
         );
-        // 3 hangs off its nearest reached neighbour (2), the group off 1 (4's first reached
-        // neighbour); 5 is then reached through 4.
+        // 3 hangs off both its reached neighbours (2 first), 4 off 1 (its only reached one,
+        // 5 is not yet); then 5 is reached through 4 and needs no link.
         assert_eq!(links[2 * 3 + 2], 3);
+        assert_eq!(links[2], 3);
         assert_eq!(links[3 + 2], 4);
+        assert_eq!(links[5 * 3 + 2], NONE);
     }
 
     #[test]
     fn reports_what_it_could_not_link() {
         // Node 1 is unreached and its only neighbour (0) has no free slot.
         let mut links = vec![0, 0, 0, NONE];
-        let r = connect(&mut links, 2, NONE, &[0]);
+        let r = connect(&mut links, 2, NONE, &[0], &|_, _| 0.0);
         assert_eq!((r.unreachable, r.added, r.left), (1, 0, 1));
     }
 
@@ -134,7 +162,10 @@ mod tests {
     fn a_connected_graph_is_left_alone() {
         let mut links = vec![1, NONE, 0, NONE];
         let before = links.clone();
-        assert_eq!(connect(&mut links, 2, NONE, &[0]), Repair::default());
+        assert_eq!(
+            connect(&mut links, 2, NONE, &[0], &|_, _| 0.0),
+            Repair::default()
+        );
         assert_eq!(links, before);
     }
 }

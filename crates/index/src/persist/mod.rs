@@ -1,6 +1,6 @@
 //! `save` / `load`: a self-checking manifest and the graph files it names, in one directory.
 //!
-//! # Format (version 2)
+//! # Format (version 3)
 //!
 //! `dir/index.glimpse`, the manifest:
 //!
@@ -19,16 +19,17 @@
 //! | 80..84 | CRC-32 of bytes 0..80 |
 //! | then | config (bincode), meta (bincode: id and tombstone of every slot) |
 //!
-//! and beside it the two files hnsw_rs's `file_dump` writes (the graph's links, and the
-//! vectors). hnsw_rs reloads a graph only from files, so the graph files are kept where the
-//! loader reads them: **opening reads the index in place and never writes a second copy of it**
-//! (format 1 kept everything in one file and unpacked it into a scratch folder on every open).
+//! and beside it the graph's two files (`.hnsw.graph`: its links, `.hnsw.data`: the vectors;
+//! layouts in `graph/io.rs`). **Opening reads the index in place and never writes a second
+//! copy of it** (format 1 kept everything in one file and unpacked it into a scratch folder on
+//! every open). Format 2 had the same layout with hnsw_rs's dump as the graph files; format 3
+//! holds the crate's own graph.
 //! The graph is persisted, not rebuilt: reloading 100k × 512 takes seconds where a rebuild
 //! takes a minute. The vectors are stored once, in the data file, and copied into the index's
 //! flat storage on load.
 //!
 //! Every check (magic, version, header CRC, exact length, payload CRC, both files' length and
-//! CRC streamed before hnsw_rs parses them, consistency of ids/tombstones/graph) runs before
+//! CRC streamed before they are parsed, consistency of ids/tombstones/graph) runs before
 //! anything is trusted, so a truncated, corrupted or missing file is an [`Error`], never a
 //! panic or a silently wrong index.
 //!
@@ -43,8 +44,8 @@
 //! the next save, so nothing accumulates. Loading a directory while another *process* saves
 //! into it is not supported (the library's store lock prevents it).
 //!
-//! Format 1 files are refused with [`Error::UnsupportedVersion`]; the library then rebuilds
-//! the index from its store. Measured at 100k × 512: docs/PERFORMANCE.md.
+//! Format 1 and 2 files are refused with [`Error::UnsupportedVersion`]; the library then
+//! rebuilds the index from its store. Measured at 100k × 512: docs/PERFORMANCE.md.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
@@ -67,7 +68,7 @@ use header::{Header, HEADER_LEN};
 /// Name of the manifest inside the directory given to [`Index::save`] / [`Index::load`].
 pub const FILE_NAME: &str = "index.glimpse";
 /// The file format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Meta {
@@ -184,7 +185,15 @@ impl Index {
         if state.graph.len() > 0 {
             let g = files::fresh_generation(dir);
             generation.generation = Some(g);
-            state.graph.dump(dir, &files::basename(g))?;
+            let links_path = files::graph_file(dir, g, GRAPH_SUFFIX);
+            let data_path = files::graph_file(dir, g, DATA_SUFFIX);
+            state
+                .graph
+                .dump(&links_path, &data_path, &state.slots)
+                .map_err(|e| Error::Graph {
+                    operation: "dump",
+                    reason: format!("{}: {e}", dir.display()),
+                })?;
             for (suffix, len, crc) in [
                 (GRAPH_SUFFIX, &mut graph_len, &mut graph_crc),
                 (DATA_SUFFIX, &mut data_len, &mut data_crc),
@@ -274,8 +283,8 @@ fn load(dir: &Path, expected: Option<&IndexConfig>) -> Result<Index> {
     let (h, sections) = read_manifest(&path)?;
     let (config_bytes, meta_bytes) = sections.split_at(h.config_len as usize);
 
-    // The graph files must be exactly the ones the manifest names, checked before hnsw_rs
-    // (which asserts on malformed input) reads them.
+    // The graph files must be exactly the ones the manifest names, checked before they are
+    // parsed.
     if h.generation != 0 {
         for (suffix, len, crc) in [
             (GRAPH_SUFFIX, h.graph_len, h.graph_crc),
@@ -337,18 +346,13 @@ fn load(dir: &Path, expected: Option<&IndexConfig>) -> Result<Index> {
     let (graph, data) = match h.generation {
         0 if slots_n == 0 => (Graph::new(&config, 0), Vec::new()),
         0 => return Err(corrupt(format!("{slots_n} slots but no graph"))),
-        g => {
-            let graph =
-                Graph::load(dir, &files::basename(g)).map_err(|e| corrupt(e.to_string()))?;
-            if graph.len() != slots_n {
-                return Err(corrupt(format!(
-                    "graph has {} nodes, expected {slots_n}",
-                    graph.len()
-                )));
-            }
-            let data = vectors_from_graph(&graph, slots_n, dims).map_err(corrupt)?;
-            (graph, data)
-        }
+        g => Graph::load(
+            &files::graph_file(dir, g, GRAPH_SUFFIX),
+            &files::graph_file(dir, g, DATA_SUFFIX),
+            &config,
+            slots_n,
+        )
+        .map_err(corrupt)?,
     };
     let slots = Slots::from_parts(dims, data, meta.ids, meta.dead)
         .ok_or_else(|| corrupt("inconsistent id table".into()))?;
@@ -360,38 +364,4 @@ fn load(dir: &Path, expected: Option<&IndexConfig>) -> Result<Index> {
         )));
     }
     Ok(Index::from_parts(config, State::new(slots, graph)))
-}
-
-/// Copies every node's vector into slot order, checking each slot appears once with unit norm.
-fn vectors_from_graph(
-    graph: &Graph,
-    slots: usize,
-    dims: usize,
-) -> std::result::Result<Vec<f32>, String> {
-    let mut data = vec![0.0f32; slots * dims];
-    let mut seen = vec![false; slots];
-    let mut problem = None;
-    graph.for_each_point(|slot, v| {
-        if problem.is_some() {
-            return;
-        }
-        if slot >= slots || seen[slot] || v.len() != dims {
-            problem = Some(format!("graph node for slot {slot} is out of place"));
-            return;
-        }
-        let norm2: f32 = v.iter().map(|x| x * x).sum();
-        if !(norm2 - 1.0).abs().lt(&1e-3) {
-            problem = Some(format!("vector of slot {slot} is not unit length"));
-            return;
-        }
-        seen[slot] = true;
-        data[slot * dims..(slot + 1) * dims].copy_from_slice(v);
-    });
-    if let Some(p) = problem {
-        return Err(p);
-    }
-    if seen.iter().any(|s| !s) {
-        return Err("graph lacks some slots".into());
-    }
-    Ok(data)
 }
