@@ -90,8 +90,9 @@ pub struct SearchOptions {
     /// only hits that no query word matched.
     pub hybrid: Hybrid,
     /// Only photos having this word (or words, all of them) among their keywords: folder and
-    /// file-name words, metadata keywords and titles, camera make and model, capture year and
-    /// month — matched as hybrid search matches them (case, plural and stem do not matter).
+    /// file-name words, the file's extension (a format filter: `"heic"`, `"nef"`), metadata
+    /// keywords and titles, camera make and model, capture year and month — matched as hybrid
+    /// search matches them (case, plural and stem do not matter).
     pub keyword: Option<String>,
 }
 

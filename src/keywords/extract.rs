@@ -192,8 +192,8 @@ fn year_month(seconds: i64) -> (i64, usize) {
     (year, month as usize)
 }
 
-/// The words that follow from a photo's record: each folder of its path, its file stem, and
-/// its capture year and month name.
+/// The words that follow from a photo's record: each folder of its path, its file stem, its
+/// extension, and its capture year and month name.
 pub(crate) fn record_words(path: &Path, captured_at: Option<i64>) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(parent) = path.parent() {
@@ -205,6 +205,10 @@ pub(crate) fn record_words(path: &Path, captured_at: Option<i64>) -> Vec<String>
     }
     if let Some(stem) = path.file_stem() {
         push(&mut out, &stem.to_string_lossy());
+    }
+    // The extension names the format: `keyword("heic")` or `keyword("nef")` filters by it.
+    if let Some(ext) = path.extension() {
+        push(&mut out, &ext.to_string_lossy().to_lowercase());
     }
     if let Some(t) = captured_at {
         let (year, month) = year_month(t);
@@ -233,6 +237,7 @@ mod tests {
                 "Trips",
                 "Germany 2019",
                 "IMG_1",
+                "jpg",
                 "2019",
                 "june"
             ]

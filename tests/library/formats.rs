@@ -101,6 +101,8 @@ fn heic_avif_dng_and_nef_are_indexed_searchable_and_dated() {
         .map(|h| name(&h.path))
         .collect();
     names.sort();
+    // (The pair's JPEG carries no EXIF: no capture time.)
+    assert_eq!(names, ["camera.nef", "camera.orf"]);
     // The HEIC's EXIF: its camera is a keyword.
     let iphone = SearchOptions::default().keyword("iPhone");
     let hits = lib.search_text_with("circle", 10, &iphone).unwrap();
@@ -108,8 +110,25 @@ fn heic_avif_dng_and_nef_are_indexed_searchable_and_dated() {
         hits.iter().map(|h| name(&h.path)).collect::<Vec<_>>(),
         ["dated.heic"]
     );
-    // (The pair's JPEG carries no EXIF: no capture time.)
-    assert_eq!(names, ["camera.nef", "camera.orf"]);
+    // The extension is a keyword too: a format filter.
+    let heic = SearchOptions::default().keyword("heic");
+    let mut heic_names: Vec<String> = lib
+        .search_text_with("circle", 10, &heic)
+        .unwrap()
+        .iter()
+        .map(|h| name(&h.path))
+        .collect();
+    heic_names.sort();
+    assert_eq!(
+        heic_names,
+        [
+            "dated.heic",
+            "deep.heic",
+            "multi.heic",
+            "rotated.heic",
+            "shape.heic"
+        ]
+    );
 }
 
 #[test]
