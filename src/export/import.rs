@@ -135,14 +135,10 @@ impl Library {
         let batch_size = opts.batch_size.max(1);
         'files: for reader in &readers {
             for group in 0..reader.row_groups() {
-                let rows = reader.row_group(group, dims)?;
-                let mut rows = rows.into_iter().peekable();
-                while rows.peek().is_some() {
+                let finished = reader.for_each_batch(group, dims, batch_size, |chunk| {
                     if opts.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
-                        report.cancelled = true;
-                        break 'files;
+                        return Ok(false);
                     }
-                    let chunk: Vec<Row> = rows.by_ref().take(batch_size).collect();
                     self.import_batch(chunk, dims, &mut report)?;
                     progress.encoded = report.added;
                     progress.failed = report.failed.len();
@@ -150,6 +146,11 @@ impl Library {
                     if let Some(cb) = &opts.progress {
                         cb(&progress);
                     }
+                    Ok(true)
+                })?;
+                if !finished {
+                    report.cancelled = true;
+                    break 'files;
                 }
             }
         }

@@ -4,7 +4,7 @@ use super::schema::{bytes_path, Row, KEY_MODEL};
 use super::writer::parquet_error;
 use crate::{Error, Result};
 use glimpse_store::{ContentHash, ImageRecord, ModelFingerprint};
-use parquet::column::reader::{get_typed_column_reader, ColumnReader};
+use parquet::column::reader::{get_typed_column_reader, ColumnReader, ColumnReaderImpl};
 use parquet::data_type::{
     ByteArrayType, DataType, FixedLenByteArrayType, FloatType, Int32Type, Int64Type,
 };
@@ -26,7 +26,7 @@ const NEEDED: [&str; 10] = [
     "added_at",
 ];
 
-/// A Parquet file of photos and embeddings, read row group by row group.
+/// A Parquet file of photos and embeddings, read row group by row group, each in slices.
 pub(crate) struct PartReader {
     path: PathBuf,
     reader: SerializedFileReader<File>,
@@ -97,126 +97,117 @@ impl PartReader {
         self.reader.metadata().file_metadata().num_rows().max(0) as u64
     }
 
-    /// The rows of row group `i`; every embedding is checked to have `dims` values.
-    pub fn row_group(&self, i: usize, dims: usize) -> Result<Vec<Row>> {
+    /// Reads row group `i` in slices of at most `batch` rows (memory: one slice, whatever the
+    /// row group's size) and hands each to `f`, until `f` returns `false`; returns whether
+    /// every slice was handed over. Every embedding is checked to have `dims` values.
+    pub fn for_each_batch(
+        &self,
+        i: usize,
+        dims: usize,
+        batch: usize,
+        mut f: impl FnMut(Vec<Row>) -> Result<bool>,
+    ) -> Result<bool> {
         let path = &self.path;
         let err = |e: parquet::errors::ParquetError| parquet_error(path, e);
         let group = self.reader.get_row_group(i).map_err(err)?;
         let n = group.metadata().num_rows().max(0) as usize;
         let schema = self.reader.metadata().file_metadata().schema_descr();
-        let column = |k: usize| {
-            let reader = group.get_column_reader(self.leaves[k]).map_err(err)?;
-            Ok::<_, Error>((reader, schema.column(self.leaves[k]).max_def_level()))
-        };
-        let ids = {
-            let (c, d) = column(0)?;
-            read_required::<Int64Type>(c, n, d)
-        }
-        .map_err(err)?;
-        let paths = {
-            let (c, d) = column(1)?;
-            read_required::<ByteArrayType>(c, n, d)
-        }
-        .map_err(err)?;
-        let hashes = {
-            let (c, d) = column(2)?;
-            read_required::<FixedLenByteArrayType>(c, n, d)
-        }
-        .map_err(err)?;
-        let sizes = {
-            let (c, d) = column(3)?;
-            read_required::<Int64Type>(c, n, d)
-        }
-        .map_err(err)?;
-        let mtimes = {
-            let (c, d) = column(4)?;
-            read_required::<Int64Type>(c, n, d)
-        }
-        .map_err(err)?;
-        let captured = {
-            let (c, d) = column(5)?;
-            read_optional::<Int64Type>(c, n, d)
-        }
-        .map_err(err)?;
-        let widths = {
-            let (c, d) = column(6)?;
-            read_required::<Int32Type>(c, n, d)
-        }
-        .map_err(err)?;
-        let heights = {
-            let (c, d) = column(7)?;
-            read_required::<Int32Type>(c, n, d)
-        }
-        .map_err(err)?;
-        let formats = {
-            let (c, d) = column(8)?;
-            read_required::<ByteArrayType>(c, n, d)
-        }
-        .map_err(err)?;
-        let added = {
-            let (c, d) = column(9)?;
-            read_required::<Int64Type>(c, n, d)
-        }
-        .map_err(err)?;
-        let embeddings = {
-            let (c, d) = column(10)?;
-            read_lists(c, n, dims, d)
-        }
-        .map_err(|e| parquet_error(path, e))?;
-        let lengths = [
-            ids.len(),
-            paths.len(),
-            hashes.len(),
-            sizes.len(),
-            mtimes.len(),
-            captured.len(),
-            widths.len(),
-            heights.len(),
-            formats.len(),
-            added.len(),
-            embeddings.len(),
-        ];
-        if lengths.iter().any(|&l| l != n) {
+        let def = |k: usize| schema.column(self.leaves[k]).max_def_level();
+        let column = |k: usize| group.get_column_reader(self.leaves[k]).map_err(err);
+        let mut ids = get_typed_column_reader::<Int64Type>(column(0)?);
+        let mut paths = get_typed_column_reader::<ByteArrayType>(column(1)?);
+        let mut hashes = get_typed_column_reader::<FixedLenByteArrayType>(column(2)?);
+        let mut sizes = get_typed_column_reader::<Int64Type>(column(3)?);
+        let mut mtimes = get_typed_column_reader::<Int64Type>(column(4)?);
+        let mut captured = get_typed_column_reader::<Int64Type>(column(5)?);
+        let mut widths = get_typed_column_reader::<Int32Type>(column(6)?);
+        let mut heights = get_typed_column_reader::<Int32Type>(column(7)?);
+        let mut formats = get_typed_column_reader::<ByteArrayType>(column(8)?);
+        let mut added = get_typed_column_reader::<Int64Type>(column(9)?);
+        let embedding = column(10)?;
+        let ColumnReader::FloatColumnReader(_) = &embedding else {
             return Err(parquet_error(
                 path,
-                format!("row group {i}: columns of unequal lengths {lengths:?}, expected {n}"),
+                "the embedding column does not hold FLOAT values",
             ));
-        }
-        let mut rows = Vec::with_capacity(n);
-        for (k, embedding) in embeddings.into_iter().enumerate() {
-            let hash: [u8; 32] = hashes[k].data().try_into().map_err(|_| {
-                parquet_error(
+        };
+        let mut embeddings = get_typed_column_reader::<FloatType>(embedding);
+        let mut done = 0;
+        while done < n {
+            let take = batch.max(1).min(n - done);
+            let ids = read_required(&mut ids, take, def(0)).map_err(err)?;
+            let paths = read_required(&mut paths, take, def(1)).map_err(err)?;
+            let hashes = read_required(&mut hashes, take, def(2)).map_err(err)?;
+            let sizes = read_required(&mut sizes, take, def(3)).map_err(err)?;
+            let mtimes = read_required(&mut mtimes, take, def(4)).map_err(err)?;
+            let captured = read_optional(&mut captured, take, def(5)).map_err(err)?;
+            let widths = read_required(&mut widths, take, def(6)).map_err(err)?;
+            let heights = read_required(&mut heights, take, def(7)).map_err(err)?;
+            let formats = read_required(&mut formats, take, def(8)).map_err(err)?;
+            let added = read_required(&mut added, take, def(9)).map_err(err)?;
+            let embeddings = read_lists(&mut embeddings, take, dims, def(10))
+                .map_err(|e| parquet_error(path, e))?;
+            let lengths = [
+                ids.len(),
+                paths.len(),
+                hashes.len(),
+                sizes.len(),
+                mtimes.len(),
+                captured.len(),
+                widths.len(),
+                heights.len(),
+                formats.len(),
+                added.len(),
+                embeddings.len(),
+            ];
+            if lengths.iter().any(|&l| l != take) {
+                return Err(parquet_error(
                     path,
-                    format!("row group {i}: a content_hash is not 32 bytes"),
-                )
-            })?;
-            rows.push(Row {
-                id: ids[k],
-                record: ImageRecord {
-                    path: bytes_path(paths[k].data()),
-                    size: sizes[k].max(0) as u64,
-                    mtime_ns: mtimes[k],
-                    hash: ContentHash(hash),
-                    width: widths[k] as u32,
-                    height: heights[k] as u32,
-                    format: String::from_utf8_lossy(formats[k].data()).into_owned(),
-                    captured_at: captured[k],
-                    added_at: added[k],
-                },
-                embedding,
-            });
+                    format!(
+                        "row group {i}: columns of unequal lengths {lengths:?}, expected {take}"
+                    ),
+                ));
+            }
+            let mut rows = Vec::with_capacity(take);
+            for (k, embedding) in embeddings.into_iter().enumerate() {
+                let hash: [u8; 32] = hashes[k].data().try_into().map_err(|_| {
+                    parquet_error(
+                        path,
+                        format!("row group {i}: a content_hash is not 32 bytes"),
+                    )
+                })?;
+                rows.push(Row {
+                    id: ids[k],
+                    record: ImageRecord {
+                        path: bytes_path(paths[k].data()),
+                        size: sizes[k].max(0) as u64,
+                        mtime_ns: mtimes[k],
+                        hash: ContentHash(hash),
+                        width: widths[k] as u32,
+                        height: heights[k] as u32,
+                        format: String::from_utf8_lossy(formats[k].data()).into_owned(),
+                        captured_at: captured[k],
+                        added_at: added[k],
+                    },
+                    embedding,
+                });
+            }
+            done += take;
+            if !f(rows)? {
+                return Ok(false);
+            }
         }
-        Ok(rows)
+        Ok(true)
     }
 }
 
 /// The `n` values of a column without nulls (a nullable column must hold none).
 fn read_required<T: DataType>(
-    reader: ColumnReader,
+    reader: &mut ColumnReaderImpl<T>,
     n: usize,
     max_def: i16,
 ) -> parquet::errors::Result<Vec<T::T>> {
-    let values = read_optional::<T>(reader, n, max_def)?;
+    let values = read_optional(reader, n, max_def)?;
     values
         .into_iter()
         .collect::<Option<Vec<_>>>()
@@ -225,11 +216,10 @@ fn read_required<T: DataType>(
 
 /// The `n` values of a flat column, `None` for nulls.
 fn read_optional<T: DataType>(
-    reader: ColumnReader,
+    reader: &mut ColumnReaderImpl<T>,
     n: usize,
     max_def: i16,
 ) -> parquet::errors::Result<Vec<Option<T::T>>> {
-    let mut reader = get_typed_column_reader::<T>(reader);
     let mut values = Vec::with_capacity(n);
     let mut defs = Vec::with_capacity(n);
     let mut out = Vec::with_capacity(n);
@@ -256,15 +246,11 @@ fn read_optional<T: DataType>(
 
 /// The `n` lists of floats of the embedding column, each exactly `dims` long and without nulls.
 fn read_lists(
-    reader: ColumnReader,
+    reader: &mut ColumnReaderImpl<FloatType>,
     n: usize,
     dims: usize,
     max_def: i16,
 ) -> std::result::Result<Vec<Vec<f32>>, String> {
-    let ColumnReader::FloatColumnReader(_) = &reader else {
-        return Err("the embedding column does not hold FLOAT values".into());
-    };
-    let mut reader = get_typed_column_reader::<FloatType>(reader);
     let mut out = Vec::with_capacity(n);
     let (mut values, mut defs, mut reps) = (Vec::new(), Vec::new(), Vec::new());
     while out.len() < n {

@@ -20,6 +20,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// Rows read at once from a part or a chunk.
+const READ_BATCH: usize = 1024;
+
 /// The shard (in `0..shards`) that `path` belongs to: a hash of the path's exact bytes, so a
 /// file always lands in the same shard, whatever the order or length of the list it is in.
 ///
@@ -174,9 +177,10 @@ impl LibraryBuilder {
         for file in existing.iter().chain(&chunks) {
             let reader = open_checked(file, &fingerprint)?;
             for g in 0..reader.row_groups() {
-                for row in reader.row_group(g, dims)? {
-                    done.insert(path_bytes(&row.record.path));
-                }
+                reader.for_each_batch(g, dims, READ_BATCH, |rows| {
+                    done.extend(rows.iter().map(|r| path_bytes(&r.record.path)));
+                    Ok(true)
+                })?;
             }
         }
         let mut report = EmbedFilesReport::default();
@@ -286,9 +290,10 @@ impl LibraryBuilder {
         for file in existing.iter().chain(&chunks) {
             let reader = open_checked(file, &fingerprint)?;
             for g in 0..reader.row_groups() {
-                for row in reader.row_group(g, dims)? {
-                    merged.push(row)?;
-                }
+                reader.for_each_batch(g, dims, READ_BATCH, |rows| {
+                    rows.into_iter().try_for_each(|row| merged.push(row))?;
+                    Ok(true)
+                })?;
             }
         }
         report.rows = merged.len() as u64;
