@@ -298,3 +298,46 @@ fn errors_are_typed() {
     assert_eq!(clip.architecture(), Architecture::Clip);
     assert_eq!(clip.relevance(0.3), None);
 }
+
+#[test]
+fn unsupported_and_incomplete_checkpoints_are_typed_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = |to: &std::path::Path| {
+        std::fs::create_dir_all(to).unwrap();
+        for f in std::fs::read_dir(dir()).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+        }
+    };
+    // SigLIP 2 NaFlex is named and refused before any weight is read.
+    let naflex = tmp.path().join("naflex");
+    copy(&naflex);
+    let config = std::fs::read_to_string(naflex.join("config.json")).unwrap();
+    let config = config
+        .replace("\"model_type\": \"siglip\"", "\"model_type\": \"siglip2\"")
+        .replace("SiglipModel", "Siglip2Model");
+    std::fs::write(naflex.join("config.json"), config).unwrap();
+    let err = Encoder::load(&naflex, &Device::flex(), Towers::Both).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(err, Error::UnsupportedArchitecture { .. }),
+        "{message}"
+    );
+    assert!(
+        message.contains("siglip2") && message.contains("SiglipModel"),
+        "{message}"
+    );
+    // A google/siglip-* style folder with only spiece.model says what to do.
+    let spiece = tmp.path().join("spiece");
+    copy(&spiece);
+    std::fs::remove_file(spiece.join("tokenizer.json")).unwrap();
+    std::fs::write(spiece.join("spiece.model"), b"not read").unwrap();
+    let err = Encoder::load(&spiece, &Device::flex(), Towers::TextOnly).unwrap_err();
+    assert!(
+        matches!(&err, Error::Tokenizer { message, .. } if message.contains("spiece.model")),
+        "{err}"
+    );
+    // The vision tower alone needs no tokenizer.
+    let vision = Encoder::load(&spiece, &Device::flex(), Towers::VisionOnly).unwrap();
+    assert_eq!(vision.dim(), 48);
+}
