@@ -6,7 +6,10 @@
 #
 # Environment: THREADS (default: all cores), REPS (default 5), CASES (default all),
 # CARGO_PROFILE (default release; "dev" reuses the test build, which optimises the encoder too),
-# CARGO_FLAGS (e.g. "--all-features" to reuse the test build). Glimpse runs twice: f32 and bf16.
+# CARGO_FLAGS (e.g. "--all-features" to reuse the test build), ISA (avx2, portable, avx512:
+# caps Glimpse's kernels through GLIMPSE_ISA; ISA=avx2 also caps PyTorch to AVX2 with
+# ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2, so both sides
+# run what an AVX2 laptop runs), PRECISIONS (default "f32 bf16"). Glimpse runs once per precision.
 # Needs python3 with torch + transformers (scripts/requirements-bench.txt); a missing
 # checkpoint is generated with scripts/make_fixtures.py --full (random weights, real layout).
 set -euo pipefail
@@ -28,19 +31,35 @@ fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
     "flags: $(grep -m1 -o 'avx512f\|avx512_bf16\|avx512_vnni\|avx2' /proc/cpuinfo | sort -u | xargs)" >&2
 echo "threads: $THREADS, reps: $REPS, load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+PY_ENV=()
+if [ -n "${ISA:-}" ]; then
+    export GLIMPSE_ISA="$ISA"
+    if [ "$ISA" = avx2 ]; then
+        PY_ENV=(ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2)
+    fi
+    echo "ISA cap: GLIMPSE_ISA=$ISA; PyTorch env: ${PY_ENV[*]:-(uncapped)}" >&2
+fi
+PRECISIONS="${PRECISIONS:-f32 bf16}"
 
 flag="--release"
 [ "$PROFILE" = "dev" ] && flag=""
 cargo build $flag ${CARGO_FLAGS:-} --example encoder_bench >&2
 bin="${CARGO_TARGET_DIR:-target}/$([ "$PROFILE" = dev ] && echo debug || echo release)/examples/encoder_bench"
 
-RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" --cases "$CASES" \
-    >"$OUT/glimpse.jsonl"
-RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" \
-    --cases "$(echo "$CASES" | tr ',' '\n' | grep -v jpeg | paste -sd, -)" --precision bf16 \
-    >"$OUT/glimpse_bf16.jsonl"
-python3 scripts/bench_pytorch.py --model "$MODEL" --threads "$THREADS" --reps "$REPS" \
-    --cases "$CASES" >"$OUT/pytorch.jsonl"
+: >"$OUT/glimpse.jsonl"
+: >"$OUT/glimpse_bf16.jsonl"
+if [[ " $PRECISIONS " == *" f32 "* ]]; then
+    RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" --cases "$CASES" \
+        >"$OUT/glimpse.jsonl"
+fi
+if [[ " $PRECISIONS " == *" bf16 "* ]]; then
+    RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" \
+        --cases "$(echo "$CASES" | tr ',' '\n' | grep -v jpeg | paste -sd, -)" --precision bf16 \
+        >"$OUT/glimpse_bf16.jsonl"
+fi
+env "${PY_ENV[@]}" python3 scripts/bench_pytorch.py --model "$MODEL" --threads "$THREADS" \
+    --reps "$REPS" --cases "$CASES" >"$OUT/pytorch.jsonl"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 python3 - "$OUT/glimpse.jsonl" "$OUT/glimpse_bf16.jsonl" "$OUT/pytorch.jsonl" <<'EOF'
 import json, sys

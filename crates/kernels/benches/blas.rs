@@ -23,6 +23,35 @@ use glimpse_kernels::{ops, Isa};
 mod common;
 use common::values;
 
+/// CPU seconds of this process, all threads (`CLOCK_PROCESS_CPUTIME_ID`): on a machine shared
+/// with other work, FLOP per CPU-second is what load does not inflate (spinning worker threads
+/// count, so it slightly understates each library).
+fn cpu_seconds() -> f64 {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid timespec; clock 2 is CLOCK_PROCESS_CPUTIME_ID on Linux.
+    let rc = unsafe { clock_gettime(2, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    ts.sec as f64 + ts.nsec as f64 * 1e-9
+}
+
+/// Wall and CPU GFLOP/s of `flop` done in `f`.
+fn rate(flop: f64, f: impl FnOnce()) -> (f64, f64) {
+    let (t, c) = (Instant::now(), cpu_seconds());
+    f();
+    (
+        flop / t.elapsed().as_secs_f64() / 1e9,
+        flop / (cpu_seconds() - c) / 1e9,
+    )
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -42,16 +71,25 @@ fn main() {
         .num_threads(threads)
         .build()
         .expect("pool");
-    let isas = Isa::available();
+    // The f32 GEMMs of Avx512Bf16 are Avx512's: one column per distinct f32 kernel.
+    let isas: Vec<Isa> = Isa::available()
+        .into_iter()
+        .filter(|&i| i != Isa::Avx512Bf16)
+        .collect();
     println!(
         "threads {threads}, reps {reps}, OpenBLAS core {}, native sets {isas:?}",
         blas::core_name()
     );
+    #[cfg(target_arch = "x86_64")]
+    peak::print(&pool, &isas);
     print!("{:<16}{:>6}{:>6}{:>6}", "shape", "m", "k", "n");
     for isa in &isas {
-        print!("{:>12}", format!("{isa:?}"));
+        print!("{:>14}", format!("{isa:?}"));
     }
-    println!("{:>12}   (GFLOP/s)", "OpenBLAS");
+    println!(
+        "{:>14}   (GFLOP/s wall / GFLOP per CPU-second, medians)",
+        "OpenBLAS"
+    );
     let shapes = [
         ("vit qkv", 1600, 768, 2304),
         ("vit out", 1600, 768, 768),
@@ -84,25 +122,26 @@ fn main() {
         run_blas(&mut reference);
         for rep in 0..=reps {
             for (i, &isa) in isas.iter().enumerate() {
-                let t = Instant::now();
-                pool.install(|| {
-                    for _ in 0..inner {
-                        gemm(
-                            isa,
-                            &a,
-                            m,
-                            k,
-                            &packed,
-                            &mut c,
-                            n,
-                            false,
-                            Epilogue::Bias(&bias),
-                            &mut scratch,
-                        );
-                    }
+                let r = rate(flop * inner as f64, || {
+                    pool.install(|| {
+                        for _ in 0..inner {
+                            gemm(
+                                isa,
+                                &a,
+                                m,
+                                k,
+                                &packed,
+                                &mut c,
+                                n,
+                                false,
+                                Epilogue::Bias(&bias),
+                                &mut scratch,
+                            );
+                        }
+                    })
                 });
                 if rep > 0 {
-                    native[i].push(flop * inner as f64 / t.elapsed().as_secs_f64() / 1e9);
+                    native[i].push(r);
                 }
                 let err = c
                     .iter()
@@ -114,18 +153,99 @@ fn main() {
                     "{name} {isa:?}: max error {err}"
                 );
             }
-            let t = Instant::now();
-            for _ in 0..inner {
-                run_blas(&mut c);
-            }
+            let r = rate(flop * inner as f64, || {
+                for _ in 0..inner {
+                    run_blas(&mut c);
+                }
+            });
             if rep > 0 {
-                openblas.push(flop * inner as f64 / t.elapsed().as_secs_f64() / 1e9);
+                openblas.push(r);
             }
         }
+        let cell = |v: Vec<(f64, f64)>| {
+            let wall = median(v.iter().map(|r| r.0).collect());
+            let cpu = median(v.iter().map(|r| r.1).collect());
+            format!("{wall:.1}/{cpu:.1}")
+        };
         print!("{name:<16}{m:>6}{k:>6}{n:>6}");
         for v in native {
-            print!("{:>12.1}", median(v));
+            print!("{:>14}", cell(v));
         }
-        println!("{:>12.1}", median(openblas));
+        println!("{:>14}", cell(openblas));
+    }
+}
+
+/// The FMA peak of this machine: independent FMAs on registers only (no loads), per thread on
+/// `threads` threads, for ymm (AVX2) and zmm (AVX-512). The GEMM rates above are to be read
+/// as fractions of these.
+#[cfg(target_arch = "x86_64")]
+mod peak {
+    use std::arch::x86_64::*;
+
+    use glimpse_kernels::Isa;
+
+    const ITERS: usize = 20_000_000;
+
+    /// 12 independent accumulator chains of 8-lane FMAs: `ITERS · 12 · 16` FLOP.
+    #[target_feature(enable = "avx2,fma")]
+    fn ymm(seed: f32) -> f32 {
+        let x = _mm256_set1_ps(seed);
+        let y = _mm256_set1_ps(0.999_999);
+        let mut acc = [_mm256_set1_ps(seed); 12];
+        for _ in 0..ITERS {
+            for a in acc.iter_mut() {
+                *a = _mm256_fmadd_ps(*a, y, x);
+            }
+        }
+        let mut out = [0f32; 8];
+        let s = acc
+            .iter()
+            .fold(_mm256_setzero_ps(), |s, &a| _mm256_add_ps(s, a));
+        // SAFETY: `out` holds 8 floats.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
+        out.iter().sum()
+    }
+
+    /// As [`ymm`] with 16-lane FMAs.
+    #[target_feature(enable = "avx512f")]
+    fn zmm(seed: f32) -> f32 {
+        let x = _mm512_set1_ps(seed);
+        let y = _mm512_set1_ps(0.999_999);
+        let mut acc = [_mm512_set1_ps(seed); 12];
+        for _ in 0..ITERS {
+            for a in acc.iter_mut() {
+                *a = _mm512_fmadd_ps(*a, y, x);
+            }
+        }
+        _mm512_reduce_add_ps(
+            acc.iter()
+                .fold(_mm512_setzero_ps(), |s, &a| _mm512_add_ps(s, a)),
+        )
+    }
+
+    pub fn print(pool: &rayon::ThreadPool, isas: &[Isa]) {
+        let threads = pool.current_num_threads();
+        let run = |lanes: f64, f: fn(f32) -> f32| -> String {
+            let flop = threads as f64 * ITERS as f64 * 12.0 * 2.0 * lanes;
+            let (wall, cpu) = super::rate(flop, || {
+                let sink: Vec<f32> =
+                    pool.broadcast(|c| std::hint::black_box(f(c.index() as f32 * 1e-3)));
+                std::hint::black_box(sink);
+            });
+            format!("{wall:.1}/{cpu:.1}")
+        };
+        let mut line =
+            format!("FMA peak on {threads} threads (GFLOP/s wall / GFLOP per CPU-second):");
+        if isas.contains(&Isa::Avx2) {
+            // SAFETY: AVX2 + FMA are available (Isa::available checked the CPU).
+            let f: fn(f32) -> f32 = |s| unsafe { ymm(s) };
+            line += &format!(" AVX2 {}", run(8.0, f));
+        }
+        if isas.contains(&Isa::Avx512) {
+            // SAFETY: AVX-512F is available (Isa::available checked the CPU).
+            let f: fn(f32) -> f32 = |s| unsafe { zmm(s) };
+            line += &format!(" AVX-512 {}", run(16.0, f));
+        }
+        println!("{line}");
     }
 }

@@ -45,8 +45,8 @@
 //! ```
 //!
 //! # Layout
-//! - [`gemm`] (f32 packing, the tiled rayon driver, per-ISA microkernels in `gemm/portable.rs`
-//!   and `gemm/avx512.rs`) and [`bf16`] (the bf16 variant); [`ops`]: fused element-wise
+//! - [`gemm`] (f32 packing, the tiled rayon driver, per-ISA microkernels in `gemm/portable.rs`,
+//!   `gemm/avx2.rs` and `gemm/avx512.rs`) and [`bf16`] (the bf16 variant); [`ops`]: fused element-wise
 //!   operations (layer norm, GELUs, softmax, L2 normalisation).
 //! - [`Dense`], [`Norm`]: packed layers; [`Layer`], [`Stack`]: the pre-LN transformer with its
 //!   attention; [`NativeVision`] and [`NativeText`]: the two towers.
@@ -71,12 +71,16 @@
 //! the multiply rate; embeddings stay within cosine 0.999 of f32 (the tests check it).
 //!
 //! # Where it runs
-//! [`Isa::detect`] picks the kernels at run time. Without AVX-512F the
-//! `glimpse_encoder::ClipEncoder` keeps the burn path by default: the portable kernels here are plain
-//! Rust vectorised for the build's baseline target (about 21 GFLOP/s per core with SSE2 on
-//! the Zen 4 above, against ~30 for the `gemm` crate's runtime-dispatched AVX2 kernels). They
-//! still make the native path correct everywhere (`glimpse_encoder::Engine::Native`), and the tests run
-//! them on every machine.
+//! [`Isa::detect`] picks the kernels at run time: AVX-512 (f32, and `vdpbf16ps` where the CPU
+//! has AVX-512 BF16), AVX2 + FMA (x86-64-v3: the 5 × 16 ymm microkernels of `gemm/avx2.rs` on
+//! the same packed layout, and ymm compilations of the element-wise operations), or the
+//! portable kernels (plain Rust for the build's baseline target; correct everywhere, slow).
+//! The environment variable `GLIMPSE_ISA=portable|avx2|avx512|avx512bf16` caps the choice, so
+//! one AVX-512 machine tests and times every set; [`Isa::available`] lists the sets that run
+//! here. `glimpse_encoder::ClipEncoder` uses this engine by default wherever the set is
+//! vectorised (AVX2 or better) and keeps burn's `flex` backend only on the portable set.
+//! aarch64 compiles (`cargo check --target aarch64-unknown-linux-gnu`) and runs the portable
+//! kernels; there is no NEON set yet.
 
 #![deny(missing_docs)]
 

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Issue 15's table: the native engine on each kernel set this CPU runs (GLIMPSE_ISA caps it),
+# image batch 32 and a 10-token query, with PyTorch uncapped and capped to AVX2 in the same
+# run, then the GEMMs against OpenBLAS (feature `blas`, needs libopenblas-dev).
+#
+#   bash scripts/bench_isa.sh [MODEL_DIR]      # default ~/.cache/glimpse/vit-b32-random
+#
+# Environment: THREADS (default: all cores), REPS (default 3), ISAS (default "avx512 avx2
+# portable"), SKIP_BLAS=1. Prints the load average before and after each step: on a shared
+# machine read the CPU-ms columns and same-run ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODEL="${1:-$HOME/.cache/glimpse/vit-b32-random}"
+THREADS="${THREADS:-$(nproc)}"
+REPS="${REPS:-3}"
+ISAS="${ISAS:-avx512 avx2 portable}"
+load() { echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"; }
+lscpu | grep -E "Model name|^CPU\(s\)|L2 cache|L3 cache"
+cargo build -p glimpse-encoder --example cpu_speed >&2
+bin="${CARGO_TARGET_DIR:-target}/debug/examples/cpu_speed"
+for isa in $ISAS; do
+    load
+    echo "== glimpse, GLIMPSE_ISA=$isa"
+    GLIMPSE_ISA="$isa" RAYON_NUM_THREADS="$THREADS" "$bin" "$MODEL" --modes f32 \
+        --batches 32 --lengths 10 --reps "$REPS" | grep -v "cold start"
+done
+load
+echo "== pytorch (uncapped)"
+python3 scripts/bench_pytorch.py --model "$MODEL" --threads "$THREADS" --reps "$REPS" \
+    --cases image,text --images 32 --texts 10
+load
+echo "== pytorch capped to AVX2"
+ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+    python3 scripts/bench_pytorch.py --model "$MODEL" --threads "$THREADS" --reps "$REPS" \
+    --cases image,text --images 32 --texts 10
+load
+if [ -z "${SKIP_BLAS:-}" ]; then
+    for core in SkylakeX Haswell; do
+        echo "== GEMMs: native kernel sets vs OpenBLAS core $core"
+        OPENBLAS_CORETYPE=$core THREADS="$THREADS" \
+            cargo bench -q -p glimpse-kernels --features blas --bench blas
+        load
+    done
+fi
