@@ -109,7 +109,12 @@ fn export_then_import_gives_the_same_searches() {
         .unwrap();
     assert!(r.bytes < report.bytes, "{} >= {}", r.bytes, report.bytes);
     let third = open(&tmp.path().join("c"));
-    third.import(&[&snappy], &ImportOptions::default()).unwrap();
+    // One row group of 20 rows, read in slices of 3.
+    assert_eq!(row_groups(&snappy), 1);
+    let r = third
+        .import(&[&snappy], &ImportOptions::default().batch_size(3))
+        .unwrap();
+    assert_eq!(r.added, 20);
     assert_eq!(contents(&third), contents(&original));
 }
 

@@ -93,7 +93,8 @@ impl Library {
     /// committed in atomic, synced batches, as indexing commits, each visible to searches
     /// once committed; a row whose path the library already holds is skipped, so a rerun
     /// after a kill or a cancel imports exactly what is missing. Imported photos get new ids
-    /// of this library (the file's `id` column is not kept). Memory: one row group at a time.
+    /// of this library (the file's `id` column is not kept). Memory: `batch_size` rows at a
+    /// time, whatever the files' row groups.
     ///
     /// # Errors
     /// [`Error::ImportModelMismatch`] when a file's embeddings come from another model (or

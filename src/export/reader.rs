@@ -1,4 +1,4 @@
-//! Reading an export (or a part) back, one row group at a time.
+//! Reading an export (or a part) back, a slice of a row group at a time.
 
 use super::schema::{bytes_path, Row, KEY_MODEL};
 use super::writer::parquet_error;
