@@ -27,8 +27,8 @@ pub enum VisionPooling {
     AttentionPool {
         /// `post_layernorm`, applied to every token.
         post_ln: Norm,
-        /// `head`.
-        head: MapHead,
+        /// `head` (boxed: it is much larger than the other variant).
+        head: Box<MapHead>,
     },
 }
 
