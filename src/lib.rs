@@ -64,6 +64,7 @@ mod library;
 mod metadata;
 mod model;
 mod read;
+mod thumbnail;
 mod types;
 mod walk;
 
@@ -81,6 +82,7 @@ pub use export::{
 };
 pub use library::{Library, LibraryBuilder, INDEX_DIR, STORE_DIR};
 pub use model::default_model;
+pub use thumbnail::thumbnail_jpeg;
 pub use types::{
     CancelToken, CheckReport, Failure, Hit, Hybrid, ImageId, IndexOptions, IndexRecovery,
     IndexReport, OpenReport, Problem, ProblemKind, Progress, ProgressFn, RepairReport,

@@ -2,13 +2,12 @@
 //!
 //! A cached file is named `<id>-<size>-<mtime>.jpg` (hex): when the photo changes (its size or
 //! modification time), the name changes, the old rendition is deleted and a new one made. The
-//! photo is decoded by the encoder's bounded decoder with EXIF orientation applied (as the
-//! library embeds it), large JPEGs at a reduced DCT scale.
+//! photo is rendered by `glimpse::thumbnail_jpeg`: every format the library indexes (HEIC,
+//! AVIF and RAW included), upright, bounded like indexing, large JPEGs at a reduced DCT scale.
 
 use anyhow::Context;
 use glimpse::ImageId;
-use glimpse_encoder::preprocess::decode::decode_dynamic;
-use glimpse_encoder::preprocess::DecodeOptions;
+#[cfg(test)]
 use image::codecs::jpeg::JpegEncoder;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,8 +17,6 @@ use std::time::UNIX_EPOCH;
 pub const CACHE_DIR: &str = "thumbnails";
 /// Largest photo file read (the library's own default limit).
 const MAX_FILE_BYTES: u64 = 256 << 20;
-/// Largest decoded image, in pixels.
-const MAX_PIXELS: u64 = 64 << 20;
 
 /// The cache of one library.
 #[derive(Debug, Clone)]
@@ -98,27 +95,10 @@ impl Thumbnails {
     }
 }
 
-/// Decodes `photo` (orientation applied) and encodes it as a JPEG fitting in `side` × `side`.
+/// Decodes `photo` (orientation applied; every format the library reads, HEIC and RAW
+/// included) and encodes it as a JPEG fitting in `side` × `side`.
 fn render(photo: &Path, side: u32) -> anyhow::Result<Vec<u8>> {
-    let data = std::fs::read(photo).with_context(|| format!("{}", photo.display()))?;
-    let options = DecodeOptions {
-        apply_exif_orientation: true,
-        reduced_jpeg_min_side: Some(side),
-        max_pixels: MAX_PIXELS,
-        max_file_bytes: MAX_FILE_BYTES,
-        ..DecodeOptions::default()
-    };
-    let img = decode_dynamic(&data, photo, &options)?;
-    let small = if img.width() > side || img.height() > side {
-        img.thumbnail(side, side)
-    } else {
-        img
-    };
-    let mut out = Vec::new();
-    small
-        .to_rgb8()
-        .write_with_encoder(JpegEncoder::new_with_quality(&mut out, 85))?;
-    Ok(out)
+    Ok(glimpse::thumbnail_jpeg(photo, side)?)
 }
 
 /// Deletes the renditions of photo `id` other than `keep` (made from an older version).
