@@ -11,7 +11,9 @@
 //! ```
 //!
 //! `OPENBLAS_CORETYPE=Haswell` caps OpenBLAS to its AVX2 kernels, the fair opponent of the
-//! native AVX2 row. Prints one line per shape: GFLOP/s of each.
+//! native AVX2 row. Prints one line per shape: GFLOP/s of each. Environment: `THREADS`
+//! (default 2), `REPS` (default 7), `NATIVE=avx2,avx512` (the native sets to time),
+//! `SKIP_PEAK=1`.
 
 use std::time::Instant;
 
@@ -75,13 +77,20 @@ fn main() {
     let isas: Vec<Isa> = Isa::available()
         .into_iter()
         .filter(|&i| i != Isa::Avx512Bf16)
+        .filter(|i| {
+            std::env::var("NATIVE")
+                .map(|n| n.split(',').any(|x| Isa::parse(x) == Some(*i)))
+                .unwrap_or(true)
+        })
         .collect();
     println!(
         "threads {threads}, reps {reps}, OpenBLAS core {}, native sets {isas:?}",
         blas::core_name()
     );
     #[cfg(target_arch = "x86_64")]
-    peak::print(&pool, &isas);
+    if std::env::var_os("SKIP_PEAK").is_none() {
+        peak::print(&pool, &isas);
+    }
     print!("{:<16}{:>6}{:>6}{:>6}", "shape", "m", "k", "n");
     for isa in &isas {
         print!("{:>14}", format!("{isa:?}"));

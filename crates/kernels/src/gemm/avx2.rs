@@ -5,20 +5,23 @@
 //! sub-tiles of up to 5 rows × 16 columns: 10 accumulators, two loads of `B` and one broadcast
 //! of `A` per row and unit (13 registers), 10 FMAs for 7 loads, so the FMA ports, not the
 //! loads, set the pace. A row group of 14 runs as 5 + 5 + 4 rows, each over both 16-column
-//! halves of the panel; the half-panel slice it streams (`S` units × 64 bytes) comes from L2,
-//! the 5 rows of `A` stay in L1 between the two halves.
+//! halves of the panel, in passes of [`CHUNK`] units so that the slice of `B` a pass reads
+//! stays in L1 for all six sub-tiles. On this project's test machine it reaches 60–70 % of the
+//! measured AVX2 FMA peak, ~15 % behind OpenBLAS's Haswell sgemm on ViT-B/32's batch shapes and
+//! 3–5× ahead of it on a query's 10-row products (docs/PERFORMANCE.md).
 
 use super::{MR, NR};
 use std::arch::x86_64::*;
 
 /// Rows per sub-tile.
 const SUB: usize = 5;
-
-/// Units per pass over the sub-tiles: the 256 × 32 floats of `B` (32 KB) a pass reads stay in
-/// L1 for all the sub-tiles of the group, where a whole 768-unit block (96 KB) had to come from
-/// L2 three times. Measured (benches/blas.rs, ViT-B/32 shapes, GFLOP per CPU-second): 256 and
-/// 128 both 63-67, unchunked 57-65.
-const CHUNK: usize = 256;
+/// Units per pass over the sub-tiles: the 128 × 32 floats of `B` a pass reads (16 KB) and the
+/// group's 14 rows of `A` (7 KB) stay in L1 for all the sub-tiles of the group, also on CPUs
+/// with a 32 KB L1d (Zen 2/3, Intel client cores before Alder Lake); a whole 768-unit block
+/// (96 KB of `B`) had to come from L2 three times. Measured on ViT-B/32 shapes
+/// (benches/blas.rs, GFLOP per CPU-second, noisy shared machine): 128 units 66–68, 256 units
+/// 63–67, unchunked 57–65; sub-tiles of 4, 6 or 7 rows were no better than 5.
+const CHUNK: usize = 128;
 
 /// Calls `$kernel::<R, S>($args)` with `R = $rows` (1 to [`SUB`]).
 macro_rules! by_sub_rows {
