@@ -499,3 +499,90 @@ fn milvus_finds_what_glimpse_finds() {
     // Measured 1.0 (30 queries, 200 photos): Milvus's FLAT index is exact too.
     assert!(overlap >= 0.95, "top-{k} overlap {overlap}");
 }
+
+/// A JPEG of photo `seed` with an XMP packet naming `keywords` (dc:subject).
+fn write_tagged(path: &Path, seed: u32, keywords: &[&str]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut jpeg = Vec::new();
+    photo(seed, 90, 70)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    let items: String = keywords
+        .iter()
+        .map(|k| format!("<rdf:li>{k}</rdf:li>"))
+        .collect();
+    let xmp = format!(
+        "http://ns.adobe.com/xap/1.0/\0<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF \
+         xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"><rdf:Description \
+         xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:subject><rdf:Bag>{items}</rdf:Bag>\
+         </dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"
+    );
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xFF, 0xE1]);
+    out.extend(((xmp.len() + 2) as u16).to_be_bytes());
+    out.extend(xmp.as_bytes());
+    out.extend(&jpeg[2..]);
+    std::fs::write(path, out).unwrap();
+}
+
+/// The keywords a photo's file carries travel with it: the export's `keywords` column holds
+/// them (null for a photo without), and the imported library finds the photo by them.
+#[test]
+fn keywords_travel_with_the_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("photos");
+    for i in 0..8u32 {
+        let tags: &[&str] = match i {
+            3 => &["Oma", "Geburtstag"],
+            5 => &[],
+            _ => &["Haus"],
+        };
+        write_tagged(&root.join(format!("p{i}.jpg")), i, tags);
+    }
+    let root = root.canonicalize().unwrap();
+    let original = open(&tmp.path().join("a"));
+    index(&original, &root);
+    assert_eq!(original.len(), 8);
+    let file = tmp.path().join("out/photos.parquet");
+    original
+        .export(&file, &ExportOptions::default().rows_per_group(3))
+        .unwrap();
+
+    // The column as any Parquet reader sees it.
+    let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+    let mut by_path = BTreeMap::new();
+    for row in reader.get_row_iter(None).unwrap() {
+        let row = row.unwrap();
+        let path = row.get_string(2).unwrap().clone(); // path_display
+        let keywords = row
+            .get_column_iter()
+            .find(|(name, _)| name.as_str() == "keywords")
+            .map(|(_, field)| field.to_string())
+            .expect("a keywords column");
+        by_path.insert(path, keywords);
+    }
+    let p3 = root.join("p3.jpg").to_string_lossy().into_owned();
+    let p5 = root.join("p5.jpg").to_string_lossy().into_owned();
+    assert!(
+        by_path[&p3].contains("Oma") && by_path[&p3].contains("Geburtstag"),
+        "{by_path:?}"
+    );
+    assert_eq!(by_path[&p5], "null", "{by_path:?}");
+
+    // Imported elsewhere: the words are stored and searched as in the original.
+    let copy = open(&tmp.path().join("b"));
+    let r = copy.import(&[&file], &ImportOptions::default()).unwrap();
+    assert_eq!(r.added, 8);
+    let hits = copy.search_text("oma", 3).unwrap();
+    assert_eq!(hits[0].path, root.join("p3.jpg"), "{hits:?}");
+    assert_eq!(hits[0].matched, ["oma"]);
+    let id = hits[0].id;
+    assert!(copy.keywords(id).contains(&"geburtstag".to_string()));
+    // Reopened: they come back from the store (committed with the record).
+    drop(copy);
+    let copy = open(&tmp.path().join("b"));
+    assert_eq!(copy.search_text("Geburtstag", 1).unwrap()[0].id, id);
+}

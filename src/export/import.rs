@@ -162,7 +162,7 @@ impl Library {
     /// Commits one batch of rows: store first (atomic, synced), then catalog and index.
     fn import_batch(&self, rows: Vec<Row>, dims: usize, report: &mut ImportReport) -> Result<()> {
         let mut batch = self.store.batch();
-        let mut added: Vec<(ImageId, PathBuf, Option<i64>, Vec<f32>)> = Vec::new();
+        let mut added: Vec<(ImageId, PathBuf, Option<i64>, Vec<f32>, Vec<String>)> = Vec::new();
         for row in rows {
             let path = row.record.path.clone();
             if batch.id_for_path(&path)?.is_some() {
@@ -177,12 +177,26 @@ impl Library {
                 continue;
             }
             let id = batch.insert(&row.record, &row.embedding)?;
-            added.push((id, path, row.record.captured_at, row.embedding));
+            if !row.keywords.is_empty() {
+                // In the same atomic batch as the record, as indexing writes them.
+                let words = glimpse_store::PhotoWords {
+                    words: row.keywords.clone(),
+                    original: None,
+                };
+                batch.set_words(id, &words)?;
+            }
+            added.push((
+                id,
+                path,
+                row.record.captured_at,
+                row.embedding,
+                row.keywords,
+            ));
         }
         batch.commit().map_err(|e| Error::from(e).disk_full())?;
         report.added += added.len();
         let mut catalog = self.catalog_mut();
-        for (id, path, captured_at, _) in &added {
+        for (id, path, captured_at, _, keywords) in &added {
             catalog.insert(
                 *id,
                 Entry {
@@ -190,9 +204,13 @@ impl Library {
                     captured_at: *captured_at,
                 },
             );
+            if !keywords.is_empty() {
+                catalog.words.set_stored(*id, keywords);
+            }
         }
         drop(catalog);
-        let items: Vec<(u64, Vec<f32>)> = added.into_iter().map(|(id, _, _, e)| (id, e)).collect();
+        let items: Vec<(u64, Vec<f32>)> =
+            added.into_iter().map(|(id, _, _, e, _)| (id, e)).collect();
         self.index().insert_batch(&items)?;
         Ok(())
     }

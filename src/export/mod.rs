@@ -251,11 +251,21 @@ impl Library {
                 }
             };
             match self.store.embedding(id) {
-                Ok(Some(embedding)) => Some(Ok(Row {
-                    id: id as i64,
-                    record,
-                    embedding,
-                })),
+                Ok(Some(embedding)) => {
+                    let keywords = match self.store.words(id) {
+                        Ok(w) => w.map(|w| w.words).unwrap_or_default(),
+                        Err(e) => {
+                            log::warn!("export: photo {id}'s keywords are unreadable: {e}");
+                            Vec::new()
+                        }
+                    };
+                    Some(Ok(Row {
+                        id: id as i64,
+                        record,
+                        embedding,
+                        keywords,
+                    }))
+                }
                 Ok(None) => {
                     *skipped += 1;
                     None

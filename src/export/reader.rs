@@ -33,6 +33,8 @@ pub(crate) struct PartReader {
     fingerprint: Option<ModelFingerprint>,
     /// Leaf index of each of [`NEEDED`], then of the embedding's values.
     leaves: Vec<usize>,
+    /// Leaf index of the keywords' words, when the file has the column.
+    keywords: Option<usize>,
 }
 
 impl std::fmt::Debug for PartReader {
@@ -74,11 +76,14 @@ impl PartReader {
             .position(|n| n.starts_with("embedding."))
             .ok_or_else(|| parquet_error(path, "no column `embedding`"))?;
         leaves.push(embedding);
+        // The optional keywords' words (absent from older files and other writers').
+        let keywords = names.iter().position(|n| n.starts_with("keywords."));
         Ok(PartReader {
             path: path.to_path_buf(),
             reader,
             fingerprint,
             leaves,
+            keywords,
         })
     }
 
@@ -132,6 +137,22 @@ impl PartReader {
             ));
         };
         let mut embeddings = get_typed_column_reader::<FloatType>(embedding);
+        let mut keywords = match self.keywords {
+            Some(leaf) => {
+                let reader = group.get_column_reader(leaf).map_err(err)?;
+                let ColumnReader::ByteArrayColumnReader(_) = &reader else {
+                    return Err(parquet_error(
+                        path,
+                        "the keywords column does not hold strings",
+                    ));
+                };
+                Some((
+                    get_typed_column_reader::<ByteArrayType>(reader),
+                    schema.column(leaf).max_def_level(),
+                ))
+            }
+            None => None,
+        };
         let mut done = 0;
         while done < n {
             let take = batch.max(1).min(n - done);
@@ -147,6 +168,12 @@ impl PartReader {
             let added = read_required(&mut added, take, def(9)).map_err(err)?;
             let embeddings = read_lists(&mut embeddings, take, dims, def(10))
                 .map_err(|e| parquet_error(path, e))?;
+            let mut words = match &mut keywords {
+                Some((reader, max_def)) => {
+                    read_words(reader, take, *max_def).map_err(|e| parquet_error(path, e))?
+                }
+                None => vec![Vec::new(); take],
+            };
             let lengths = [
                 ids.len(),
                 paths.len(),
@@ -159,6 +186,7 @@ impl PartReader {
                 formats.len(),
                 added.len(),
                 embeddings.len(),
+                words.len(),
             ];
             if lengths.iter().any(|&l| l != take) {
                 return Err(parquet_error(
@@ -190,6 +218,7 @@ impl PartReader {
                         added_at: added[k],
                     },
                     embedding,
+                    keywords: std::mem::take(&mut words[k]),
                 });
             }
             done += take;
@@ -276,6 +305,40 @@ fn read_lists(
                 }
                 out.push(values[start..end].to_vec());
                 start = end;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `n` optional lists of strings of the keywords column (null and empty: no words).
+fn read_words(
+    reader: &mut ColumnReaderImpl<ByteArrayType>,
+    n: usize,
+    max_def: i16,
+) -> std::result::Result<Vec<Vec<String>>, String> {
+    let mut out: Vec<Vec<String>> = Vec::with_capacity(n);
+    let (mut values, mut defs, mut reps) = (Vec::new(), Vec::new(), Vec::new());
+    while out.len() < n {
+        values.clear();
+        defs.clear();
+        reps.clear();
+        let want = (n - out.len()).min(1024);
+        let (records, _, levels) = reader
+            .read_records(want, Some(&mut defs), Some(&mut reps), &mut values)
+            .map_err(|e| e.to_string())?;
+        if records == 0 {
+            break;
+        }
+        let mut it = values.drain(..);
+        for i in 0..levels {
+            if reps[i] == 0 {
+                out.push(Vec::new());
+            }
+            if defs[i] == max_def {
+                let word = it.next().ok_or("a keyword level without a value")?;
+                let last = out.last_mut().ok_or("a keywords list without a start")?;
+                last.push(String::from_utf8_lossy(word.data()).into_owned());
             }
         }
     }

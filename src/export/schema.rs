@@ -13,10 +13,11 @@
 //! | `format` | BYTE_ARRAY (STRING) | `jpeg`, `png`, ... |
 //! | `added_at` | INT64 | when the photo entered the library, seconds since the Unix epoch |
 //! | `embedding` | LIST of FLOAT (every list exactly `dims` long) | the L2-normalised CLIP embedding |
+//! | `keywords` | optional LIST of STRING | the words the photo's file carries (EXIF/IPTC/XMP keywords, titles, descriptions, camera), as stored for hybrid search; null when it has none. Words that follow from the path and capture date are not written: an import derives them again |
 //!
-//! Keywords: the store keeps none yet. When it does, they become an optional
-//! `keywords` column (LIST of STRING) written only by libraries that have them, after
-//! `added_at`; readers of this version ignore columns they do not know.
+//! Files without a `keywords` column (written before it existed, or by other tools) import
+//! with no stored words. Parts written by [`embed_files`](crate::LibraryBuilder::embed_files)
+//! leave it null (their photos' words are read again when a library indexes the files).
 //!
 //! The file's key-value metadata carries [`KEY_FORMAT`] = [`FORMAT`] and [`KEY_MODEL`] = the
 //! model fingerprint as JSON (`{"name":…,"dims":…,"config_digest":…}`); an import compares it
@@ -43,6 +44,8 @@ pub(crate) struct Row {
     pub id: i64,
     pub record: ImageRecord,
     pub embedding: Vec<f32>,
+    /// The stored words of the photo's file (empty: none).
+    pub keywords: Vec<String>,
 }
 
 /// Which columns a file holds.
@@ -68,7 +71,8 @@ impl Columns {
         };
         let embedding = match self {
             Columns::Full => {
-                "REQUIRED GROUP embedding (LIST) { REPEATED GROUP list { REQUIRED FLOAT element; } }"
+                "REQUIRED GROUP embedding (LIST) { REPEATED GROUP list { REQUIRED FLOAT element; } }
+                OPTIONAL GROUP keywords (LIST) { REPEATED GROUP list { REQUIRED BYTE_ARRAY element (STRING); } }"
             }
             Columns::ClipMetadata => "",
         };

@@ -255,6 +255,7 @@ impl LibraryBuilder {
                     id,
                     record,
                     embedding,
+                    keywords: Vec::new(),
                 })?;
                 report.embedded += 1;
                 if writer.len() >= opts.rows_per_chunk.max(1) {

@@ -276,13 +276,33 @@ fn write_column(
                 .typed::<FloatType>()
                 .write_batch(&values, Some(&defs), Some(&reps))?
         }
+        "keywords" => {
+            // OPTIONAL group (null: definition 0), REPEATED list (an empty list: 1), REQUIRED
+            // element (a word: 2); a row's first level starts a record (repetition 0).
+            let mut values = Vec::new();
+            let (mut defs, mut reps) = (Vec::new(), Vec::new());
+            for r in rows {
+                if r.keywords.is_empty() {
+                    defs.push(0);
+                    reps.push(0);
+                }
+                for (i, w) in r.keywords.iter().enumerate() {
+                    values.push(bytes(w.clone()));
+                    defs.push(2);
+                    reps.push(i16::from(i > 0));
+                }
+            }
+            column
+                .typed::<ByteArrayType>()
+                .write_batch(&values, Some(&defs), Some(&reps))?
+        }
         other => unreachable!("no column {other} in the export schema"),
     };
     Ok(())
 }
 
 /// The columns of [`Columns::Full`], in schema order.
-const FULL: [&str; 12] = [
+const FULL: [&str; 13] = [
     "id",
     "path",
     "path_display",
@@ -295,4 +315,5 @@ const FULL: [&str; 12] = [
     "format",
     "added_at",
     "embedding",
+    "keywords",
 ];

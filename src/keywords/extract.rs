@@ -157,11 +157,27 @@ fn xmp_words(head: &[u8], out: &mut Vec<String>) {
                 Some(j) => from + i + j + 1,
                 None => break,
             };
+            if xmp[..body_start - 1].ends_with('/') {
+                // `<dc:subject/>`: empty.
+                from = body_start;
+                continue;
+            }
             let Some(k) = xmp[body_start..].find(&close) else {
                 break;
             };
             let body = &xmp[body_start..body_start + k];
-            if body.contains("<rdf:li") {
+            if body.contains('<') && !body.contains("<rdf:li") {
+                // Markup without items (`<rdf:Bag></rdf:Bag>`, `<rdf:Alt/>`): only the text
+                // between its tags is a word.
+                let text: String = body
+                    .split('<')
+                    .filter_map(|chunk| chunk.split_once('>').map(|(_, t)| t))
+                    .collect();
+                let text = unescape(text.trim());
+                if !text.trim().is_empty() {
+                    push(out, text.trim());
+                }
+            } else if body.contains("<rdf:li") {
                 for li in body.split("<rdf:li").skip(1) {
                     if let (Some(a), Some(b)) = (li.find('>'), li.find("</rdf:li>")) {
                         if a < b {
@@ -256,6 +272,11 @@ mod tests {
         let mut iptc = b"Photoshop 3.0\08BIM\x04\x04\0\0\0\0\0\x10".to_vec();
         iptc.extend(b"\x1c\x02\x19\x00\x04Alps\x1c\x02\x5a\x00\x06Zurich");
         assert_eq!(file_words(&iptc), ["Alps", "Zurich"]);
+        // Empty containers give no words; plain text is one.
+        let empty = b"<x:xmpmeta><dc:subject><rdf:Bag></rdf:Bag></dc:subject><dc:title/>\
+            <dc:description><rdf:Alt>\n </rdf:Alt></dc:description>\
+            <photoshop:City>Bern</photoshop:City></x:xmpmeta>";
+        assert_eq!(file_words(empty), ["Bern"]);
         // Damage: a length past the end stops the reader, nothing panics.
         assert!(file_words(b"Photoshop 3.0\0\x1c\x02\x19\xff\xffab").is_empty());
     }
