@@ -99,15 +99,15 @@ pub struct IndexStats {
     pub tombstones: usize,
     /// Nodes in the graph (live + tombstones).
     pub graph_nodes: usize,
-    /// Approximate heap bytes: the index's vector copy and id map, the graph (which keeps its
-    /// own copy of each vector and up to `2·m` links per node on layer 0) and the search
-    /// snapshot (links and 8-bit codes).
+    /// Approximate heap bytes: the vectors and id map, the graph's links (`2·m` per node on
+    /// layer 0) and the search snapshot (links and 8-bit codes).
     pub memory_bytes: usize,
-    /// Mean number of layer-0 links per node in the search snapshot (at most `2·m` from
-    /// hnsw_rs, plus a few the snapshot adds so every node can be reached).
+    /// Mean number of layer-0 links per node in the search snapshot (at most `2·m` from the
+    /// graph, plus a few the snapshot adds so every node can be reached).
     pub mean_links: f32,
-    /// Nodes that hnsw_rs's graph left unreachable from where searches start, which the
-    /// search snapshot linked in (see `docs/PERFORMANCE.md`).
+    /// Nodes that the graph left unreachable from where searches start (its heuristic prunes
+    /// reverse links, which can strand a node, as in hnswlib), which the search snapshot
+    /// linked in (see `docs/PERFORMANCE.md`).
     pub relinked: usize,
     /// Nodes still unreachable in the search snapshot (expected 0).
     pub unreachable: usize,

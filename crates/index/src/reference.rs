@@ -5,7 +5,7 @@
 use hnsw_rs::hnsw::Hnsw;
 
 use crate::config::IndexConfig;
-use crate::flat::Links;
+use crate::flat::{Links, NodeVisitor};
 
 /// hnsw_rs caps the number of layers at 16.
 const MAX_LAYERS: usize = 16;
@@ -44,7 +44,7 @@ impl Links for ReferenceGraph {
         usize::from(self.hnsw.get_max_nb_connection())
     }
 
-    fn for_each_node(&self, f: &mut dyn FnMut(usize, usize, &[Vec<u32>])) {
+    fn for_each_node(&self, f: &mut NodeVisitor<'_>) {
         let mut links: Vec<Vec<u32>> = Vec::new();
         for point in self.hnsw.get_point_indexation() {
             let level = usize::from(point.get_point_id().0);

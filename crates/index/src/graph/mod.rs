@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::IndexConfig;
-use crate::flat::Links;
+use crate::flat::{Links, NodeVisitor};
 
 /// An empty link slot.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -185,7 +185,7 @@ impl Links for Graph {
         self.m
     }
 
-    fn for_each_node(&self, f: &mut dyn FnMut(usize, usize, &[Vec<u32>])) {
+    fn for_each_node(&self, f: &mut NodeVisitor<'_>) {
         let mut links: Vec<Vec<u32>> = Vec::new();
         for (slot, node) in self.nodes.iter().enumerate() {
             let level = usize::from(node.level);

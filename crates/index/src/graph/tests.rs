@@ -10,7 +10,6 @@ use crate::reference::ReferenceGraph;
 use crate::slots::Slots;
 
 #[path = "../../tests/common/data.rs"]
-#[allow(dead_code)]
 mod data;
 
 fn slots_of(base: &[f32], dims: usize) -> Slots {

@@ -9,7 +9,7 @@ use super::FILE_NAME;
 
 /// Prefix of the graph files' basename: `graph-<generation as 16 hex digits>`.
 const GRAPH_PREFIX: &str = "graph-";
-/// Suffixes hnsw_rs appends to the basename.
+/// Suffixes of the graph files (links, vectors): the names hnsw_rs's dump used in format 2.
 pub(super) const GRAPH_SUFFIX: &str = "hnsw.graph";
 pub(super) const DATA_SUFFIX: &str = "hnsw.data";
 
