@@ -98,6 +98,13 @@ def main() -> int:
     paths = table.column("path_display").to_pylist()
     dims = model["dims"]
     assert emb.shape == (len(ids), dims), (emb.shape, dims)
+    # The Arrow schema in the file makes the embedding a fixed-size list of f32.
+    import pyarrow as pa
+    etype = table.schema.field("embedding").type
+    assert (pa.types.is_fixed_size_list(etype) and etype.list_size == dims
+            and pa.types.is_float32(etype.value_type)), f"embedding is {etype}"
+    assert pa.types.is_binary(table.schema.field("path").type), table.schema.field("path").type
+    print(f"pyarrow reads the embedding as {etype}")
     queries = json.loads(args.queries.read_text())
     k = queries["k"]
 

@@ -12,7 +12,7 @@
 //! | `width`, `height` | INT32 | decoded size in pixels (after EXIF orientation) |
 //! | `format` | BYTE_ARRAY (STRING) | `jpeg`, `png`, ... |
 //! | `added_at` | INT64 | when the photo entered the library, seconds since the Unix epoch |
-//! | `embedding` | LIST of FLOAT (every list exactly `dims` long) | the L2-normalised CLIP embedding |
+//! | `embedding` | LIST of FLOAT (every list exactly `dims` long); Arrow type `fixed_size_list<float>[dims]` | the L2-normalised CLIP embedding |
 //! | `keywords` | optional LIST of STRING | the words the photo's file carries (EXIF/IPTC/XMP keywords, titles, descriptions, camera), as stored for hybrid search; null when it has none. Words that follow from the path and capture date are not written: an import derives them again |
 //!
 //! Files without a `keywords` column (written before it existed, or by other tools) import
@@ -23,11 +23,11 @@
 //! model fingerprint as JSON (`{"name":…,"dims":…,"config_digest":…}`); an import compares it
 //! with the library's (identity is `dims` + `config_digest`).
 //!
-//! The embedding is a standard three-level LIST (`embedding.list.element`), which pyarrow,
-//! DuckDB, Spark, Polars and Milvus read as a list of floats. (A FixedSizeList needs the
-//! Arrow schema in the metadata, i.e. the `arrow` feature of the `parquet` crate and its
-//! build cost; every list here has the same length, which the `dims` of the fingerprint
-//! gives.)
+//! Parquet has no fixed-size list: the embedding is stored as a standard three-level LIST
+//! (`embedding.list.element`), and the file's `ARROW:schema` metadata (the Arrow schema, as
+//! Arrow writers store it) declares it `fixed_size_list<element: float>[dims]`, so pyarrow,
+//! Polars and other Arrow readers read a fixed-size list; readers that ignore the Arrow schema
+//! (Spark, DuckDB, Milvus) read a list of floats, every one `dims` long.
 
 use glimpse_store::{ImageRecord, ModelFingerprint};
 

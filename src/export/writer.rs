@@ -13,7 +13,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
-use parquet::schema::types::ColumnPath;
+use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -62,6 +62,18 @@ impl PartWriter {
         let schema = Arc::new(
             parse_message_type(&columns.message_type()).expect("the export schema parses"),
         );
+        let mut metadata = vec![
+            KeyValue::new(KEY_FORMAT.to_string(), FORMAT.to_string()),
+            KeyValue::new(KEY_MODEL.to_string(), fingerprint_json(fingerprint)),
+        ];
+        if columns == Columns::Full {
+            let descr = SchemaDescriptor::new(schema.clone());
+            metadata.push(KeyValue::new(
+                "ARROW:schema".to_string(),
+                arrow_schema(&descr, fingerprint.dims as usize, &metadata)
+                    .map_err(|e| parquet_error(&tmp, e))?,
+            ));
+        }
         let props = WriterProperties::builder()
             .set_compression(if snappy {
                 Compression::SNAPPY
@@ -72,10 +84,7 @@ impl PartWriter {
             .set_dictionary_enabled(false)
             .set_column_dictionary_enabled(ColumnPath::from("format"), true)
             .set_max_row_group_row_count(None)
-            .set_key_value_metadata(Some(vec![
-                KeyValue::new(KEY_FORMAT.to_string(), FORMAT.to_string()),
-                KeyValue::new(KEY_MODEL.to_string(), fingerprint_json(fingerprint)),
-            ]))
+            .set_key_value_metadata(Some(metadata))
             .set_created_by(format!("glimpse {}", env!("CARGO_PKG_VERSION")))
             .build();
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e).disk_full())?;
@@ -159,6 +168,41 @@ impl Drop for PartWriter {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// The Arrow schema of an export, IPC-encoded and base64'd as Arrow writers store it under
+/// `ARROW:schema`: the Parquet schema's own Arrow types, except the embedding, which is a
+/// `fixed_size_list<element: float>[dims]` (Parquet has no fixed-size list: it is stored as a
+/// LIST, and Arrow readers restore the type from this).
+///
+/// Arrow readers take the schema's metadata from it (pyarrow's `schema.metadata`), so it
+/// repeats the file's key-value `metadata`.
+fn arrow_schema(
+    descr: &SchemaDescriptor,
+    dims: usize,
+    metadata: &[KeyValue],
+) -> parquet::errors::Result<String> {
+    use arrow_schema::{DataType, Field, Schema};
+    let schema = parquet::arrow::parquet_to_arrow_schema(descr, None)?;
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::List(element) if f.name() == "embedding" => {
+                let size = i32::try_from(dims).unwrap_or(i32::MAX);
+                f.as_ref()
+                    .clone()
+                    .with_data_type(DataType::FixedSizeList(element.clone(), size))
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let metadata: std::collections::HashMap<String, String> = metadata
+        .iter()
+        .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
+        .collect();
+    let schema = Schema::new(fields).with_metadata(metadata);
+    Ok(parquet::arrow::encode_arrow_schema(&schema))
 }
 
 /// Where [`PartWriter`] writes `path` until it is complete.
