@@ -6,7 +6,7 @@ use crate::catalog::Entry;
 use crate::library::Library;
 use crate::types::{CancelToken, Failure, ImageId, Progress, ProgressFn};
 use crate::{Error, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// How [`Library::import`] commits.
 #[derive(Clone)]
@@ -162,7 +162,8 @@ impl Library {
     /// Commits one batch of rows: store first (atomic, synced), then catalog and index.
     fn import_batch(&self, rows: Vec<Row>, dims: usize, report: &mut ImportReport) -> Result<()> {
         let mut batch = self.store.batch();
-        let mut added: Vec<(ImageId, PathBuf, Option<i64>, Vec<f32>, Vec<String>)> = Vec::new();
+        // Each committed row: its new id and the row (record, embedding, keywords).
+        let mut added: Vec<(ImageId, Row)> = Vec::new();
         for row in rows {
             let path = row.record.path.clone();
             if batch.id_for_path(&path)?.is_some() {
@@ -185,32 +186,28 @@ impl Library {
                 };
                 batch.set_words(id, &words)?;
             }
-            added.push((
-                id,
-                path,
-                row.record.captured_at,
-                row.embedding,
-                row.keywords,
-            ));
+            added.push((id, row));
         }
         batch.commit().map_err(|e| Error::from(e).disk_full())?;
         report.added += added.len();
         let mut catalog = self.catalog_mut();
-        for (id, path, captured_at, _, keywords) in &added {
+        for (id, row) in &added {
             catalog.insert(
                 *id,
                 Entry {
-                    path: path.clone(),
-                    captured_at: *captured_at,
+                    path: row.record.path.clone(),
+                    captured_at: row.record.captured_at,
                 },
             );
-            if !keywords.is_empty() {
-                catalog.words.set_stored(*id, keywords);
+            if !row.keywords.is_empty() {
+                catalog.words.set_stored(*id, &row.keywords);
             }
         }
         drop(catalog);
-        let items: Vec<(u64, Vec<f32>)> =
-            added.into_iter().map(|(id, _, _, e, _)| (id, e)).collect();
+        let items: Vec<(u64, Vec<f32>)> = added
+            .into_iter()
+            .map(|(id, row)| (id, row.embedding))
+            .collect();
         self.index().insert_batch(&items)?;
         Ok(())
     }
