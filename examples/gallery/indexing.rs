@@ -59,7 +59,17 @@ pub fn start(
         };
     }
     let progress_status = status.clone();
+    // A testing aid: `GLIMPSE_GALLERY_PAUSE_MS` pauses indexing that long after each committed
+    // batch, so that a browser test can watch the progress even where indexing a folder takes
+    // less time than loading the page (the demo model on a fast CPU).
+    let pause = std::env::var("GLIMPSE_GALLERY_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(std::time::Duration::from_millis);
     let progress = Arc::new(move |p: &Progress| {
+        if let Some(pause) = pause {
+            std::thread::sleep(pause);
+        }
         let mut s = lock(&progress_status);
         s.seen = p.seen;
         s.to_encode = p.to_encode;

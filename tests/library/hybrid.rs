@@ -97,35 +97,6 @@ fn a_folder_name_lifts_its_photos_and_hybrid_off_is_clip_order() {
     assert!(hits.iter().all(|h| is_germany(&h.id)), "{hits:?}");
 }
 
-/// A JPEG of photo `seed` with an XMP packet naming `keywords` (dc:subject).
-fn write_tagged(path: &Path, seed: u32, keywords: &[&str]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut jpeg = Vec::new();
-    photo(seed, 90, 70)
-        .write_to(
-            &mut std::io::Cursor::new(&mut jpeg),
-            image::ImageFormat::Jpeg,
-        )
-        .unwrap();
-    let items: String = keywords
-        .iter()
-        .map(|k| format!("<rdf:li>{k}</rdf:li>"))
-        .collect();
-    let xmp = format!(
-        "http://ns.adobe.com/xap/1.0/\0<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF \
-         xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"><rdf:Description \
-         xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:subject><rdf:Bag>{items}</rdf:Bag>\
-         </dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"
-    );
-    let mut segment = vec![0xFF, 0xE1];
-    segment.extend(((xmp.len() + 2) as u16).to_be_bytes());
-    segment.extend(xmp.as_bytes());
-    let mut out = jpeg[..2].to_vec();
-    out.extend(segment);
-    out.extend(&jpeg[2..]);
-    std::fs::write(path, out).unwrap();
-}
-
 #[test]
 fn metadata_keywords_are_searchable() {
     let photos = tempfile::tempdir().unwrap();
