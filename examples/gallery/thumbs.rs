@@ -15,8 +15,6 @@ use std::time::UNIX_EPOCH;
 
 /// The folder inside the library that holds the cache.
 pub const CACHE_DIR: &str = "thumbnails";
-/// Largest photo file read (the library's own default limit).
-const MAX_FILE_BYTES: u64 = 256 << 20;
 
 /// The cache of one library.
 #[derive(Debug, Clone)]
@@ -49,12 +47,8 @@ impl Thumbnails {
         if let Ok(bytes) = std::fs::read(&cached) {
             return Ok((bytes, true));
         }
-        anyhow::ensure!(
-            meta.len() <= MAX_FILE_BYTES,
-            "{} is larger than {MAX_FILE_BYTES} bytes",
-            photo.display()
-        );
-        let bytes = render(photo, side)?;
+        // Every format the library reads (HEIC, AVIF, RAW included), bounded like indexing.
+        let bytes = glimpse::thumbnail_jpeg(photo, side)?;
         std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
         // Written whole to a temporary file, then renamed: a concurrent reader sees the old
         // state or the finished file, never half of one.
@@ -93,12 +87,6 @@ impl Thumbnails {
         }
         removed
     }
-}
-
-/// Decodes `photo` (orientation applied; every format the library reads, HEIC and RAW
-/// included) and encodes it as a JPEG fitting in `side` × `side`.
-fn render(photo: &Path, side: u32) -> anyhow::Result<Vec<u8>> {
-    Ok(glimpse::thumbnail_jpeg(photo, side)?)
 }
 
 /// Deletes the renditions of photo `id` other than `keep` (made from an older version).

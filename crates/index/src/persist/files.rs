@@ -73,10 +73,19 @@ pub(super) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Which graph files [`leftovers_except`] keeps.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Keep {
+    /// Those of this generation (the one the manifest names; 0: none).
+    Generation(u64),
+    /// Every one (the manifest cannot be read: nothing is removed on doubt).
+    AllGraphs,
+}
+
 /// Files in `dir` that belong to no saved index: the temp files of an interrupted save
-/// (`index.glimpse.*.tmp`), graph files of any generation but `keep`, and the scratch folders
+/// (`index.glimpse.*.tmp`), graph files `keep` does not keep, and the scratch folders
 /// (`.glimpse-*`) that format 1 used. Only names this module writes are ever listed.
-pub(super) fn leftovers_except(dir: &Path, keep: Option<u64>) -> Vec<PathBuf> {
+pub(super) fn leftovers_except(dir: &Path, keep: Keep) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -89,7 +98,10 @@ pub(super) fn leftovers_except(dir: &Path, keep: Option<u64>) -> Vec<PathBuf> {
                 return false;
             };
             match generation_of(name) {
-                Some(g) => Some(g) != keep,
+                Some(g) => match keep {
+                    Keep::Generation(k) => g != k,
+                    Keep::AllGraphs => false,
+                },
                 None => {
                     (name.starts_with(&tmp_prefix) && name.ends_with(".tmp"))
                         || name.starts_with(".glimpse-")

@@ -62,7 +62,7 @@ use crate::slots::Slots;
 mod files;
 mod header;
 
-use files::{DATA_SUFFIX, GRAPH_SUFFIX};
+use files::{Keep, DATA_SUFFIX, GRAPH_SUFFIX};
 use header::{Header, HEADER_LEN};
 
 /// Name of the manifest inside the directory given to [`Index::save`] / [`Index::load`].
@@ -115,16 +115,14 @@ fn bincode_config() -> impl bincode::config::Config {
 pub fn leftovers(dir: impl AsRef<Path>) -> Vec<PathBuf> {
     let dir = dir.as_ref();
     let path = dir.join(FILE_NAME);
-    let keep = match read_manifest(&path) {
-        Ok((h, _)) => Some(h.generation),
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
-        Err(_) => {
-            return files::leftovers_except(dir, None)
-                .into_iter()
-                .filter(|p| !p.to_string_lossy().ends_with(DATA_SUFFIX))
-                .filter(|p| !p.to_string_lossy().ends_with(GRAPH_SUFFIX))
-                .collect()
+    // The header alone names the generation (its CRC and the file's length are checked);
+    // the sections are read once, by the load that follows an open.
+    let keep = match read_header(&path) {
+        Ok((h, _)) => Keep::Generation(h.generation),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Keep::Generation(0)
         }
+        Err(_) => Keep::AllGraphs,
     };
     files::leftovers_except(dir, keep)
 }
@@ -141,14 +139,8 @@ fn read_manifest(path: &Path) -> Result<(Header, Vec<u8>)> {
         path: path.to_path_buf(),
         source: e,
     };
-    let mut file = File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
-    let mut head = Vec::with_capacity(HEADER_LEN);
-    (&mut file)
-        .take(HEADER_LEN as u64)
-        .read_to_end(&mut head)
-        .map_err(io)?;
-    let h = Header::decode(&head, len, path)?;
+    let (h, mut file) = read_header(path)?;
+    let len = HEADER_LEN as u64 + u64::from(h.config_len) + h.meta_len;
     let mut rest = Vec::new();
     file.read_to_end(&mut rest).map_err(io)?;
     let corrupt = |reason: &str| Error::Corrupt {
@@ -162,6 +154,23 @@ fn read_manifest(path: &Path) -> Result<(Header, Vec<u8>)> {
         return Err(corrupt("payload checksum mismatch"));
     }
     Ok((h, rest))
+}
+
+/// Opens the manifest and reads and checks its header (against the file's length); the file
+/// is left positioned after the header.
+fn read_header(path: &Path) -> Result<(Header, File)> {
+    let io = |e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut head = Vec::with_capacity(HEADER_LEN);
+    (&mut file)
+        .take(HEADER_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    Ok((Header::decode(&head, len, path)?, file))
 }
 
 impl Index {
@@ -251,7 +260,10 @@ impl Index {
         files::sync_dir(dir).map_err(Error::io(dir))?;
 
         // 3. The previous generation (and anything an interrupted save left) goes.
-        files::remove_all(files::leftovers_except(dir, Some(header.generation)));
+        files::remove_all(files::leftovers_except(
+            dir,
+            Keep::Generation(header.generation),
+        ));
         Ok(())
     }
 
