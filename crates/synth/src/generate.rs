@@ -21,6 +21,8 @@ pub struct Sample {
     pub spec: Spec,
     /// Its caption (also in `captions.tsv`).
     pub caption: String,
+    /// The same caption in Chinese (also in `captions_zh.tsv`).
+    pub caption_zh: String,
 }
 
 /// The picture file format [`generate_specs`] writes.
@@ -35,7 +37,7 @@ pub enum Format {
 
 /// Writes `n` random pictures (from [`random_specs`]`(n, seed)`) of [`DEFAULT_SIZE`] pixels as
 /// PNG files `00000.png`, ... into `dir` (created if missing), with their captions in
-/// `dir/captions.tsv`.
+/// `dir/captions.tsv` (and in Chinese in `dir/captions_zh.tsv`).
 ///
 /// # Errors
 /// [`Error::Io`] if the folder or a file cannot be written.
@@ -44,8 +46,8 @@ pub fn generate(dir: impl AsRef<Path>, n: usize, seed: u64) -> Result<Vec<Sample
 }
 
 /// Writes one picture per spec (of `size` pixels, in `format`) into `dir` with captions drawn
-/// from a generator seeded with `caption_seed`, and `dir/captions.tsv`. Pictures are rendered
-/// in parallel.
+/// from a generator seeded with `caption_seed`, and `dir/captions.tsv` (English) and
+/// `dir/captions_zh.tsv` (the same captions in Chinese). Pictures are rendered in parallel.
 ///
 /// # Errors
 /// [`Error::Io`] if the folder or a file cannot be written.
@@ -64,36 +66,57 @@ pub fn generate_specs(
         move |source| Error::Io { path, source }
     };
     fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut rng = StdRng::seed_from_u64(caption_seed ^ 0xCA97_1045);
     let extension = match format {
         Format::Png => "png",
         Format::Jpeg => "jpg",
     };
     let samples: Vec<Sample> = specs
         .iter()
+        .zip(captions_of(specs, caption_seed))
         .enumerate()
-        .map(|(i, spec)| Sample {
+        .map(|(i, (spec, Captions { en, zh }))| Sample {
             path: dir.join(format!("{i:05}.{extension}")),
             spec: *spec,
-            caption: caption(spec, &mut rng),
+            caption: en,
+            caption_zh: zh,
         })
         .collect();
     samples.par_iter().try_for_each(|sample| {
         let image = render(&sample.spec, size);
         save(&image, &sample.path, format)
     })?;
-    let tsv_path = dir.join(CAPTIONS_FILE);
-    let mut tsv = Vec::new();
-    for sample in &samples {
-        let name = sample
-            .path
-            .file_name()
-            .expect("generated names have a file name")
-            .to_string_lossy();
-        writeln!(tsv, "{name}\t{}", sample.caption).expect("writing to a Vec");
+    let files: [(&str, fn(&Sample) -> &str); 2] = [
+        (CAPTIONS_FILE, |s| &s.caption),
+        (CAPTIONS_ZH_FILE, |s| &s.caption_zh),
+    ];
+    for (file, text) in files {
+        let tsv_path = dir.join(file);
+        let mut tsv = Vec::new();
+        for sample in &samples {
+            let name = sample
+                .path
+                .file_name()
+                .expect("generated names have a file name")
+                .to_string_lossy();
+            writeln!(tsv, "{name}\t{}", text(sample)).expect("writing to a Vec");
+        }
+        fs::write(&tsv_path, tsv).map_err(io(&tsv_path))?;
     }
-    fs::write(&tsv_path, tsv).map_err(io(&tsv_path))?;
     Ok(samples)
+}
+
+/// The captions [`generate_specs`] writes for `specs` with `caption_seed`, in English and
+/// Chinese, without rendering a picture (for training a text tower on captions alone).
+///
+/// ```
+/// let specs = glimpse_synth::random_specs(3, 7);
+/// let captions = glimpse_synth::captions_of(&specs, 7);
+/// assert_eq!(captions.len(), 3);
+/// assert!(captions[0].zh.contains("三角形")); // "a red triangle": "一个红色三角形"
+/// ```
+pub fn captions_of(specs: &[Spec], caption_seed: u64) -> Vec<Captions> {
+    let mut rng = StdRng::seed_from_u64(caption_seed ^ 0xCA97_1045);
+    specs.iter().map(|spec| captions(spec, &mut rng)).collect()
 }
 
 fn save(image: &RgbImage, path: &Path, format: Format) -> Result<()> {

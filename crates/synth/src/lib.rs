@@ -33,13 +33,15 @@ mod error;
 mod generate;
 mod render;
 mod spec;
+mod zh;
 
 pub use error::{Error, Result};
-pub use generate::{generate, generate_specs, Format, Sample};
+pub use generate::{captions_of, generate, generate_specs, Format, Sample};
 pub use render::render;
 pub use spec::{
-    balanced_specs, caption, mentions_side, queries, random_specs, Background, Colour, Position,
-    Shape, Size, Spec, CAPTIONS_FILE, DEFAULT_SIZE,
+    balanced_specs, caption, captions, mentions_side, queries, queries_zh, random_specs,
+    Background, Captions, Colour, Position, Shape, Size, Spec, CAPTIONS_FILE, CAPTIONS_ZH_FILE,
+    DEFAULT_SIZE,
 };
 
 #[cfg(test)]
@@ -125,6 +127,13 @@ mod tests {
             "a small orange circle at the top left on a striped background"
         );
         assert_eq!(spec.query(), "an orange circle");
+        assert_eq!(
+            spec.full_caption_zh(),
+            "条纹背景上，左上角有一个小的橙色圆形"
+        );
+        assert_eq!(spec.query_zh(), "一个橙色圆形");
+        assert_eq!(queries_zh()[0].0, "一个红色圆形");
+        assert_eq!(queries_zh().len(), queries().len());
         assert!(mentions_side("red circle, top left"));
         assert!(!mentions_side("a red circle at the top"));
         assert_eq!(spec.mirrored().position, Position::TopRight);
@@ -136,16 +145,45 @@ mod tests {
         assert_eq!(specs[48].colour, Colour::Red);
     }
 
+    /// Both languages come from one draw: the Chinese names the spec's colour and shape in
+    /// the same place the English does, and the English is what `caption` alone gives.
+    #[test]
+    fn chinese_captions_follow_the_english() {
+        let specs = random_specs(300, 5);
+        let (mut a, mut b) = (StdRng::seed_from_u64(8), StdRng::seed_from_u64(8));
+        let mut wordings = std::collections::HashSet::new();
+        for spec in &specs {
+            let both = captions(spec, &mut a);
+            assert_eq!(both.en, caption(spec, &mut b));
+            let colour_zh = ["红色", "绿色", "蓝色", "黄色", "紫", "橙色", "白色", "黑色"]
+                [Colour::ALL.iter().position(|&c| c == spec.colour).unwrap()];
+            assert!(both.zh.contains(colour_zh), "{spec:?}: {both:?}");
+            assert!(!both.zh.is_ascii(), "{both:?}");
+            // A side is named in Chinese exactly when it is in English (mirror flips rely on it).
+            let zh_side = both.zh.contains('左') || both.zh.contains('右');
+            assert_eq!(mentions_side(&both.en), zh_side, "{both:?}");
+            wordings.insert(both.zh);
+        }
+        assert!(wordings.len() > 150, "{}", wordings.len());
+    }
+
     #[test]
     fn generate_writes_pictures_and_captions() {
         let dir = tempfile::tempdir().unwrap();
         let samples = generate(dir.path(), 5, 2).unwrap();
         let tsv = fs::read_to_string(dir.path().join(CAPTIONS_FILE)).unwrap();
         assert_eq!(tsv.lines().count(), 5);
+        let zh = fs::read_to_string(dir.path().join(CAPTIONS_ZH_FILE)).unwrap();
+        let zh: Vec<&str> = zh.lines().collect();
+        assert_eq!(zh.len(), 5);
+        for (sample, line) in samples.iter().zip(&zh) {
+            assert_eq!(line.split_once('\t').unwrap().1, sample.caption_zh);
+        }
         for (sample, line) in samples.iter().zip(tsv.lines()) {
             let (file, caption) = line.split_once('\t').unwrap();
             assert_eq!(dir.path().join(file), sample.path);
             assert_eq!(caption, sample.caption);
+            assert!(!sample.caption_zh.is_empty());
             let image = image::open(&sample.path).unwrap();
             assert_eq!(image.width(), DEFAULT_SIZE);
         }

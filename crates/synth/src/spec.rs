@@ -5,12 +5,18 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
+use crate::zh::{short_position, Zh};
+
 /// Side in pixels of the pictures [`generate`] writes.
 pub const DEFAULT_SIZE: u32 = 96;
 
 /// Name of the caption file in a dataset folder: one `file<TAB>caption` line per picture, the
 /// file relative to the folder.
 pub const CAPTIONS_FILE: &str = "captions.tsv";
+
+/// Name of the Chinese caption file in a dataset folder, in the format of [`CAPTIONS_FILE`]:
+/// the same pictures, the same captions translated.
+pub const CAPTIONS_ZH_FILE: &str = "captions_zh.tsv";
 
 macro_rules! attribute {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $canonical:literal $(| $syn:literal)*,)+ }) => {
@@ -235,6 +241,23 @@ impl Spec {
         colour_shape_query(self.colour, self.shape)
     }
 
+    /// The canonical full caption in Chinese: "条纹背景上，左上角有一个小的红色圆形".
+    pub fn full_caption_zh(&self) -> String {
+        format!(
+            "{}上，{}有一个{}{}{}",
+            self.background.zh(0),
+            self.position.zh(0),
+            self.size.zh(0),
+            self.colour.zh(0),
+            self.shape.zh(0)
+        )
+    }
+
+    /// The colour + shape query in Chinese: "一个红色圆形".
+    pub fn query_zh(&self) -> String {
+        colour_shape_query_zh(self.colour, self.shape)
+    }
+
     /// The same picture mirrored left ↔ right, as far as the caption is concerned (the shapes
     /// are all symmetric about the vertical axis).
     pub fn mirrored(&self) -> Spec {
@@ -259,39 +282,91 @@ fn colour_shape_query(colour: Colour, shape: Shape) -> String {
 
 /// A caption for `spec` in one of several wordings, with synonyms, drawn from `rng`. Some
 /// wordings leave out the size, position or background; every one names the colour and shape.
+/// The same as [`captions`]`(spec, rng).en` (and it draws the same numbers from `rng`).
 pub fn caption(spec: &Spec, rng: &mut impl Rng) -> String {
-    fn pick<'a>(words: &[&'a str], rng: &mut impl Rng) -> &'a str {
-        words.choose(rng).copied().expect("non-empty")
+    captions(spec, rng).en
+}
+
+/// One caption in English and in Chinese: the same wording and the same synonyms, translated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Captions {
+    /// English ("a small red circle at the top left on a striped background").
+    pub en: String,
+    /// Chinese, built from the same draw ("条纹背景上，左上角有一个小的红色圆形").
+    pub zh: String,
+}
+
+/// A caption for `spec` in English and Chinese: one wording and one synonym per attribute
+/// drawn from `rng` (exactly the draws [`caption`] makes, so the English is the same), and
+/// both languages written from them.
+pub fn captions(spec: &Spec, rng: &mut impl Rng) -> Captions {
+    /// The index of a synonym among `len`, drawn as `choose` on a slice of `len` draws it.
+    fn pick(len: usize, rng: &mut impl Rng) -> usize {
+        const INDICES: [usize; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
+        *INDICES[..len].choose(rng).expect("non-empty")
     }
-    let colour = pick(spec.colour.synonyms(), rng);
-    let shape = pick(spec.shape.synonyms(), rng);
-    let size = pick(spec.size.synonyms(), rng);
-    let position = pick(spec.position.synonyms(), rng);
-    let background = pick(spec.background.synonyms(), rng);
+    let c = pick(spec.colour.synonyms().len(), rng);
+    let s = pick(spec.shape.synonyms().len(), rng);
+    let z = pick(spec.size.synonyms().len(), rng);
+    let p = pick(spec.position.synonyms().len(), rng);
+    let b = pick(spec.background.synonyms().len(), rng);
+    let (colour, shape, size) = (
+        spec.colour.synonyms()[c],
+        spec.shape.synonyms()[s],
+        spec.size.synonyms()[z],
+    );
+    let (position, background) = (spec.position.synonyms()[p], spec.background.synonyms()[b]);
+    let (zc, zs, zz) = (spec.colour.zh(c), spec.shape.zh(s), spec.size.zh(z));
+    let (zp, zb) = (spec.position.zh(p), spec.background.zh(b));
     let with_article = |noun: String| format!("{} {noun}", article(&noun));
-    match rng.gen_range(0..10) {
-        0 | 1 => format!(
-            "{} {position} {background}",
-            with_article(format!("{size} {colour} {shape}"))
+    let (en, zh) = match rng.gen_range(0..10) {
+        0 | 1 => (
+            format!(
+                "{} {position} {background}",
+                with_article(format!("{size} {colour} {shape}"))
+            ),
+            format!("{zb}上，{zp}有一个{zz}{zc}{zs}"),
         ),
-        2 => format!(
-            "a photo of {} {position}",
-            with_article(format!("{size} {colour} {shape}"))
+        2 => (
+            format!(
+                "a photo of {} {position}",
+                with_article(format!("{size} {colour} {shape}"))
+            ),
+            format!("{zp}有一个{zz}{zc}{zs}的照片"),
         ),
-        3 => format!("{colour} {shape}, {}", spec.position.short()),
-        4 => format!("{} {background}", with_article(format!("{colour} {shape}"))),
-        5 => format!("a picture of {}", with_article(format!("{colour} {shape}"))),
-        6 => format!("{size} {colour} {shape}"),
-        7 => with_article(format!("{colour} {shape}")),
-        8 => format!(
-            "there is {} {position}",
-            with_article(format!("{size} {colour} {shape}"))
+        3 => (
+            format!("{colour} {shape}, {}", spec.position.short()),
+            format!("{zc}{zs}，{}", short_position(spec.position)),
         ),
-        _ => format!(
-            "{} {background}, {position}",
-            with_article(format!("{colour} {shape}"))
+        4 => (
+            format!("{} {background}", with_article(format!("{colour} {shape}"))),
+            format!("{zb}上的一个{zc}{zs}"),
         ),
-    }
+        5 => (
+            format!("a picture of {}", with_article(format!("{colour} {shape}"))),
+            format!("一张{zc}{zs}的图片"),
+        ),
+        6 => (format!("{size} {colour} {shape}"), format!("{zz}{zc}{zs}")),
+        7 => (
+            with_article(format!("{colour} {shape}")),
+            format!("一个{zc}{zs}"),
+        ),
+        8 => (
+            format!(
+                "there is {} {position}",
+                with_article(format!("{size} {colour} {shape}"))
+            ),
+            format!("{zp}有一个{zz}{zc}{zs}"),
+        ),
+        _ => (
+            format!(
+                "{} {background}, {position}",
+                with_article(format!("{colour} {shape}"))
+            ),
+            format!("{zb}上的一个{zc}{zs}，在{zp}"),
+        ),
+    };
+    Captions { en, zh }
 }
 
 /// Whether a caption names a side, so that mirroring the picture would contradict it.
@@ -310,6 +385,18 @@ pub fn queries() -> Vec<(String, Colour, Shape)> {
         }
     }
     out
+}
+
+/// The evaluation queries in Chinese, in the order of [`queries`]: "一个红色圆形", ...
+pub fn queries_zh() -> Vec<(String, Colour, Shape)> {
+    queries()
+        .into_iter()
+        .map(|(_, colour, shape)| (colour_shape_query_zh(colour, shape), colour, shape))
+        .collect()
+}
+
+fn colour_shape_query_zh(colour: Colour, shape: Shape) -> String {
+    format!("一个{}{}", colour.zh(0), shape.zh(0))
 }
 
 /// `n` specs drawn from the seeded generator (for a training set).
