@@ -14,6 +14,9 @@
 //!     [--reps 3]           # timed passes per setting; the best is reported
 //!     [--cache DIR]        # load the index from DIR if saved there, else build and save it
 //!     [--no-reload]        # after saving, do not time a reload
+//!     [--filters 50,10,1]  # filtered sweep: filters keeping these % of ids (with --write:
+//!                          # filter_<pct>.npy and gt_filter_<pct>.npy for the Python peers)
+//!     [--filter-efs 16,64] # ef values of the filtered sweep (default 16,32,64,128,256)
 //! ```
 //! Raw `.f32` files are little-endian f32 rows and need `--dims`. Ground truth is computed by
 //! exact scan (multi-threaded). Results are printed as a table and as JSON lines.
@@ -94,10 +97,13 @@ fn main() -> Result<()> {
     let index = if cached {
         let dir = cache.as_ref().expect("cached implies a cache dir");
         let loaded = Index::load(dir)?;
+        let opened = t.elapsed();
+        let first = loaded.search(&queries[..dims], k, None)?;
         println!(
-            "loaded the index from {} in {:.2?}",
+            "loaded the index from {} in {opened:.2?}; open + first query {:.2?} ({} hits)",
             dir.display(),
-            t.elapsed()
+            t.elapsed(),
+            first.len()
         );
         anyhow::ensure!(
             loaded.len() == n,
@@ -145,10 +151,15 @@ fn main() -> Result<()> {
         stats.mean_links, stats.relinked, stats.unreachable
     );
     println!(
-        "memory: RSS +{:.0} MiB over the raw vectors' load (stats estimate {:.0} MiB, raw f32 {:.0} MiB)",
+        "memory: RSS +{:.0} MiB over the raw vectors' load (stats estimate {:.0} MiB, raw f32 {:.0} MiB); \
+         now RssAnon {:.0} MiB, RssFile {:.0} MiB, peak VmHWM {:.0} MiB (the base vectors alone {:.0} MiB)",
         (rss1.saturating_sub(rss0)) as f64 / 1024.0,
         stats.memory_bytes as f64 / (1 << 20) as f64,
-        (n * dims * 4) as f64 / (1 << 20) as f64
+        (n * dims * 4) as f64 / (1 << 20) as f64,
+        status_kib("RssAnon:") as f64 / 1024.0,
+        status_kib("RssFile:") as f64 / 1024.0,
+        status_kib("VmHWM:") as f64 / 1024.0,
+        (rss0 as f64) / 1024.0
     );
 
     // Ground truth (exact scan, parallel over queries), unless given.
@@ -252,6 +263,31 @@ fn main() -> Result<()> {
             None => println!("recall@10 >= {target}: not reached"),
         }
     }
+    if let Some(list) = args.value("filters") {
+        let pcts: Vec<f64> = list
+            .split(',')
+            .map(|e| e.trim().parse())
+            .collect::<Result<_, _>>()?;
+        let fefs: Vec<usize> = match args.value("filter-efs") {
+            Some(list) => list
+                .split(',')
+                .map(|e| e.trim().parse())
+                .collect::<Result<_, _>>()?,
+            None => vec![16, 32, 64, 128, 256],
+        };
+        let write = args.value("write").map(PathBuf::from);
+        filtered_sweep(
+            &index,
+            &queries,
+            dims,
+            n,
+            k,
+            reps,
+            &pcts,
+            &fefs,
+            write.as_deref(),
+        )?;
+    }
     println!(
         "JSON {{\"lib\":\"glimpse-index\",\"build_s\":{build_s:.2},\"n\":{n},\"dims\":{dims},\
          \"threads\":{threads},\"brute_qps\":{brute_qps:.1}}}"
@@ -314,14 +350,107 @@ fn exact_sweep(
 }
 
 fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// A `/proc/self/status` field in KiB (`VmRSS:`, `RssAnon:`, `RssFile:`, `VmHWM:`).
+fn status_kib(field: &str) -> u64 {
     fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Whether `id` passes the filter keeping `pct` % of ids (a fixed hash of the id, so every
+/// library filters the same ids: `--write` stores them as `filter_<pct>.npy`).
+fn allowed(id: u64, pct: f64) -> bool {
+    let mut z = id.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z % 10_000) as f64) < pct * 100.0
+}
+
+/// Filtered search as VectorDBBench measures it: for filters keeping `pcts` % of the ids,
+/// recall@k against the filtered exact top-k and single-thread QPS over an `ef` sweep.
+#[allow(clippy::too_many_arguments)]
+fn filtered_sweep(
+    index: &Index,
+    queries: &[f32],
+    dims: usize,
+    n: usize,
+    k: usize,
+    reps: usize,
+    pcts: &[f64],
+    efs: &[usize],
+    write: Option<&Path>,
+) -> Result<()> {
+    let nq = queries.len() / dims;
+    for &pct in pcts {
+        let mask: Vec<bool> = (0..n as u64).map(|id| allowed(id, pct)).collect();
+        let keep = |id: u64| mask[id as usize];
+        let gt: Vec<Vec<u64>> = queries
+            .par_chunks_exact(dims)
+            .map(|q| {
+                index
+                    .search_exact(q, k, Some(&keep))
+                    .map(|h| h.into_iter().map(|x| x.0).collect())
+            })
+            .collect::<glimpse_index::Result<_>>()?;
+        let kept = mask.iter().filter(|&&m| m).count();
+        if let Some(dir) = write {
+            let ids: Vec<i64> = (0..n as i64).filter(|&i| mask[i as usize]).collect();
+            write_npy_i64(&dir.join(format!("filter_{pct}.npy")), &ids, 1)?;
+            let flat: Vec<i64> = gt.iter().flatten().map(|&x| x as i64).collect();
+            write_npy_i64(&dir.join(format!("gt_filter_{pct}.npy")), &flat, k)?;
+        }
+        println!("\nfilter keeping {pct} % ({kept} of {n} ids)");
+        println!(
+            "{:>5} {:>9} {:>10} {:>10}  path",
+            "ef", "recall@10", "QPS", "ms/query"
+        );
+        for &ef in efs {
+            let mut secs = f64::INFINITY;
+            let mut results = Vec::with_capacity(nq);
+            let mut path = None;
+            for _ in 0..reps {
+                results.clear();
+                let t = Instant::now();
+                for q in queries.chunks_exact(dims) {
+                    let (hits, stats) = index.search_with_stats(q, k, Some(&keep), Some(ef))?;
+                    path.get_or_insert(stats.path);
+                    results.push(hits);
+                }
+                secs = secs.min(t.elapsed().as_secs_f64());
+            }
+            let recall: f64 = results
+                .iter()
+                .zip(&gt)
+                .map(|(r, truth)| {
+                    let got: Vec<u64> = r.iter().map(|x| x.0).collect();
+                    data::recall(&got, truth)
+                })
+                .sum::<f64>()
+                / nq as f64;
+            let qps = nq as f64 / secs;
+            println!(
+                "{ef:>5} {recall:>9.4} {qps:>10.1} {:>10.3}  {:?}",
+                1000.0 * secs / nq as f64,
+                path.expect("at least one query")
+            );
+            println!(
+                "JSON {{\"lib\":\"glimpse-index\",\"filter_pct\":{pct},\"ef\":{ef},\"recall\":{recall:.5},\"qps\":{qps:.1}}}"
+            );
+            if recall > 0.999 {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads an `.npy` (little-endian f4, C order, 2-d) or a raw little-endian f32 file.

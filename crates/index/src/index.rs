@@ -1,5 +1,6 @@
 //! [`Index`]: inserts, removals, searches and compaction, and how they lock.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
@@ -14,6 +15,7 @@ use crate::graph::Graph;
 use crate::reentry::{self, FilterScope};
 use crate::search::{SearchPath, SearchStats};
 use crate::slots::Slots;
+use crate::vectors::Vectors;
 
 /// Vectors appended per write-lock hold during a batch insert: readers wait at most for one
 /// chunk's memcpy, never for graph construction.
@@ -58,6 +60,19 @@ pub struct Index {
     pub(crate) config: IndexConfig,
     pub(crate) state: RwLock<State>,
     pub(crate) writer: Mutex<()>,
+    /// Bumped by every change (insert, effective remove, compaction): a save of an unchanged
+    /// index into the directory it came from writes nothing.
+    pub(crate) changes: AtomicU64,
+    /// Where this index was last loaded from or saved to, and `changes` then.
+    pub(crate) saved: Mutex<Option<SavedAt>>,
+}
+
+/// A directory holding this index as it was at `changes` (see [`Index::save`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SavedAt {
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) generation: u64,
+    pub(crate) changes: u64,
 }
 
 #[derive(Debug)]
@@ -71,6 +86,8 @@ pub(crate) struct State {
 impl State {
     pub(crate) fn new(slots: Slots, graph: Graph) -> Self {
         let flat = FlatGraph::snapshot(&graph, &slots);
+        // The snapshot read every vector (codes, repair): hand their pages back.
+        slots.vectors().release();
         State {
             slots,
             graph,
@@ -85,6 +102,7 @@ impl State {
         let tail = self.slots.slot_len().saturating_sub(covered);
         if tail > (covered / 64).clamp(256, 4096) {
             *self.flat.write() = Arc::new(FlatGraph::snapshot(&self.graph, &self.slots));
+            self.slots.vectors().release();
         }
     }
 }
@@ -127,6 +145,8 @@ impl Index {
             config,
             state: RwLock::new(state),
             writer: Mutex::new(()),
+            changes: AtomicU64::new(0),
+            saved: Mutex::new(None),
         }
     }
 
@@ -189,6 +209,7 @@ impl Index {
     pub fn insert(&self, id: u64, vector: &[f32]) -> Result<()> {
         let v = normalized(vector, self.config.dims, Some(id))?;
         let writer = self.lock_writer("insert");
+        self.changed();
         let slot = {
             let mut state = self.state.write();
             let slot = state.slots.push(id, &v);
@@ -219,6 +240,7 @@ impl Index {
             .par_iter()
             .try_for_each(|(id, v)| checked_norm(v.as_ref(), dims, Some(*id)).map(drop))?;
         let writer = self.lock_writer("insert_batch");
+        self.changed();
         for chunk_items in items.chunks(BATCH_CHUNK) {
             let chunk_vecs: Vec<Vec<f32>> = chunk_items
                 .par_iter()
@@ -239,7 +261,12 @@ impl Index {
             let range = first..first + chunk_items.len();
             state.graph.insert_parallel(range, &state.slots);
         }
-        self.state.read().maybe_refresh_flat();
+        {
+            let state = self.state.read();
+            state.maybe_refresh_flat();
+            // Construction read the vectors: their pages go back to the page cache.
+            state.slots.vectors().release();
+        }
         self.maybe_compact(writer);
         Ok(())
     }
@@ -252,6 +279,7 @@ impl Index {
         let writer = self.lock_writer("remove");
         let removed = self.state.write().slots.remove(id);
         if removed {
+            self.changed();
             self.maybe_compact(writer);
         }
         removed
@@ -278,14 +306,21 @@ impl Index {
         }
     }
 
+    /// Marks the index as differing from any saved copy (callers hold the writer mutex).
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn compact_locked(&self, _writer: &MutexGuard<'_, ()>) {
+        self.changed();
         let (ids, data) = {
             let state = self.state.read();
             let slots = &state.slots;
             let live: Vec<usize> = slots.live_slots().collect();
-            let mut data = Vec::with_capacity(live.len() * slots.dims());
+            let mut data = Vectors::new(slots.dims());
+            data.reserve(live.len());
             for &slot in &live {
-                data.extend_from_slice(slots.vector(slot));
+                data.push(slots.vector(slot));
             }
             (
                 live.iter().map(|&s| slots.id(s)).collect::<Vec<u64>>(),

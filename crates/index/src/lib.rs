@@ -3,8 +3,8 @@
 //! An [`Index`] maps `u64` ids to vectors and answers "which stored vectors are most similar to
 //! this one" by cosine similarity. It is an HNSW graph the crate builds itself (parallel
 //! inserts, the paper's neighbour-selection heuristic on new and reverse links, links stored as
-//! `u32` slots and distances read from the index's own vectors), a flat copy of the vectors for
-//! exact scans, tombstones and persistence, and a read-optimised snapshot of the graph's links
+//! `u32` slots and distances read from the index's own vectors), a file-backed copy of the
+//! vectors for exact scans, rescoring, tombstones and persistence, and a read-optimised snapshot of the graph's links
 //! and of 8-bit codes of the vectors that searches walk (reading a quarter of the bytes per
 //! node; see `docs/PERFORMANCE.md`).
 //!
@@ -59,9 +59,11 @@
 //!   see [`persist`] for the format and guarantees.
 //! - **Concurrency**: see [`Index`]'s locking notes.
 //!
-//! Memory: about `4 × dims` bytes per entry for the vectors, `dims` bytes of codes, and the
-//! graph's and the snapshot's links (4 bytes each, `2·m` on layer 0); see
-//! `docs/PERFORMANCE.md` for measured figures.
+//! Memory: `dims` bytes of codes per entry and the graph's and the snapshot's links (4 bytes
+//! each, `2·m` on layer 0) in RAM; the exact f32 vectors (`4 × dims` bytes per entry) are
+//! file-backed and memory-mapped (a saved index's data file, or an unlinked temp file), and
+//! their pages are handed back to the page cache after bulk steps; see `docs/PERFORMANCE.md`
+//! for measured figures.
 #![deny(missing_docs)]
 
 pub mod config;
@@ -80,6 +82,7 @@ mod reference;
 mod repair;
 mod search;
 mod slots;
+mod vectors;
 
 pub use config::IndexConfig;
 pub use error::{Error, Result};

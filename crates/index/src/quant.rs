@@ -97,6 +97,40 @@ impl Codes {
         }
     }
 
+    /// Codes read back from a saved snapshot (`data`: rows of [`row_bytes`](Self::row_bytes)).
+    pub(crate) fn from_parts(dims: usize, range: Vec<f32>, data: &[u8]) -> Self {
+        let row = dims.div_ceil(ROW_ALIGN) * ROW_ALIGN;
+        debug_assert_eq!(data.len() % row, 0);
+        let mut rows = huge::filled(data.len(), 0u8);
+        rows.copy_from_slice(data);
+        Codes {
+            dims,
+            row,
+            range,
+            data: rows,
+        }
+    }
+
+    /// Dimensions coded.
+    pub(crate) fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// Bytes per row (`dims` rounded up to 64).
+    pub(crate) fn row_bytes(&self) -> usize {
+        self.row
+    }
+
+    /// The per-dimension ranges.
+    pub(crate) fn range(&self) -> &[f32] {
+        &self.range
+    }
+
+    /// All rows.
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.data
+    }
+
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.data.capacity() + self.range.capacity() * 4

@@ -6,11 +6,13 @@
 
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Default)]
+use crate::vectors::Vectors;
+
+#[derive(Debug)]
 pub(crate) struct Slots {
     dims: usize,
-    /// `dims` floats per slot, slot-major.
-    data: Vec<f32>,
+    /// `dims` floats per slot, file-backed (see [`crate::vectors`]).
+    data: Vectors,
     /// External id of each slot.
     ids: Vec<u64>,
     /// Tombstones.
@@ -24,18 +26,22 @@ impl Slots {
     pub(crate) fn new(dims: usize) -> Self {
         Slots {
             dims,
-            ..Slots::default()
+            data: Vectors::new(dims),
+            ids: Vec::new(),
+            dead: Vec::new(),
+            live: HashMap::new(),
+            n_dead: 0,
         }
     }
 
     /// Rebuilds the storage from persisted parts, or `None` when they are inconsistent.
     pub(crate) fn from_parts(
         dims: usize,
-        data: Vec<f32>,
+        data: Vectors,
         ids: Vec<u64>,
         dead: Vec<bool>,
     ) -> Option<Self> {
-        if data.len() != ids.len().checked_mul(dims)? || dead.len() != ids.len() {
+        if data.len() != ids.len() || dead.len() != ids.len() {
             return None;
         }
         let mut live = HashMap::with_capacity(ids.len());
@@ -58,7 +64,7 @@ impl Slots {
     }
 
     pub(crate) fn reserve(&mut self, additional: usize) {
-        self.data.reserve(additional * self.dims);
+        self.data.reserve(additional);
         self.ids.reserve(additional);
         self.dead.reserve(additional);
         self.live.reserve(additional);
@@ -68,7 +74,7 @@ impl Slots {
     pub(crate) fn push(&mut self, id: u64, v: &[f32]) -> usize {
         debug_assert_eq!(v.len(), self.dims);
         let slot = self.ids.len();
-        self.data.extend_from_slice(v);
+        self.data.push(v);
         self.ids.push(id);
         self.dead.push(false);
         if let Some(old) = self.live.insert(id, slot) {
@@ -93,8 +99,13 @@ impl Slots {
     pub(crate) fn dims(&self) -> usize {
         self.dims
     }
+    #[inline]
     pub(crate) fn vector(&self, slot: usize) -> &[f32] {
-        &self.data[slot * self.dims..(slot + 1) * self.dims]
+        self.data.row(slot)
+    }
+    /// The vector storage (persistence writes it, bulk steps release its pages).
+    pub(crate) fn vectors(&self) -> &Vectors {
+        &self.data
     }
     pub(crate) fn id(&self, slot: usize) -> u64 {
         self.ids[slot]
@@ -126,7 +137,7 @@ impl Slots {
         &self.dead
     }
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.data.capacity() * 4
+        self.data.heap_bytes()
             + self.ids.capacity() * 8
             + self.dead.capacity()
             + self.live.capacity() * 24
@@ -156,9 +167,16 @@ mod tests {
         assert_eq!(s.vector(2), &[0.6, 0.8]);
         assert!(s.remove(8) && !s.remove(8));
         assert_eq!(s.live_slots().collect::<Vec<_>>(), vec![2]);
-        let back = Slots::from_parts(2, s.data.clone(), s.ids.clone(), s.dead.clone()).unwrap();
+        let mut data = Vectors::new(2);
+        for slot in 0..3 {
+            data.push(s.vector(slot));
+        }
+        let back = Slots::from_parts(2, data, s.ids.clone(), s.dead.clone()).unwrap();
         assert_eq!(back.live_len(), 1);
         assert!(back.contains(7) && !back.contains(8));
-        assert!(Slots::from_parts(2, vec![0.0; 3], vec![1, 2], vec![false; 2]).is_none());
+        assert_eq!(back.vector(2), &[0.6, 0.8]);
+        let mut short = Vectors::new(2);
+        short.push(&[1.0, 0.0]);
+        assert!(Slots::from_parts(2, short, vec![1, 2], vec![false; 2]).is_none());
     }
 }

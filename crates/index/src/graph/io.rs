@@ -16,7 +16,7 @@
 //! order.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
@@ -25,6 +25,7 @@ use parking_lot::{Mutex, RwLock};
 use super::{Entry, Graph, Node, EMPTY, MAX_LEVEL, NONE};
 use crate::config::IndexConfig;
 use crate::slots::Slots;
+use crate::vectors::Vectors;
 
 const MAGIC: [u8; 8] = *b"GLMPSGRF";
 const VERSION: u32 = 1;
@@ -56,30 +57,24 @@ impl Graph {
         w.into_inner().map_err(|e| e.into_error())?;
 
         let mut w = BufWriter::with_capacity(1 << 20, File::create(data_path)?);
-        let mut buf = Vec::with_capacity(slots.dims() * 4);
-        for slot in 0..self.nodes.len() {
-            buf.clear();
-            for x in slots.vector(slot) {
-                buf.extend_from_slice(&x.to_le_bytes());
-            }
-            w.write_all(&buf)?;
-        }
+        slots.vectors().write_rows(&mut w, self.nodes.len())?;
         w.into_inner().map_err(|e| e.into_error())?;
         Ok(())
     }
 
     /// Reads what [`dump`](Self::dump) wrote, expecting `nodes` nodes of `config.dims`
-    /// dimensions; returns the graph and the vectors (slot order), or what is wrong.
+    /// dimensions; returns the graph and the vectors (the data file, mapped: see
+    /// [`crate::vectors`]), or what is wrong. The caller has checked both files' checksums.
     pub(crate) fn load(
         links_path: &Path,
         data_path: &Path,
         config: &IndexConfig,
         nodes: usize,
-    ) -> std::result::Result<(Graph, Vec<f32>), String> {
+    ) -> std::result::Result<(Graph, Vectors), String> {
         let bytes = std::fs::read(links_path).map_err(|e| format!("links: {e}"))?;
         let graph = parse(&bytes, config, nodes)?;
         drop(bytes);
-        let data = read_vectors(data_path, nodes, config.dims)?;
+        let data = Vectors::map_file(data_path, nodes, config.dims)?;
         Ok((graph, data))
     }
 }
@@ -191,40 +186,4 @@ fn parse(bytes: &[u8], config: &IndexConfig, nodes: usize) -> std::result::Resul
     };
     graph.entry = RwLock::new(entry);
     Ok(graph)
-}
-
-/// Reads `nodes · dims` f32 from `path`, checking its length and that every vector has unit
-/// length.
-fn read_vectors(path: &Path, nodes: usize, dims: usize) -> std::result::Result<Vec<f32>, String> {
-    let err = |e: std::io::Error| format!("vectors: {e}");
-    let mut f = File::open(path).map_err(err)?;
-    let want = (nodes * dims * 4) as u64;
-    let len = f.metadata().map_err(err)?.len();
-    if len != want {
-        return Err(format!("vectors file is {len} bytes, expected {want}"));
-    }
-    let mut data = Vec::with_capacity(nodes * dims);
-    let mut buf = vec![0u8; (dims * 4) * 1024];
-    let mut left = nodes;
-    while left > 0 {
-        let rows = left.min(1024);
-        let chunk = &mut buf[..rows * dims * 4];
-        f.read_exact(chunk).map_err(err)?;
-        for row in chunk.chunks_exact(dims * 4) {
-            let start = data.len();
-            data.extend(
-                row.chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))),
-            );
-            let norm2: f32 = data[start..].iter().map(|x| x * x).sum();
-            if (norm2 - 1.0).abs() >= 1e-3 {
-                return Err(format!(
-                    "vector of slot {} is not unit length",
-                    start / dims
-                ));
-            }
-        }
-        left -= rows;
-    }
-    Ok(data)
 }

@@ -173,7 +173,7 @@ fn dump_and_load_round_trip() {
     back.for_each_node(&mut |s, l, links| b.push((s, l, links.to_vec())));
     assert_eq!(a, b);
     for s in 0..n {
-        assert_eq!(&data[s * dims..(s + 1) * dims], slots.vector(s));
+        assert_eq!(data.row(s), slots.vector(s));
     }
     // A different m or node count is refused, as is a truncated file.
     let other = IndexConfig {

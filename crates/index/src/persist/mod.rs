@@ -25,8 +25,24 @@
 //! every open). Format 2 had the same layout with hnsw_rs's dump as the graph files; format 3
 //! holds the crate's own graph.
 //! The graph is persisted, not rebuilt: reloading 100k × 512 takes seconds where a rebuild
-//! takes a minute. The vectors are stored once, in the data file, and copied into the index's
-//! flat storage on load.
+//! takes a minute. The vectors are stored once, in the data file, which the loaded index
+//! **maps** as its vector storage (`src/vectors.rs`): opening neither copies nor parses them,
+//! and their pages stay out of the resident set until searches read them. Its links are
+//! parsed (into the graph's atomics; 13 MiB at 100k) and the search snapshot is rebuilt
+//! (codes, repair) on open.
+//!
+//! **Checksums on open.** Both graph files' CRC-32 are still verified before anything is
+//! trusted (a flipped byte anywhere is [`Error::Corrupt`]), now by positioned reads in 64 MiB
+//! slices on the rayon pool, CRCs combined in order, without mapping them (the pages stay in
+//! the page cache, not in this process). Trade-off, measured in `docs/PERFORMANCE.md`: this
+//! is a pass over the whole data file at every open (fast when the page cache holds it, the
+//! disk's read rate when not); deferring it would make opening O(links) but let a damaged
+//! vector change a rescored score silently, which the reliability contract excludes.
+//!
+//! **Unchanged saves write nothing.** An index remembers the directory it was loaded from or
+//! last saved to, the generation there and its change count; saving it there again with no
+//! change in between (and the manifest still naming that generation, with graph files of the
+//! recorded lengths) returns at once.
 //!
 //! Every check (magic, version, header CRC, exact length, payload CRC, both files' length and
 //! CRC streamed before they are parsed, consistency of ids/tombstones/graph) runs before
@@ -50,14 +66,16 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::IndexConfig;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::index::{Index, State};
+use crate::index::{Index, SavedAt, State};
 use crate::slots::Slots;
+use crate::vectors::Vectors;
 
 mod files;
 mod header;
@@ -184,6 +202,22 @@ impl Index {
         let state = self.state.read();
         fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let final_path = dir.join(FILE_NAME);
+        let changes = self.changes.load(Ordering::Relaxed);
+        let canonical = fs::canonicalize(dir).map_err(Error::io(dir))?;
+        let unchanged = self
+            .saved
+            .lock()
+            .clone()
+            .filter(|s| s.dir == canonical && s.changes == changes && still_saved(dir, s));
+        if let Some(saved) = unchanged {
+            // Unchanged since it was loaded from or saved to `dir`: nothing is written, and
+            // what an interrupted save left still goes.
+            files::remove_all(files::leftovers_except(
+                dir,
+                Keep::Generation(saved.generation),
+            ));
+            return Ok(());
+        }
 
         // 1. The graph files, under a fresh generation, durable before the manifest names them.
         let mut generation = NewGeneration {
@@ -264,6 +298,11 @@ impl Index {
             dir,
             Keep::Generation(header.generation),
         ));
+        *self.saved.lock() = Some(SavedAt {
+            dir: canonical,
+            generation: header.generation,
+            changes,
+        });
         Ok(())
     }
 
@@ -356,7 +395,7 @@ fn load(dir: &Path, expected: Option<&IndexConfig>) -> Result<Index> {
 
     let dims = config.dims;
     let (graph, data) = match h.generation {
-        0 if slots_n == 0 => (Graph::new(&config, 0), Vec::new()),
+        0 if slots_n == 0 => (Graph::new(&config, 0), Vectors::new(dims)),
         0 => return Err(corrupt(format!("{slots_n} slots but no graph"))),
         g => Graph::load(
             &files::graph_file(dir, g, GRAPH_SUFFIX),
@@ -375,5 +414,26 @@ fn load(dir: &Path, expected: Option<&IndexConfig>) -> Result<Index> {
             h.live
         )));
     }
-    Ok(Index::from_parts(config, State::new(slots, graph)))
+    let index = Index::from_parts(config, State::new(slots, graph));
+    *index.saved.lock() = fs::canonicalize(dir).ok().map(|dir| SavedAt {
+        dir,
+        generation: h.generation,
+        changes: 0,
+    });
+    Ok(index)
+}
+
+/// Whether `dir`'s manifest still names `saved`'s generation, with graph files of the lengths
+/// it records (a cheap check: an unchanged save writes nothing; a damaged directory is
+/// rewritten).
+fn still_saved(dir: &Path, saved: &SavedAt) -> bool {
+    let Ok((h, _)) = read_header(&dir.join(FILE_NAME)) else {
+        return false;
+    };
+    let len_is = |suffix: &str, len: u64| {
+        fs::metadata(files::graph_file(dir, h.generation, suffix)).is_ok_and(|m| m.len() == len)
+    };
+    h.generation == saved.generation
+        && (h.generation == 0
+            || (len_is(GRAPH_SUFFIX, h.graph_len) && len_is(DATA_SUFFIX, h.data_len)))
 }

@@ -24,6 +24,13 @@ fn save_load_gives_identical_results() {
     let dir = tempfile::tempdir().unwrap();
     index.save(dir.path()).unwrap();
     let first = listing(dir.path());
+    index.save(dir.path()).unwrap(); // unchanged: writes nothing
+    assert_eq!(
+        listing(dir.path()),
+        first,
+        "an unchanged save rewrote the index"
+    );
+    index.remove(1);
     index.save(dir.path()).unwrap(); // a new generation replaces the first
     let files = listing(dir.path());
     assert_eq!(
