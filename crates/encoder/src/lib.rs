@@ -70,6 +70,7 @@
 
 pub mod architecture;
 pub mod backend;
+pub mod bert;
 pub mod checkpoint;
 pub mod clip;
 pub mod config;

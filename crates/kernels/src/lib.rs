@@ -94,6 +94,7 @@ pub mod gemm;
 mod isa;
 mod layer;
 pub mod ops;
+pub mod post_ln;
 mod text;
 mod vision;
 
