@@ -43,7 +43,7 @@ struct Args {
     /// Compute backend: cpu (flex) or wgpu.
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Precision of the native CPU path: f32 or bf16.
+    /// Precision of the native CPU path: f32, bf16 or int8.
     #[arg(long, default_value = "f32")]
     precision: String,
     /// Implementation: auto (native CPU path where it applies), native or burn.
@@ -152,7 +152,8 @@ fn main() -> anyhow::Result<()> {
     let precision = match args.precision.as_str() {
         "f32" => Precision::F32,
         "bf16" => Precision::Bf16,
-        other => bail!("--precision {other}: f32 or bf16"),
+        "int8" => Precision::Int8,
+        other => bail!("--precision {other}: f32, bf16 or int8"),
     };
     let engine = match args.engine.as_str() {
         "auto" => Engine::Auto,

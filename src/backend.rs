@@ -85,6 +85,12 @@ pub enum Precision {
     /// later); cosine ≥ 0.999 to f32 embeddings. Without AVX-512 BF16 it runs at about two
     /// thirds of the f32 rate: it then only saves memory.
     Bf16,
+    /// int8 weights (one scale per output channel), activations quantised per row at
+    /// matrix-product inputs, exact integer sums with VNNI dot products (AVX-512 VNNI or
+    /// AVX-VNNI; without them it runs correct but slow plain loops). Opt-in: the fastest
+    /// queries and image indexing, embeddings within cosine 0.998 of f32 (see
+    /// `docs/PERFORMANCE.md` for the retrieval effect measured).
+    Int8,
 }
 
 impl Precision {
@@ -92,6 +98,7 @@ impl Precision {
         match self {
             Precision::F32 => glimpse_encoder::Precision::F32,
             Precision::Bf16 => glimpse_encoder::Precision::Bf16,
+            Precision::Int8 => glimpse_encoder::Precision::Int8,
         }
     }
 }
@@ -122,6 +129,10 @@ mod tests {
         assert_eq!(
             Precision::Bf16.to_encoder(),
             glimpse_encoder::Precision::Bf16
+        );
+        assert_eq!(
+            Precision::Int8.to_encoder(),
+            glimpse_encoder::Precision::Int8
         );
     }
 }

@@ -172,8 +172,8 @@ impl Encoder {
     /// such tower), and the weights live in memory once.
     ///
     /// # Errors
-    /// As [`load`](Self::load); [`Error::InvalidInput`] for [`Precision::Bf16`] with
-    /// [`Engine::Burn`].
+    /// As [`load`](Self::load); [`Error::InvalidInput`] for [`Precision::Bf16`] or
+    /// [`Precision::Int8`] with [`Engine::Burn`].
     pub fn load_with(
         model_dir: impl AsRef<Path>,
         device: &Device,
@@ -182,14 +182,14 @@ impl Encoder {
         let dir = model_dir.as_ref().to_owned();
         let towers = options.towers;
         let native = match (options.engine, options.precision) {
-            (Engine::Burn, Precision::Bf16) => {
-                return Err(Error::InvalidInput(
-                    "bf16 precision needs the native engine (Engine::Auto or Engine::Native)"
-                        .into(),
-                ))
+            (Engine::Burn, Precision::Bf16 | Precision::Int8) => {
+                return Err(Error::InvalidInput(format!(
+                    "{:?} precision needs the native engine (Engine::Auto or Engine::Native)",
+                    options.precision
+                )))
             }
             (Engine::Burn, Precision::F32) => false,
-            (Engine::Native, _) | (Engine::Auto, Precision::Bf16) => true,
+            (Engine::Native, _) | (Engine::Auto, Precision::Bf16 | Precision::Int8) => true,
             (Engine::Auto, Precision::F32) => native_by_default(device),
         };
         let config = ModelConfig::from_file(dir.join("config.json"))?;

@@ -316,7 +316,7 @@ pub(crate) unsafe fn kernel_bf16_portable<const S: usize>(
     unsafe { super::gemm::store_tile(&acc, c, ldc, rows, cols, add) };
 }
 
-/// The AVX-512 BF16 microkernel: 14 × 32 tile in 28 zmm accumulators, one `vdpbf16ps` per
+/// The AVX-512 BF16 microkernel: 12 × 32 tile in 24 zmm accumulators, one `vdpbf16ps` per
 /// accumulator and pair of `k`; partial row groups run a kernel compiled for their row count.
 ///
 /// # Safety

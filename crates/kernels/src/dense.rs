@@ -3,6 +3,7 @@
 
 use crate::bf16::{gemm_bf16, PackedBf16};
 use crate::gemm::{gemm, resize_scratch, Epilogue, PackedB};
+use crate::int8::{gemm_i8, Int8Scratch, PackedI8};
 use crate::{ops, Activation, Isa, Precision};
 
 /// A weight matrix packed for one precision's kernels.
@@ -10,6 +11,7 @@ use crate::{ops, Activation, Isa, Precision};
 enum Packed {
     F32(PackedB),
     Bf16(PackedBf16),
+    Int8(PackedI8),
 }
 
 /// A linear layer `y = x·W + b` with `W` packed for the kernels.
@@ -26,6 +28,7 @@ pub struct Dense {
 pub(crate) struct Scratch {
     f32: Vec<f32>,
     u32: Vec<u32>,
+    int8: Int8Scratch,
 }
 
 /// Every buffer of one forward pass. A tower keeps the last one for the next call: fresh
@@ -86,6 +89,7 @@ impl Dense {
         let weight = match precision {
             Precision::F32 => Packed::F32(PackedB::from_rows(w, k, n, n)),
             Precision::Bf16 => Packed::Bf16(PackedBf16::from_rows(w, k, n, n)),
+            Precision::Int8 => Packed::Int8(PackedI8::from_fn(k, n, |r, c| w[r * n + c])),
         };
         Self::with_weight(weight, bias, k, n)
     }
@@ -107,6 +111,9 @@ impl Dense {
             Precision::F32 => Packed::F32(PackedB::from_transposed(w, d_in, d_out, d_in)),
             Precision::Bf16 => {
                 Packed::Bf16(PackedBf16::from_fn(d_in, d_out, |k, n| w[n * d_in + k]))
+            }
+            Precision::Int8 => {
+                Packed::Int8(PackedI8::from_fn(d_in, d_out, |k, n| w[n * d_in + k]))
             }
         };
         Self::with_weight(weight, bias, d_in, d_out)
@@ -143,6 +150,7 @@ impl Dense {
         let weight = match precision {
             Precision::F32 => Packed::F32(PackedB::from_fn(d, 3 * d, get)),
             Precision::Bf16 => Packed::Bf16(PackedBf16::from_fn(d, 3 * d, get)),
+            Precision::Int8 => Packed::Int8(PackedI8::from_fn(d, 3 * d, get)),
         };
         Self::with_weight(weight, Some(bias), d, 3 * d)
     }
@@ -208,6 +216,7 @@ impl Dense {
                 epilogue,
                 &mut scratch.u32,
             ),
+            Packed::Int8(w) => gemm_i8(isa, a, m, w, c, accumulate, epilogue, &mut scratch.int8),
         }
     }
 }

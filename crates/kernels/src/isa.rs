@@ -14,6 +14,11 @@ pub enum Precision {
     /// later); cosine ≥ 0.999 to f32 embeddings. Without AVX-512 BF16 the pairs are widened in
     /// registers and it runs at about two thirds of the f32 rate: it then only saves memory.
     Bf16,
+    /// int8 weights (one scale per output channel), activations quantised per row to u8 at
+    /// matrix-product inputs, exact i32 sums (`vpdpbusd`: AVX-512 VNNI or AVX-VNNI; plain
+    /// loops elsewhere, correct but slow), see [`crate::int8`]. A quarter of the f32 weight
+    /// memory; layer norms, softmax, residuals and the attention products stay in f32.
+    Int8,
 }
 
 /// The instruction set the native kernels use.

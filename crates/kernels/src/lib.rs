@@ -91,6 +91,7 @@ pub mod blas;
 mod dense;
 mod error;
 pub mod gemm;
+pub mod int8;
 mod isa;
 mod layer;
 pub mod ops;

@@ -1,27 +1,24 @@
 //! The AVX2 + FMA microkernels (x86-64-v3), f32 and bf16, on the same packed layout as the
-//! AVX-512 ones (row groups of [`MR`] = 14, panels of [`NR`] = 32 columns).
+//! AVX-512 ones (row groups of [`MR`] = 12, panels of [`NR`] = 32 columns).
 //!
-//! With 16 ymm registers a whole 14 × 32 tile does not fit, so the kernel walks it in
-//! sub-tiles of up to 5 rows × 16 columns: 10 accumulators, two loads of `B` and one broadcast
-//! of `A` per row and unit (13 registers), 10 FMAs for 7 loads, so the FMA ports, not the
-//! loads, set the pace. A row group of 14 runs as 5 + 5 + 4 rows, each over both 16-column
-//! halves of the panel, in passes of [`CHUNK`] units so that the slice of `B` a pass reads
-//! stays in L1 for all six sub-tiles. On this project's test machine it reaches 60–70 % of the
-//! measured AVX2 FMA peak, ~15 % behind OpenBLAS's Haswell sgemm on ViT-B/32's batch shapes and
-//! 3–5× ahead of it on a query's 10-row products (docs/PERFORMANCE.md).
+//! With 16 ymm registers a whole 12 × 32 tile does not fit, so the kernel walks it in
+//! sub-tiles of up to 6 rows × 16 columns: 12 accumulators, two loads of `B` and one broadcast
+//! of `A` per row and unit (15 registers), 12 FMAs for 8 loads, so the FMA ports, not the
+//! loads, set the pace (the shape of BLIS's Haswell sgemm). A row group of 12 runs as 6 + 6
+//! rows, each over both 16-column halves of the panel, in passes of
+//! [`Blocking::avx2_pass`](super::Blocking) units (from the L1d size: 128 for 48 KB) so that
+//! the slice of `B` a pass reads stays in L1 for all four sub-tiles; the first sub-tile of a
+//! pass prefetches the rows of `B` it will read 16 units ahead. With data in L1 a 6 × 16
+//! sub-tile runs at ~90 % of the measured AVX2 FMA peak of this project's test machine
+//! (5 × 16: ~85 %, 4 × 16: ~84 %); docs/PERFORMANCE.md has the whole-GEMM figures.
 
 use super::{MR, NR};
 use std::arch::x86_64::*;
 
 /// Rows per sub-tile.
-const SUB: usize = 5;
-/// Units per pass over the sub-tiles: the 128 × 32 floats of `B` a pass reads (16 KB) and the
-/// group's 14 rows of `A` (7 KB) stay in L1 for all the sub-tiles of the group, also on CPUs
-/// with a 32 KB L1d (Zen 2/3, Intel client cores before Alder Lake); a whole 768-unit block
-/// (96 KB of `B`) had to come from L2 three times. Measured on ViT-B/32 shapes
-/// (benches/blas.rs, GFLOP per CPU-second, noisy shared machine): 128 units 66–68, 256 units
-/// 63–67, unchunked 57–65; sub-tiles of 4, 6 or 7 rows were no better than 5.
-const CHUNK: usize = 128;
+const SUB: usize = 6;
+/// How far ahead (in units) the first sub-tile of a pass prefetches `B`.
+const PREFETCH_UNITS: usize = 16;
 
 /// Calls `$kernel::<R, S>($args)` with `R = $rows` (1 to [`SUB`]).
 macro_rules! by_sub_rows {
@@ -33,13 +30,14 @@ macro_rules! by_sub_rows {
             3 => unsafe { $kernel::<3, S> $args },
             4 => unsafe { $kernel::<4, S> $args },
             5 => unsafe { $kernel::<5, S> $args },
+            6 => unsafe { $kernel::<6, S> $args },
             _ => unreachable!("rows <= SUB"),
         }
     };
 }
 
-/// The row counts of the sub-tiles of a group of `rows` rows: 14 → 5, 5, 4 (balanced so that
-/// no sub-tile is much shorter than the others: a 1- or 2-row sub-tile is load-bound).
+/// The row counts of the sub-tiles of a group of `rows` rows: 12 → 6, 6; 10 → 5, 5 (balanced
+/// so that no sub-tile is much shorter than the others: a 1- or 2-row sub-tile is load-bound).
 fn sub_rows(rows: usize) -> impl Iterator<Item = (usize, usize)> {
     let parts = rows.div_ceil(SUB);
     (0..parts).map(move |p| {
@@ -67,9 +65,10 @@ pub(crate) unsafe fn kernel_f32_avx2<const S: usize>(
     add: bool,
 ) {
     debug_assert!(rows <= MR && cols <= NR);
+    let pass = super::Blocking::get().avx2_pass;
     let mut u0 = 0;
     while u0 < units {
-        let uc = CHUNK.min(units - u0);
+        let uc = pass.min(units - u0);
         let add = add || u0 > 0;
         for (r0, r) in sub_rows(rows) {
             for half in 0..2 {
@@ -78,6 +77,9 @@ pub(crate) unsafe fn kernel_f32_avx2<const S: usize>(
                     break;
                 }
                 let w = (cols - c0).min(16);
+                // The sub-tiles of the first rows read this pass's `B` from L2 (or further):
+                // they prefetch ahead; the others find it in L1.
+                let prefetch = r0 == 0;
                 // SAFETY: units `u0..u0 + uc`, rows `r0..r0 + r` of the block and of the
                 // tile, columns `c0..c0 + w` of the panel (16 of its NR = 32 per unit) and of
                 // the tile: inside the caller's extents.
@@ -88,7 +90,7 @@ pub(crate) unsafe fn kernel_f32_avx2<const S: usize>(
                         c.add(r0 * ldc + c0),
                     )
                 };
-                by_sub_rows!(r, f32_sub, (uc, ap, bp, cp, ldc, w, add));
+                by_sub_rows!(r, f32_sub, (uc, ap, bp, cp, ldc, w, add, prefetch));
             }
         }
         u0 += uc;
@@ -110,15 +112,18 @@ unsafe fn f32_sub<const R: usize, const S: usize>(
     ldc: usize,
     w: usize,
     add: bool,
+    prefetch: bool,
 ) {
     let mut lo = [_mm256_setzero_ps(); R];
     let mut hi = [_mm256_setzero_ps(); R];
     for u in 0..units {
+        let bu = b.wrapping_add(u * NR);
+        if prefetch {
+            // A hint only: it may point past the panel, and never faults.
+            _mm_prefetch::<_MM_HINT_T0>(bu.wrapping_add(PREFETCH_UNITS * NR).cast());
+        }
         // SAFETY: 16 floats of unit `u`'s panel row (caller's contract).
-        let (b0, b1) = unsafe {
-            let bu = b.add(u * NR);
-            (_mm256_loadu_ps(bu), _mm256_loadu_ps(bu.add(8)))
-        };
+        let (b0, b1) = unsafe { (_mm256_loadu_ps(bu), _mm256_loadu_ps(bu.add(8))) };
         for i in 0..R {
             // SAFETY: row `i < R` of the block holds unit `u` at `a + i·S + u`.
             let ai = _mm256_set1_ps(unsafe { *a.add(i * S + u) });
@@ -199,9 +204,10 @@ pub(crate) unsafe fn kernel_bf16_avx2<const S: usize>(
     add: bool,
 ) {
     debug_assert!(rows <= MR && cols <= NR);
+    let pass = super::Blocking::get().avx2_pass;
     let mut u0 = 0;
     while u0 < units {
-        let uc = CHUNK.min(units - u0);
+        let uc = pass.min(units - u0);
         let add = add || u0 > 0;
         for (r0, r) in sub_rows(rows) {
             for half in 0..2 {
@@ -292,6 +298,7 @@ mod tests {
             }
             assert_eq!(next, rows);
         }
-        assert_eq!(sub_rows(14).map(|p| p.1).collect::<Vec<_>>(), [5, 5, 4]);
+        assert_eq!(sub_rows(12).map(|p| p.1).collect::<Vec<_>>(), [6, 6]);
+        assert_eq!(sub_rows(10).map(|p| p.1).collect::<Vec<_>>(), [5, 5]);
     }
 }

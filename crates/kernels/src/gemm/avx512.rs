@@ -4,8 +4,8 @@
 
 use super::NR;
 
-/// The AVX-512 f32 microkernel: 14 × 32 tile in 28 zmm accumulators, one broadcast of `A` and
-/// two loads of `B` per unit. A partial row group (fewer than 14 rows, e.g. a 10-token query)
+/// The AVX-512 f32 microkernel: 12 × 32 tile in 24 zmm accumulators, one broadcast of `A` and
+/// two loads of `B` per unit. A partial row group (fewer than 12 rows, e.g. a 10-token query)
 /// runs a kernel compiled for exactly its row count, so no work is spent on padding rows.
 ///
 /// # Safety
@@ -76,7 +76,7 @@ unsafe fn kernel_f32_avx512_rows<const R: usize, const S: usize>(
 #[cfg(target_arch = "x86_64")]
 macro_rules! by_rows {
     ($rows:expr, $kernel:ident, $args:tt) => {
-        $crate::gemm::by_rows!(@ $rows, $kernel, $args, 1 2 3 4 5 6 7 8 9 10 11 12 13 14)
+        $crate::gemm::by_rows!(@ $rows, $kernel, $args, 1 2 3 4 5 6 7 8 9 10 11 12)
     };
     (@ $rows:expr, $kernel:ident, $args:tt, $($r:literal)*) => {
         match $rows {
@@ -91,7 +91,7 @@ pub(crate) use by_rows;
 
 /// Stores the `2R` accumulators `lo`, `hi` of an AVX-512 kernel into the `R × cols` tile of
 /// `C` at `c` (row stride `ldc`), adding to it with `add`. A macro rather than a function so
-/// that it is always expanded inside the kernel: a call would spill the 28 accumulators.
+/// that it is always expanded inside the kernel: a call would spill the 24 accumulators.
 ///
 /// Expands to code that needs AVX-512F and a tile valid for `R × cols` reads and writes,
 /// `cols <= NR`; use it only inside an AVX-512 kernel's `unsafe` contract.

@@ -14,7 +14,8 @@
 //!
 //! The slice of a panel for the units `u0..u1` is contiguous, so the driver blocks the
 //! reduction by `S` without repacking `B`. A microkernel computes one `MR × NR` tile of `C`
-//! from one block of a group and one panel; it keeps the tile in 28 zmm registers.
+//! from one block of a group and one panel; it keeps the tile in registers (24 zmm for
+//! AVX-512, 12 ymm per 6 × 16 sub-tile for AVX2).
 //!
 //! # Threads
 //! `C` is cut into tiles of whole row groups × whole panels; rayon runs the tiles (the
@@ -32,16 +33,20 @@ use crate::{Activation, Isa};
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod blocking;
 mod portable;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx2::{kernel_bf16_avx2, kernel_f32_avx2};
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::{by_rows, kernel_f32_avx512, store_zmm_tile};
+pub use blocking::Blocking;
 pub(crate) use portable::{kernel_f32_portable, store_tile};
 
-/// Rows of `C` per microkernel tile.
-pub const MR: usize = 14;
+/// Rows of `C` per microkernel tile: 12 × 32 is 24 zmm accumulators for AVX-512 and two
+/// 6 × 16 sub-tiles of 12 ymm accumulators for AVX2 (the 16-register kernel's best shape;
+/// 14 rows, the earlier choice, split into 5 + 5 + 4 there and ran ~10 % slower).
+pub const MR: usize = 12;
 /// Columns of `C` per microkernel tile (two zmm registers).
 pub const NR: usize = 32;
 /// Reduction units per cache block: the `B` panel slice a kernel streams (96 KB in f32) comes
@@ -467,13 +472,21 @@ pub(crate) fn drive<T: Copy + Sync>(
     } else {
         1
     };
+    // Row groups per tile: as many as the L2 holds next to a streaming panel of `B`
+    // ([`Blocking`]), so each panel comes from L3 once per tile, but at least 4 row tiles per
+    // thread to balance them.
     let tile_groups = if groups >= 8 * threads {
-        4
+        Blocking::get()
+            .tile_groups
+            .min(groups / (4 * threads))
+            .max(1)
     } else {
         groups.min(2)
     }
     .max(1);
+    // Then even out the tiles (134 groups in tiles of 16 would leave a last one of 6).
     let row_tiles = groups.div_ceil(tile_groups);
+    let tile_groups = groups.div_ceil(row_tiles);
     let want = 16 * threads;
     let tile_panels = if row_tiles >= want {
         panels.min(24)
@@ -481,6 +494,7 @@ pub(crate) fn drive<T: Copy + Sync>(
         (panels * row_tiles).div_ceil(want).clamp(1, 24).min(panels)
     };
     let col_tiles = panels.div_ceil(tile_panels);
+    let tile_panels = panels.div_ceil(col_tiles);
     let cptr = CPtr(c.as_mut_ptr());
     let tile = |t: usize| {
         let (rt, ct) = (t / col_tiles, t % col_tiles);
