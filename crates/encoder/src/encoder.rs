@@ -494,7 +494,7 @@ impl Encoder {
 /// Whether [`Engine::Auto`] picks the native path for f32 on `device`: burn's flex CPU
 /// device (without autodiff) on a CPU with AVX-512 or AVX2 + FMA (`GLIMPSE_ISA` caps what
 /// counts; `portable` keeps burn).
-fn native_by_default(device: &Device) -> bool {
+pub(crate) fn native_by_default(device: &Device) -> bool {
     #[cfg(feature = "flex")]
     {
         *device == Device::flex() && !device.is_autodiff() && Isa::detect().vectorised()

@@ -103,6 +103,17 @@ pub enum Error {
         tower: &'static str,
     },
 
+    /// A sentence-transformers directory that Glimpse does not load as a query tower: modules
+    /// other than Transformer → Pooling → Dense [→ Normalize], an unsupported pooling mode or
+    /// activation, weights only in `pytorch_model.bin`, sizes that do not chain.
+    #[error("{path}: unsupported sentence-transformers layout: {message}")]
+    UnsupportedLayout {
+        /// The file (or directory) at fault.
+        path: PathBuf,
+        /// What is wrong, and what is supported.
+        message: String,
+    },
+
     /// A `tokenizer.json` could not be loaded, lacks CLIP's special tokens, or failed to encode.
     #[error("tokenizer {path}: {message}")]
     Tokenizer {

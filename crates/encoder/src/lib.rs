@@ -52,6 +52,8 @@
 //!   (`model_type` / `architectures`); anything else is [`Error::UnsupportedArchitecture`].
 //! - [`siglip`]: the SigLIP architecture (SigLIP and SigLIP 2 FixRes): key map, burn modules,
 //!   loader, native packer, tokenizer (padded to 64 with the tokenizer's pad id).
+//! - [`sentence`]: query-only multilingual text towers in sentence-transformers layout
+//!   (Transformer → Pooling → Dense over [`bert`]), [`QueryTower`].
 //! - [`encoder`]: [`Encoder`] (alias [`ClipEncoder`]), all of the above behind `load` /
 //!   `embed_pixels` / `embed_texts` for either architecture.
 //!
@@ -78,6 +80,7 @@ pub mod encoder;
 pub mod error;
 pub mod preprocess;
 pub mod siglip;
+pub mod sentence;
 pub mod tokenize;
 
 pub use architecture::{Architecture, ModelConfig};
@@ -91,4 +94,5 @@ pub use glimpse_kernels as kernels;
 pub use glimpse_kernels::Precision;
 pub use preprocess::{Pixels, PreprocessConfig, Preprocessor};
 pub use siglip::{SiglipConfig, SiglipModel, SiglipTokenizer};
+pub use sentence::QueryTower;
 pub use tokenize::{ClipTokenizer, TextTokenizer};
