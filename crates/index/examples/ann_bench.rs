@@ -116,6 +116,12 @@ fn main() -> Result<()> {
         index
     };
     let build_s = t.elapsed().as_secs_f64();
+    let rss1 = rss_kib();
+    let (anon1, file1, hwm1) = (
+        status_kib("RssAnon:"),
+        status_kib("RssFile:"),
+        status_kib("VmHWM:"),
+    );
     if let (Some(dir), false) = (&cache, cached) {
         let t = Instant::now();
         index.save(dir)?;
@@ -136,7 +142,6 @@ fn main() -> Result<()> {
         }
     }
     let threads = rayon::current_num_threads();
-    let rss1 = rss_kib();
     let stats = index.stats();
     if !cached {
         println!(
@@ -151,15 +156,21 @@ fn main() -> Result<()> {
         stats.mean_links, stats.relinked, stats.unreachable
     );
     println!(
-        "memory: RSS +{:.0} MiB over the raw vectors' load (stats estimate {:.0} MiB, raw f32 {:.0} MiB); \
-         now RssAnon {:.0} MiB, RssFile {:.0} MiB, peak VmHWM {:.0} MiB (the base vectors alone {:.0} MiB)",
+        "memory after the build (or load): RSS +{:.0} MiB over the raw vectors' load (stats \
+         estimate {:.0} MiB, raw f32 {:.0} MiB); RssAnon {:.0} MiB, RssFile {:.0} MiB, peak VmHWM {:.0} MiB (the base vectors alone {:.0} MiB)",
         (rss1.saturating_sub(rss0)) as f64 / 1024.0,
         stats.memory_bytes as f64 / (1 << 20) as f64,
         (n * dims * 4) as f64 / (1 << 20) as f64,
-        status_kib("RssAnon:") as f64 / 1024.0,
-        status_kib("RssFile:") as f64 / 1024.0,
-        status_kib("VmHWM:") as f64 / 1024.0,
+        anon1 as f64 / 1024.0,
+        file1 as f64 / 1024.0,
+        hwm1 as f64 / 1024.0,
         (rss0 as f64) / 1024.0
+    );
+    println!(
+        "memory after the save / reload step: RSS +{:.0} MiB (RssAnon {:.0}, RssFile {:.0})",
+        rss_kib().saturating_sub(rss0) as f64 / 1024.0,
+        status_kib("RssAnon:") as f64 / 1024.0,
+        status_kib("RssFile:") as f64 / 1024.0
     );
 
     // Ground truth (exact scan, parallel over queries), unless given.

@@ -1,4 +1,5 @@
-//! A read-optimised snapshot of the HNSW graph, and the search that walks it.
+//! A read-optimised snapshot of the HNSW graph, and the search that walks it (saved with the
+//! index and read back on open: `flat/io.rs`).
 //!
 //! The walk was written when hnsw_rs built the graph and searched it slowly (a `HashMap`
 //! insert and two `Arc` allocations per visited node); the crate now builds the graph itself
@@ -21,6 +22,8 @@ use crate::huge;
 use crate::quant::Codes;
 use crate::repair::{self, Repair};
 use crate::slots::Slots;
+
+mod io;
 
 const NONE: u32 = u32::MAX;
 /// Searches start from the best nodes of the highest layer that has at least this many nodes,

@@ -95,6 +95,28 @@ impl State {
         }
     }
 
+    /// A state whose search snapshot was read back from disk.
+    pub(crate) fn with_flat(slots: Slots, graph: Graph, flat: FlatGraph) -> Self {
+        State {
+            slots,
+            graph,
+            flat: RwLock::new(Arc::new(flat)),
+        }
+    }
+
+    /// The snapshot, retaken first if nodes were added since (callers hold the writer mutex):
+    /// a saved snapshot covers the whole graph.
+    pub(crate) fn complete_flat(&self) -> Arc<FlatGraph> {
+        let flat = self.flat.read().clone();
+        if flat.nodes() == self.slots.slot_len() {
+            return flat;
+        }
+        let flat = Arc::new(FlatGraph::snapshot(&self.graph, &self.slots));
+        *self.flat.write() = Arc::clone(&flat);
+        self.slots.vectors().release();
+        flat
+    }
+
     /// Re-snapshots once the tail of unsnapshotted slots grows past a small share (callers hold
     /// the writer mutex, so the graph is not changing).
     fn maybe_refresh_flat(&self) {

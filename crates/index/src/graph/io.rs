@@ -11,6 +11,7 @@
 //! | 16..24 | nodes `n` (u64) |
 //! | 24..28, 28..32 | entry point slot, its level (u32; `u32::MAX`, 0 when empty) |
 //! | then | `n` levels (u8), `n · 2m` layer-0 links (u32), then for each node above layer 0 in slot order, `level · m` links (u32) |
+//! | then, 64-aligned | the search snapshot (`flat/io.rs`: its links, seeds, repair and the 8-bit codes), so an open does not rebuild it |
 //!
 //! Links are packed per list and padded with `u32::MAX`. Vectors file: `n · dims` f32, slot
 //! order.
@@ -24,11 +25,12 @@ use parking_lot::{Mutex, RwLock};
 
 use super::{Entry, Graph, Node, EMPTY, MAX_LEVEL, NONE};
 use crate::config::IndexConfig;
+use crate::flat::FlatGraph;
 use crate::slots::Slots;
 use crate::vectors::Vectors;
 
 const MAGIC: [u8; 8] = *b"GLMPSGRF";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const HEAD: usize = 32;
 
 impl Graph {
@@ -39,6 +41,7 @@ impl Graph {
         links_path: &Path,
         data_path: &Path,
         slots: &Slots,
+        flat: &FlatGraph,
     ) -> std::io::Result<()> {
         let entry = *self.entry.read();
         let mut w = BufWriter::with_capacity(1 << 20, File::create(links_path)?);
@@ -51,9 +54,14 @@ impl Graph {
         let levels: Vec<u8> = self.nodes.iter().map(|n| n.level).collect();
         w.write_all(&levels)?;
         write_u32s(&mut w, self.layer0.iter().map(|a| a.load(Relaxed)))?;
+        let mut at = HEAD + self.nodes.len() * (1 + 4 * self.m0);
         for node in &self.nodes {
             write_u32s(&mut w, node.upper.iter().map(|a| a.load(Relaxed)))?;
+            at += 4 * node.upper.len();
         }
+        let pad = at.next_multiple_of(64) - at;
+        w.write_all(&[0u8; 64][..pad])?;
+        flat.write_to(&mut w, at + pad)?;
         w.into_inner().map_err(|e| e.into_error())?;
 
         let mut w = BufWriter::with_capacity(1 << 20, File::create(data_path)?);
@@ -62,20 +70,24 @@ impl Graph {
         Ok(())
     }
 
-    /// Reads what [`dump`](Self::dump) wrote, expecting `nodes` nodes of `config.dims`
-    /// dimensions; returns the graph and the vectors (the data file, mapped: see
-    /// [`crate::vectors`]), or what is wrong. The caller has checked both files' checksums.
+    /// Reads what [`dump`](Self::dump) wrote (`links`: the links file's bytes), expecting
+    /// `nodes` nodes of `config.dims` dimensions; returns the graph, its search snapshot and
+    /// the vectors (the data file, mapped: see [`crate::vectors`]), or what is wrong. The
+    /// caller has checked both files' checksums.
     pub(crate) fn load(
-        links_path: &Path,
+        links: &[u8],
         data_path: &Path,
         config: &IndexConfig,
         nodes: usize,
-    ) -> std::result::Result<(Graph, Vectors), String> {
-        let bytes = std::fs::read(links_path).map_err(|e| format!("links: {e}"))?;
-        let graph = parse(&bytes, config, nodes)?;
-        drop(bytes);
+    ) -> std::result::Result<(Graph, FlatGraph, Vectors), String> {
+        let (graph, end) = parse(links, config, nodes)?;
+        let at = end.next_multiple_of(64);
+        if at > links.len() || links[end..at].iter().any(|&b| b != 0) {
+            return Err("links file: no search snapshot after the links".into());
+        }
+        let flat = FlatGraph::read_from(&links[at..], at, nodes, config.dims)?;
         let data = Vectors::map_file(data_path, nodes, config.dims)?;
-        Ok((graph, data))
+        Ok((graph, flat, data))
     }
 }
 
@@ -128,7 +140,12 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn parse(bytes: &[u8], config: &IndexConfig, nodes: usize) -> std::result::Result<Graph, String> {
+/// Parses the graph's part of the links file; returns the graph and where its part ends.
+fn parse(
+    bytes: &[u8],
+    config: &IndexConfig,
+    nodes: usize,
+) -> std::result::Result<(Graph, usize), String> {
     let mut c = Cursor { bytes, at: 0 };
     if c.take(8)? != MAGIC {
         return Err("links file: bad magic".into());
@@ -166,9 +183,6 @@ fn parse(bytes: &[u8], config: &IndexConfig, nodes: usize) -> std::result::Resul
             })
         })
         .collect::<std::result::Result<_, String>>()?;
-    if c.at != bytes.len() {
-        return Err(format!("{} bytes after the links", bytes.len() - c.at));
-    }
     let entry = if nodes == 0 {
         EMPTY
     } else if (entry_slot as usize) < nodes
@@ -185,5 +199,5 @@ fn parse(bytes: &[u8], config: &IndexConfig, nodes: usize) -> std::result::Resul
         ));
     };
     graph.entry = RwLock::new(entry);
-    Ok(graph)
+    Ok((graph, c.at))
 }

@@ -165,8 +165,26 @@ fn dump_and_load_round_trip() {
     let g = build(&config, &slots);
     let dir = tempfile::tempdir().unwrap();
     let (lp, dp) = (dir.path().join("l"), dir.path().join("d"));
-    g.dump(&lp, &dp, &slots).unwrap();
-    let (back, data) = Graph::load(&lp, &dp, &config, n).unwrap();
+    let flat = crate::flat::FlatGraph::snapshot(&g, &slots);
+    g.dump(&lp, &dp, &slots, &flat).unwrap();
+    let load =
+        |config: &IndexConfig, n: usize| Graph::load(&std::fs::read(&lp).unwrap(), &dp, config, n);
+    let (back, back_flat, data) = load(&config, n).unwrap();
+    assert_eq!(back_flat.nodes(), n);
+    assert_eq!(back_flat.mean_degree(), flat.mean_degree());
+    let q = slots.vector(7);
+    let ids = |f: &crate::flat::FlatGraph| {
+        f.search(&slots, q, 20, &|_| true)
+            .hits
+            .iter()
+            .map(|h| h.slot)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(&back_flat),
+        ids(&flat),
+        "the saved snapshot walks the same"
+    );
     assert_eq!(*back.entry.read(), *g.entry.read());
     let (mut a, mut b) = (Vec::new(), Vec::new());
     g.for_each_node(&mut |s, l, links| a.push((s, l, links.to_vec())));
@@ -180,11 +198,9 @@ fn dump_and_load_round_trip() {
         m: 12,
         ..config.clone()
     };
-    assert!(Graph::load(&lp, &dp, &other, n)
-        .unwrap_err()
-        .contains("m = 16"));
-    assert!(Graph::load(&lp, &dp, &config, n + 1).is_err());
+    assert!(load(&other, n).unwrap_err().contains("m = 16"));
+    assert!(load(&config, n + 1).is_err());
     let bytes = std::fs::read(&lp).unwrap();
     std::fs::write(&lp, &bytes[..bytes.len() - 3]).unwrap();
-    assert!(Graph::load(&lp, &dp, &config, n).is_err());
+    assert!(load(&config, n).is_err());
 }

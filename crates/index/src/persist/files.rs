@@ -86,6 +86,24 @@ pub(super) fn checksum(path: &Path) -> std::io::Result<(u64, u32)> {
     Ok((len, crc.finalize()))
 }
 
+/// CRC-32 of bytes in memory, in parallel slices combined in order.
+pub(super) fn crc_of(bytes: &[u8]) -> u32 {
+    use rayon::prelude::*;
+    let parts: Vec<crc32fast::Hasher> = bytes
+        .par_chunks(16 << 20)
+        .map(|slice| {
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(slice);
+            crc
+        })
+        .collect();
+    let mut crc = crc32fast::Hasher::new();
+    for part in &parts {
+        crc.combine(part);
+    }
+    crc.finalize()
+}
+
 /// Makes a written file durable.
 pub(super) fn sync_file(path: &Path) -> std::io::Result<()> {
     File::open(path)?.sync_all()

@@ -10,7 +10,7 @@ pub(super) const HEADER_LEN: usize = 84;
 /// Sanity bound on the config section.
 const MAX_CONFIG_LEN: u64 = 1 << 20;
 
-/// The manifest header (format version 2). Byte offsets are in the [`persist`](super) docs.
+/// The manifest header (format versions 2 to 4). Byte offsets are in the [`persist`](super) docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Header {
     pub version: u32,

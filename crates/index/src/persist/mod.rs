@@ -1,6 +1,6 @@
 //! `save` / `load`: a self-checking manifest and the graph files it names, in one directory.
 //!
-//! # Format (version 3)
+//! # Format (version 4)
 //!
 //! `dir/index.glimpse`, the manifest:
 //!
@@ -23,13 +23,16 @@
 //! layouts in `graph/io.rs`). **Opening reads the index in place and never writes a second
 //! copy of it** (format 1 kept everything in one file and unpacked it into a scratch folder on
 //! every open). Format 2 had the same layout with hnsw_rs's dump as the graph files; format 3
-//! holds the crate's own graph.
+//! holds the crate's own graph; format 4 appends the search snapshot (its links with the
+//! repair's, the seeds and the 8-bit codes: `flat/io.rs`) to the links file, so an open reads
+//! it back instead of rebuilding it (which coded every vector: a pass over the whole vectors
+//! file).
 //! The graph is persisted, not rebuilt: reloading 100k × 512 takes seconds where a rebuild
 //! takes a minute. The vectors are stored once, in the data file, which the loaded index
 //! **maps** as its vector storage (`src/vectors.rs`): opening neither copies nor parses them,
-//! and their pages stay out of the resident set until searches read them. Its links are
-//! parsed (into the graph's atomics; 13 MiB at 100k) and the search snapshot is rebuilt
-//! (codes, repair) on open.
+//! and their pages stay out of the resident set until searches read them. The links file is
+//! read once: the graph's links are parsed into its atomics and the snapshot's links and
+//! codes copied into huge-page arrays (every link checked to name a node).
 //!
 //! **Checksums on open.** Both graph files' CRC-32 are still verified before anything is
 //! trusted (a flipped byte anywhere is [`Error::Corrupt`]), now by positioned reads in 64 MiB
@@ -60,7 +63,7 @@
 //! the next save, so nothing accumulates. Loading a directory while another *process* saves
 //! into it is not supported (the library's store lock prevents it).
 //!
-//! Format 1 and 2 files are refused with [`Error::UnsupportedVersion`]; the library then
+//! Format 1, 2 and 3 files are refused with [`Error::UnsupportedVersion`]; the library then
 //! rebuilds the index from its store. Measured at 100k × 512: docs/PERFORMANCE.md.
 
 use std::fs::{self, File};
@@ -72,6 +75,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::IndexConfig;
 use crate::error::{Error, Result};
+use crate::flat::FlatGraph;
 use crate::graph::Graph;
 use crate::index::{Index, SavedAt, State};
 use crate::slots::Slots;
@@ -86,7 +90,7 @@ use header::{Header, HEADER_LEN};
 /// Name of the manifest inside the directory given to [`Index::save`] / [`Index::load`].
 pub const FILE_NAME: &str = "index.glimpse";
 /// The file format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct Meta {
@@ -230,9 +234,10 @@ impl Index {
             generation.generation = Some(g);
             let links_path = files::graph_file(dir, g, GRAPH_SUFFIX);
             let data_path = files::graph_file(dir, g, DATA_SUFFIX);
+            let flat = state.complete_flat();
             state
                 .graph
-                .dump(&links_path, &data_path, &state.slots)
+                .dump(&links_path, &data_path, &state.slots, &flat)
                 .map_err(|e| Error::Graph {
                     operation: "dump",
                     reason: format!("{}: {e}", dir.display()),
@@ -303,6 +308,8 @@ impl Index {
             generation: header.generation,
             changes,
         });
+        // Writing the data file read every vector: hand their pages back.
+        state.slots.vectors().release();
         Ok(())
     }
 
@@ -335,27 +342,27 @@ fn load(dir: &Path, expected: Option<&IndexConfig>) -> Result<Index> {
     let (config_bytes, meta_bytes) = sections.split_at(h.config_len as usize);
 
     // The graph files must be exactly the ones the manifest names, checked before they are
-    // parsed.
+    // parsed: the links file (links, search snapshot, codes) is read once and checked in
+    // memory, the vectors file streamed (it is mapped, not read, afterwards).
+    let mut links = Vec::new();
     if h.generation != 0 {
-        for (suffix, len, crc) in [
-            (GRAPH_SUFFIX, h.graph_len, h.graph_crc),
-            (DATA_SUFFIX, h.data_len, h.data_crc),
-        ] {
-            let file = files::graph_file(dir, h.generation, suffix);
-            match files::checksum(&file) {
-                Ok((l, c)) if l == len && c == crc => {}
-                Ok((l, _)) if l != len => {
-                    return Err(corrupt(format!(
-                        "{} is {l} bytes, the manifest says {len}",
-                        file.display()
-                    )))
-                }
-                Ok(_) => {
-                    return Err(corrupt(format!("{} checksum mismatch", file.display())));
-                }
-                Err(e) => return Err(corrupt(format!("{}: {e}", file.display()))),
-            }
-        }
+        let check = |file: &Path, got: std::io::Result<(u64, u32)>, len: u64, crc: u32| match got {
+            Ok((l, c)) if l == len && c == crc => Ok(()),
+            Ok((l, _)) if l != len => Err(corrupt(format!(
+                "{} is {l} bytes, the manifest says {len}",
+                file.display()
+            ))),
+            Ok(_) => Err(corrupt(format!("{} checksum mismatch", file.display()))),
+            Err(e) => Err(corrupt(format!("{}: {e}", file.display()))),
+        };
+        let file = files::graph_file(dir, h.generation, GRAPH_SUFFIX);
+        let got = fs::read(&file).map(|bytes| {
+            links = bytes;
+            (links.len() as u64, files::crc_of(&links))
+        });
+        check(&file, got, h.graph_len, h.graph_crc)?;
+        let file = files::graph_file(dir, h.generation, DATA_SUFFIX);
+        check(&file, files::checksum(&file), h.data_len, h.data_crc)?;
     }
 
     let (mut config, _): (IndexConfig, usize) =
@@ -394,17 +401,22 @@ fn load(dir: &Path, expected: Option<&IndexConfig>) -> Result<Index> {
     }
 
     let dims = config.dims;
-    let (graph, data) = match h.generation {
-        0 if slots_n == 0 => (Graph::new(&config, 0), Vectors::new(dims)),
+    let (graph, flat, data) = match h.generation {
+        0 if slots_n == 0 => (
+            Graph::new(&config, 0),
+            FlatGraph::empty(),
+            Vectors::new(dims),
+        ),
         0 => return Err(corrupt(format!("{slots_n} slots but no graph"))),
         g => Graph::load(
-            &files::graph_file(dir, g, GRAPH_SUFFIX),
+            &links,
             &files::graph_file(dir, g, DATA_SUFFIX),
             &config,
             slots_n,
         )
         .map_err(corrupt)?,
     };
+    drop(links);
     let slots = Slots::from_parts(dims, data, meta.ids, meta.dead)
         .ok_or_else(|| corrupt("inconsistent id table".into()))?;
     if slots.live_len() as u64 != h.live {
@@ -414,7 +426,7 @@ fn load(dir: &Path, expected: Option<&IndexConfig>) -> Result<Index> {
             h.live
         )));
     }
-    let index = Index::from_parts(config, State::new(slots, graph));
+    let index = Index::from_parts(config, State::with_flat(slots, graph, flat));
     *index.saved.lock() = fs::canonicalize(dir).ok().map(|dir| SavedAt {
         dir,
         generation: h.generation,
