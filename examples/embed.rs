@@ -15,10 +15,23 @@
 //!
 //! ```sh
 //! cargo run --release --example embed -- --model <DIR> [--device cpu|wgpu] \
-//!     [--image <PATH>]... [--text <STRING>]...
+//!     [--engine auto|native|burn] [--image <PATH>]... [--text <STRING>]...
 //! ```
 //!
 //! `--device wgpu` needs the `wgpu` feature (`--features wgpu`).
+//!
+//! Texts through a query-only tower in sentence-transformers layout (a folder with
+//! `modules.json`, e.g. `sentence-transformers/clip-ViT-B-32-multilingual-v1`):
+//!
+//! ```sh
+//! cargo run --release --example embed -- --query-model <DIR> [--engine native|burn] \
+//!     --text <STRING>...
+//! ```
+//!
+//! (`--model <DIR>` naming such a folder does the same.) Each line is
+//! `{"text":…,"ids":[…],"embedding":[…]}` with the ids `SentenceTransformer.tokenize` gives
+//! (unpadded) and the embedding L2-normalised (`encode()` returns it unnormalised when the
+//! tower has no Normalize module: compare by cosine).
 
 mod common;
 
@@ -28,16 +41,25 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use glimpse_encoder::{Backend, ClipEncoder, Preprocessor, Towers};
+use glimpse_encoder::{
+    Backend, ClipEncoder, Engine, LoadOptions, Preprocessor, QueryTower, Towers,
+};
 
 /// Embed images and texts with a CLIP checkpoint.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
     /// Checkpoint directory: config.json, model.safetensors, tokenizer.json,
-    /// preprocessor_config.json.
-    #[arg(long)]
-    model: PathBuf,
+    /// preprocessor_config.json (a sentence-transformers folder is taken as --query-model).
+    #[arg(long, required_unless_present = "query_model")]
+    model: Option<PathBuf>,
+    /// A query-only text tower in sentence-transformers layout (modules.json: Transformer →
+    /// Pooling → Dense): embeds the --text inputs.
+    #[arg(long, conflicts_with = "model")]
+    query_model: Option<PathBuf>,
+    /// Which implementation runs: auto (native on a vectorised CPU), native or burn.
+    #[arg(long, default_value = "auto")]
+    engine: String,
     /// Compute backend: cpu (flex) or wgpu.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -98,24 +120,44 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> anyhow::Result<bool> {
     let backend: Backend = args.device.parse()?;
     let device = backend.device()?;
+    let engine = match args.engine.as_str() {
+        "auto" => Engine::Auto,
+        "native" => Engine::Native,
+        "burn" => Engine::Burn,
+        other => anyhow::bail!("--engine {other}: expected auto, native or burn"),
+    };
+    let tower_dir = match (&args.query_model, &args.model) {
+        (Some(q), _) => Some(q.clone()),
+        (None, Some(m)) if m.join("modules.json").exists() => Some(m.clone()),
+        _ => None,
+    };
+    if let Some(dir) = tower_dir {
+        anyhow::ensure!(
+            args.images.is_empty(),
+            "a query tower embeds texts only; give the image model with --model for --image"
+        );
+        return run_tower(args, &dir, &device, engine);
+    }
+    let model = args.model.as_ref().expect("clap requires --model");
     let towers = match (args.images.is_empty(), args.texts.is_empty()) {
         (false, true) => Towers::VisionOnly,
         (true, false) => Towers::TextOnly,
         _ => Towers::Both,
     };
     let start = Instant::now();
-    let encoder = ClipEncoder::load(&args.model, &device, towers)
-        .with_context(|| format!("loading {}", args.model.display()))?;
+    let options = LoadOptions::default().towers(towers).engine(engine);
+    let encoder = ClipEncoder::load_with(model, &device, &options)
+        .with_context(|| format!("loading {}", model.display()))?;
     eprintln!(
         "loaded {} on {backend} in {:.2?}",
-        args.model.display(),
+        model.display(),
         start.elapsed()
     );
     let batch = args.batch.max(1);
     let mut all_ok = true;
 
     if !args.images.is_empty() {
-        let preprocessor = Preprocessor::from_dir(&args.model)?;
+        let preprocessor = Preprocessor::from_dir(model)?;
         let start = Instant::now();
         // Decoding and preprocessing run in parallel; each image succeeds or fails alone.
         let pixels = preprocessor.preprocess_paths(&args.images);
@@ -201,5 +243,60 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             println!("{}", line("text", text, "", result));
         }
     }
+    Ok(all_ok)
+}
+
+/// Embeds the texts with the query tower in `dir`; returns whether every text succeeded.
+fn run_tower(
+    args: &Args,
+    dir: &std::path::Path,
+    device: &glimpse_encoder::Device,
+    engine: Engine,
+) -> anyhow::Result<bool> {
+    let start = Instant::now();
+    let tower = QueryTower::load(dir, device, &LoadOptions::default().engine(engine))
+        .with_context(|| format!("loading query model {}", dir.display()))?;
+    let declared = tower.image_model().map_or_else(
+        || "no image model declared".to_string(),
+        |m| format!("for {}", m.id),
+    );
+    eprintln!(
+        "loaded query model {} ({} dims, {declared}) on {:?} in {:.2?}",
+        dir.display(),
+        tower.dims(),
+        tower.engine(),
+        start.elapsed()
+    );
+    let start = Instant::now();
+    let mut all_ok = true;
+    for chunk in args.texts.chunks(args.batch.max(1)) {
+        let ids: Vec<Result<Vec<u32>, String>> = chunk
+            .iter()
+            .map(|t| tower.tokenizer().encode(t).map_err(|e| e.to_string()))
+            .collect();
+        let ok: Vec<&Vec<u32>> = ids.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let embedded = tower.embed_token_ids(&ok).map_err(|e| e.to_string());
+        let mut embedded = match embedded {
+            Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e); ok.len()],
+        }
+        .into_iter();
+        for (text, r) in chunk.iter().zip(ids) {
+            let result = r.and_then(|ids| {
+                let e = embedded.next().expect("one row per text")?;
+                let ids = serde_json::to_string(&ids).expect("ids serialise");
+                Ok(format!("\"ids\":{ids},{}", embedding_field(&e)))
+            });
+            all_ok &= result.is_ok();
+            println!("{}", line("text", text, "", result));
+        }
+    }
+    let n = args.texts.len().max(1);
+    eprintln!(
+        "{} texts: {:.2?} ({:.1} ms/text)",
+        args.texts.len(),
+        start.elapsed(),
+        start.elapsed().as_secs_f64() * 1e3 / n as f64
+    );
     Ok(all_ok)
 }

@@ -1,7 +1,14 @@
 //! Search a library by text or by an example photo; optionally index a folder first.
 //!
 //! `cargo run --release --example search -- --library <DIR> [--model <DIR>] [--k N] [--json]
-//!  [--min-relevance P] [--no-hybrid] [--photos <DIR>] (<QUERY>... | --image <PATH>)`
+//!  [--min-relevance P] [--no-hybrid] [--photos <DIR>] [--query-model <DIR>
+//!  [--query-model-unchecked]] (<QUERY>... | --image <PATH>)`
+//!
+//! `--query-model DIR` answers text queries through a query-only tower in sentence-transformers
+//! layout (e.g. a multilingual one trained into the model's space): photos keep the image
+//! model's embeddings, nothing is re-embedded. The tower must have the model's dimension and
+//! declare the model as its image model (`glimpse_query_tower.json` or its model card);
+//! `--query-model-unchecked` skips the declaration check.
 //!
 //! Text searches are hybrid by default: a query word that names a folder, a file, a keyword,
 //! a camera or a capture month/year lifts those photos (the matched words are shown);
@@ -59,6 +66,14 @@ struct Args {
     /// bytes in base64. An --image query also carries "query_b64", its path's bytes.
     #[arg(long)]
     json: bool,
+    /// Answer text queries through this query-only tower (sentence-transformers layout),
+    /// checked against the model.
+    #[arg(long)]
+    query_model: Option<PathBuf>,
+    /// With --query-model: do not check which image model the tower declares (the dimension
+    /// is still checked).
+    #[arg(long, requires = "query_model")]
+    query_model_unchecked: bool,
     /// Search by this example photo instead of text.
     #[arg(long, conflicts_with = "queries")]
     image: Option<PathBuf>,
@@ -108,7 +123,16 @@ fn main() -> anyhow::Result<()> {
         (None, Some(p)) => p.join(".glimpse"),
         (None, None) => anyhow::bail!("give --library or --photos"),
     };
-    let lib = common::open(&library, args.model.as_ref(), args.device.as_deref())?;
+    let lib = common::open_with(
+        &library,
+        args.model.as_ref(),
+        args.device.as_deref(),
+        |b| match (&args.query_model, args.query_model_unchecked) {
+            (Some(q), false) => b.query_model(q),
+            (Some(q), true) => b.query_model_unchecked(q),
+            (None, _) => b,
+        },
+    )?;
     if let Some(photos) = &args.photos {
         common::index_with(&lib, photos, args.json, !args.keep_missing)?;
     }

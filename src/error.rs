@@ -32,6 +32,20 @@ pub enum Error {
         /// The model given now.
         given: String,
     },
+    /// The query model given to [`LibraryBuilder::query_model`] does not fit the library's
+    /// image model: its embeddings have another dimension, it declares another image model,
+    /// or (checked) it declares none. [`LibraryBuilder::query_model_unchecked`] skips the
+    /// declaration check (never the dimension).
+    ///
+    /// [`LibraryBuilder::query_model`]: crate::LibraryBuilder::query_model
+    /// [`LibraryBuilder::query_model_unchecked`]: crate::LibraryBuilder::query_model_unchecked
+    #[error("query model {}: {reason}", path.display())]
+    QueryModelMismatch {
+        /// The query model's directory.
+        path: PathBuf,
+        /// What does not fit.
+        reason: String,
+    },
     /// Reading a file or directory failed.
     #[error("cannot read {}: {source}", path.display())]
     Io {

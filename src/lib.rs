@@ -63,6 +63,7 @@ mod keywords;
 mod library;
 mod metadata;
 mod model;
+mod query_model;
 mod read;
 mod thumbnail;
 mod types;

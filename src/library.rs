@@ -3,6 +3,7 @@
 use crate::backend::{Backend, Precision};
 use crate::catalog::{has_filter, Catalog, Entry};
 use crate::model::Model;
+use crate::query_model::QueryModel;
 use crate::types::{
     CheckReport, Hit, ImageId, IndexRecovery, OpenReport, Problem, ProblemKind, RepairReport,
     SearchOptions,
@@ -124,6 +125,8 @@ pub struct LibraryBuilder {
     precision: Precision,
     index: Option<IndexConfig>,
     reembed: bool,
+    /// The query model's directory and whether its declared image model is checked.
+    query_model: Option<(PathBuf, bool)>,
 }
 
 impl LibraryBuilder {
@@ -167,6 +170,51 @@ impl LibraryBuilder {
         self
     }
 
+    /// A query-only text tower in sentence-transformers layout (`modules.json`: Transformer →
+    /// Pooling → Dense, BERT or DistilBERT, e.g.
+    /// `sentence-transformers/clip-ViT-B-32-multilingual-v1`) that embeds text queries
+    /// ([`Library::search_text`], [`Library::embed_text`]) instead of the model's own text
+    /// tower, e.g. to search a CLIP B/32 library in 50+ languages. Photos are still embedded
+    /// by the image model and nothing already stored is re-embedded; the library's model
+    /// fingerprint stays the image model's.
+    ///
+    /// Checked on [`open`](Self::open): the tower's dimension must equal the model's, and the
+    /// image model it declares (`glimpse_query_tower.json`, else its model card; see
+    /// docs/MODELS.md) must be the library's model, by fingerprint digest, Hugging Face
+    /// repository id or folder name. Otherwise opening fails with
+    /// [`Error::QueryModelMismatch`] and changes nothing. The tower's weights load on the first
+    /// text query. Its scores are cosines, not calibrated: `min_relevance` is refused.
+    /// Zero-shot labels ([`Library::classify`], [`Library::tag_all`]) keep the model's own
+    /// text tower and its logit scale.
+    ///
+    /// ```
+    /// # fn main() -> glimpse::Result<()> {
+    /// # let root = env!("CARGO_MANIFEST_DIR");
+    /// # let model = format!("{root}/crates/encoder/tests/fixtures/tiny-clip");
+    /// # let tower = format!("{root}/crates/encoder/tests/fixtures/sentence/tiny-distilbert");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// // tiny-distilbert's glimpse_query_tower.json says {"image_model": "tiny-clip", "dims": 16}.
+    /// let library = glimpse::Library::builder()
+    ///     .model(&model)
+    ///     .query_model(&tower)
+    ///     .open(dir.path())?;
+    /// assert_eq!(library.embed_text("一只猫")?.len(), 16);
+    /// # Ok(()) }
+    /// ```
+    pub fn query_model(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.query_model = Some((dir.into(), true));
+        self
+    }
+
+    /// [`query_model`](Self::query_model) without checking which image model the tower
+    /// declares (for a tower that declares none, or one trained for a copy of the model under
+    /// another name). The dimension is still checked. Whether its queries mean anything in
+    /// this library's space is then the caller's responsibility.
+    pub fn query_model_unchecked(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.query_model = Some((dir.into(), false));
+        self
+    }
+
     /// Opens (or creates) the library in `dir`.
     pub fn open(self, dir: impl AsRef<Path>) -> Result<Library> {
         Library::open_with(dir.as_ref(), self)
@@ -202,6 +250,8 @@ pub struct Library {
     pub(crate) index: RwLock<Arc<Index>>,
     pub(crate) catalog: RwLock<Catalog>,
     pub(crate) model: Model,
+    /// The query tower that embeds text queries, if one was given.
+    query: Option<QueryModel>,
     report: OpenReport,
     /// Photos of the store left out of the index (see [`Stamp::excluded`]).
     excluded: Mutex<BTreeSet<ImageId>>,
@@ -250,6 +300,14 @@ impl Library {
             b.precision.to_encoder(),
             Some(&digests),
         )?;
+        // Checked against the model before anything is written.
+        let query = b
+            .query_model
+            .as_ref()
+            .map(|(q, checked)| {
+                QueryModel::open(q, &model, backend, b.precision.to_encoder(), *checked)
+            })
+            .transpose()?;
         let store = Store::open(dir.join(STORE_DIR))?;
         // The store's lock is held from here: no other process uses this library, so temp
         // files in its index directory are leftovers of an interrupted save.
@@ -310,6 +368,7 @@ impl Library {
             index: RwLock::new(Arc::new(Index::new(config.clone())?)),
             catalog: RwLock::new(catalog),
             model,
+            query,
             report: OpenReport {
                 index: IndexRecovery::Loaded,
                 quarantined: Vec::new(),
@@ -885,7 +944,7 @@ impl Library {
         k: usize,
         opts: &SearchOptions,
     ) -> Result<Vec<Hit>> {
-        let q = self.model.embed_texts(&[query.to_string()])?.remove(0);
+        let q = self.embed_text(query)?;
         let hits = self.search_hybrid(query, &q, k, opts)?;
         self.with_relevance(hits, opts)
     }
@@ -893,6 +952,17 @@ impl Library {
     /// Adds the calibrated relevance to text-query hits (SigLIP) and applies
     /// [`SearchOptions::min_relevance`].
     fn with_relevance(&self, mut hits: Vec<Hit>, opts: &SearchOptions) -> Result<Vec<Hit>> {
+        if self.query.is_some() {
+            // The model's calibration belongs to its own text tower, not to the query model.
+            return match opts.min_relevance {
+                None => Ok(hits),
+                Some(_) => Err(Error::Encoder(EncoderError::InvalidInput(
+                    "min_relevance needs a calibrated model; the query model's scores are \
+                     not calibrated (use min_score)"
+                        .into(),
+                ))),
+            };
+        }
         let calibrated = self.model.relevance(0.0)?.is_some();
         if !calibrated {
             return match opts.min_relevance {
@@ -951,9 +1021,22 @@ impl Library {
         Ok(self.model.embed_pixels(&[prepared.pixels])?.remove(0))
     }
 
-    /// The L2-normalised embedding of a text.
+    /// The L2-normalised embedding of a text, as text queries use it: by the query model
+    /// when the library has one ([`LibraryBuilder::query_model`]), else by the model's text
+    /// tower.
     pub fn embed_text(&self, text: &str) -> Result<Vec<f32>> {
-        Ok(self.model.embed_texts(&[text.to_string()])?.remove(0))
+        let texts = [text.to_string()];
+        let mut e = match &self.query {
+            Some(q) => q.embed_texts(&texts)?,
+            None => self.model.embed_texts(&texts)?,
+        };
+        Ok(e.remove(0))
+    }
+
+    /// The query model's directory, when text queries go through one
+    /// ([`LibraryBuilder::query_model`]).
+    pub fn query_model_dir(&self) -> Option<&Path> {
+        self.query.as_ref().map(QueryModel::dir)
     }
 
     pub(crate) fn search_vector(

@@ -389,6 +389,46 @@ impl Model {
             && legacy_digest(&self.dir).is_ok_and(|d| d == stored.config_digest)
     }
 
+    /// The names this model is known by, for matching a query tower's declared image model:
+    /// its folder name, the Hugging Face repository id when the folder is a snapshot in the
+    /// hub cache (`models--{owner}--{name}/snapshots/…`), and `config.json`'s `_name_or_path`
+    /// when that is a repository id.
+    pub fn identities(&self) -> Vec<String> {
+        let mut names = vec![self.fingerprint.name.clone()];
+        let canonical = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+        for part in canonical.iter().filter_map(|p| p.to_str()) {
+            if let Some(repo) = part.strip_prefix("models--") {
+                if let Some((owner, name)) = repo.split_once("--") {
+                    names.push(format!("{owner}/{name}"));
+                }
+            }
+        }
+        let name_or_path = std::fs::read(self.dir.join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.get("_name_or_path")?.as_str().map(str::to_owned));
+        if let Some(n) = name_or_path {
+            let repo_like = n.split('/').count() == 2
+                && !n.starts_with('.')
+                && !Path::new(&n).exists();
+            if repo_like {
+                names.push(n);
+            }
+        }
+        names.dedup();
+        names
+    }
+
+    /// The model's fingerprint digests a query tower may declare: at the library's precision
+    /// and at f32 (a tower trained against the f32 model fits a bf16 library of it).
+    pub fn digests(&self) -> Result<Vec<String>> {
+        let mut digests = vec![self.fingerprint.config_digest.clone()];
+        if self.precision != Precision::F32 {
+            digests.push(digest(&self.dir, self.architecture(), Precision::F32, None)?);
+        }
+        Ok(digests)
+    }
+
     /// Loads the vision tower now (it otherwise loads on first use): a model whose weights do
     /// not load fails here, before anything is written.
     pub fn load_vision(&self) -> Result<()> {

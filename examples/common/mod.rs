@@ -74,7 +74,17 @@ pub fn resolve_model(model: Option<&PathBuf>) -> PathBuf {
 
 /// Opens the library at `dir` with `model` (or the default lookup, see [`resolve_model`]).
 pub fn open(dir: &Path, model: Option<&PathBuf>, device: Option<&str>) -> anyhow::Result<Library> {
-    let mut b = Library::builder().model(resolve_model(model));
+    open_with(dir, model, device, |b| b)
+}
+
+/// [`open`], with further builder settings (e.g. a query model).
+pub fn open_with(
+    dir: &Path,
+    model: Option<&PathBuf>,
+    device: Option<&str>,
+    configure: impl FnOnce(glimpse::LibraryBuilder) -> glimpse::LibraryBuilder,
+) -> anyhow::Result<Library> {
+    let mut b = configure(Library::builder().model(resolve_model(model)));
     if let Some(d) = device {
         b = b.device(
             d.parse()

@@ -14,5 +14,6 @@ mod integrity;
 mod lifecycle;
 mod mutation;
 mod precision;
+mod query_model;
 mod semantic;
 mod siglip;

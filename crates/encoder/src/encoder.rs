@@ -40,6 +40,9 @@ pub enum Engine {
 /// use glimpse_encoder::{Engine, LoadOptions, Precision};
 /// let fast = LoadOptions::default().precision(Precision::Bf16);
 /// let reference = LoadOptions::default().engine(Engine::Burn);
+/// // What an AVX2 laptop runs, on any x86 CPU (like GLIMPSE_ISA=avx2).
+/// let laptop = LoadOptions::default().isa(glimpse_encoder::kernels::Isa::Avx2);
+/// assert!(laptop.kernel_set() <= glimpse_encoder::kernels::Isa::Avx2);
 /// # let _ = (fast, reference);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -51,6 +54,9 @@ pub struct LoadOptions {
     pub precision: Precision,
     /// Which implementation runs (default [`Engine::Auto`]).
     pub engine: Engine,
+    /// A cap on the native engine's kernel set (default: none, the CPU's best, itself capped
+    /// by the `GLIMPSE_ISA` environment variable).
+    pub isa: Option<Isa>,
 }
 
 impl LoadOptions {
@@ -70,6 +76,21 @@ impl LoadOptions {
     pub fn engine(mut self, engine: Engine) -> Self {
         self.engine = engine;
         self
+    }
+
+    /// Caps the native engine's kernel set (as `GLIMPSE_ISA` does for the whole process):
+    /// `Isa::Avx2` runs what an AVX2 laptop runs on any newer x86 CPU. A cap above what the
+    /// CPU has changes nothing.
+    pub fn isa(mut self, cap: Isa) -> Self {
+        self.isa = Some(cap);
+        self
+    }
+
+    /// The kernel set the native engine runs with these options on this CPU:
+    /// [`Isa::detect`] capped by [`isa`](Self::isa).
+    pub fn kernel_set(&self) -> Isa {
+        let best = Isa::detect();
+        self.isa.map_or(best, |cap| best.min(cap))
     }
 }
 
@@ -190,11 +211,26 @@ impl Encoder {
             }
             (Engine::Burn, Precision::F32) => false,
             (Engine::Native, _) | (Engine::Auto, Precision::Bf16 | Precision::Int8) => true,
-            (Engine::Auto, Precision::F32) => native_by_default(device),
+            (Engine::Auto, Precision::F32) => {
+                native_by_default(device) && options.kernel_set().vectorised()
+            }
         };
         let config = ModelConfig::from_file(dir.join("config.json"))?;
         let checkpoint = Checkpoint::open_dir(&dir)?;
-        let isa = Isa::detect();
+        let isa = options.kernel_set();
+        // bf16 runs only where it is faster than f32 (see `Precision::runs_on`).
+        let precision = options.precision.runs_on(isa);
+        if precision != options.precision {
+            eprintln!(
+                "glimpse: {:?} asked for, but the {isa:?} kernels have no native bf16 \
+                 multiply (it would be slower than f32): running {precision:?}",
+                options.precision
+            );
+        }
+        let options = &LoadOptions {
+            precision,
+            ..*options
+        };
         let (model, native_text, native_vision, tokenizer) = match &config {
             ModelConfig::Clip(clip) => {
                 // The tokenizer (a large JSON file) loads on another thread while the weights
@@ -293,9 +329,16 @@ impl Encoder {
         }
     }
 
-    /// The precision of the matrix products.
+    /// The precision of the matrix products that run (asking for [`Precision::Bf16`] on a
+    /// CPU without AVX-512 BF16 runs f32, see [`Precision::runs_on`]).
     pub fn precision(&self) -> Precision {
         self.options.precision
+    }
+
+    /// The kernel set of the native engine ([`LoadOptions::kernel_set`]); `None` when burn
+    /// runs the towers.
+    pub fn kernel_set(&self) -> Option<Isa> {
+        (self.engine() == Engine::Native).then(|| self.options.kernel_set())
     }
 
     /// The directory the checkpoint was loaded from.

@@ -11,8 +11,9 @@ pub enum Precision {
     F32,
     /// bf16 weights, activations rounded to bf16 at matrix-product inputs, f32 accumulation.
     /// About twice as fast as f32 on CPUs with AVX-512 BF16 (Zen 4, Sapphire Rapids and
-    /// later); cosine ≥ 0.999 to f32 embeddings. Without AVX-512 BF16 the pairs are widened in
-    /// registers and it runs at about two thirds of the f32 rate: it then only saves memory.
+    /// later); cosine ≥ 0.999 to f32 embeddings. Without AVX-512 BF16 the kernels widen the
+    /// pairs in registers and run slower than f32, so the encoder runs f32 there instead
+    /// ([`Precision::runs_on`]).
     Bf16,
     /// int8 weights (one scale per output channel), activations quantised per row to u8 at
     /// matrix-product inputs, exact i32 sums (`vpdpbusd`: AVX-512 VNNI or AVX-VNNI; plain
@@ -21,13 +22,34 @@ pub enum Precision {
     Int8,
 }
 
+impl Precision {
+    /// The precision that runs when `self` is asked for on the kernel set `isa`: bf16 only
+    /// where the CPU multiplies bf16 pairs natively ([`Isa::Avx512Bf16`]). Elsewhere the bf16
+    /// kernels widen the pairs to f32 in registers and are slower than the f32 ones (0.56× on
+    /// an AVX-512 Xeon without BF16, issue 15; ~0.6× on the AVX2 set), so f32 runs: never
+    /// slower, at twice the weight memory.
+    ///
+    /// ```
+    /// use glimpse_kernels::{Isa, Precision};
+    /// assert_eq!(Precision::Bf16.runs_on(Isa::Avx2), Precision::F32);
+    /// assert_eq!(Precision::Bf16.runs_on(Isa::Avx512Bf16), Precision::Bf16);
+    /// assert_eq!(Precision::F32.runs_on(Isa::Avx512Bf16), Precision::F32);
+    /// ```
+    pub fn runs_on(self, isa: Isa) -> Precision {
+        match self {
+            Precision::Bf16 if isa != Isa::Avx512Bf16 => Precision::F32,
+            other => other,
+        }
+    }
+}
+
 /// The instruction set the native kernels use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Isa {
     /// Plain Rust, vectorised by the compiler for the build's baseline target.
     Portable,
     /// AVX2 + FMA (x86-64-v3: Intel since Haswell, AMD since Zen 1, the laptops and desktops
-    /// without AVX-512): a 5 × 16 f32 microkernel in ymm registers, bf16 widened in registers.
+    /// without AVX-512): 6 × 16 f32 sub-tiles in ymm registers, bf16 widened in registers.
     Avx2,
     /// AVX-512F/BW/DQ/VL (f32 kernels; bf16 widened to f32 in registers, at about the f32
     /// rate).
