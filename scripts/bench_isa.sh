@@ -5,23 +5,27 @@
 #
 #   bash scripts/bench_isa.sh [MODEL_DIR]      # default ~/.cache/glimpse/vit-b32-random
 #
-# Environment: THREADS (default: all cores), REPS (default 3), ISAS (default "avx512 avx2
-# portable"), SKIP_BLAS=1. Prints the load average before and after each step: on a shared
-# machine read the CPU-ms columns and same-run ratios.
+# Environment: THREADS (default: all cores), REPS (default 3), ISAS (default "avx512bf16
+# avx512 avx2 portable"), MODES (default "f32,bf16": bf16 asked for on a set without AVX-512
+# BF16 runs f32, and the line `runs … on kernel set …` says so), SKIP_BLAS=1. Prints `uptime`
+# before and after each step: on a shared machine read the CPU-ms columns and same-run ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL="${1:-$HOME/.cache/glimpse/vit-b32-random}"
 THREADS="${THREADS:-$(nproc)}"
 REPS="${REPS:-3}"
-ISAS="${ISAS:-avx512 avx2 portable}"
-load() { echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"; }
+ISAS="${ISAS:-avx512bf16 avx512 avx2 portable}"
+MODES="${MODES:-f32,bf16}"
+load() { echo "uptime: $(uptime)"; }
 lscpu | grep -E "Model name|^CPU\(s\)|L2 cache|L3 cache"
 cargo build -p glimpse-encoder --example cpu_speed >&2
 bin="${CARGO_TARGET_DIR:-target}/debug/examples/cpu_speed"
 for isa in $ISAS; do
     load
     echo "== glimpse, GLIMPSE_ISA=$isa"
-    GLIMPSE_ISA="$isa" RAYON_NUM_THREADS="$THREADS" "$bin" "$MODEL" --modes f32 \
+    modes="$MODES"
+    [ "$isa" = portable ] && modes=f32
+    GLIMPSE_ISA="$isa" RAYON_NUM_THREADS="$THREADS" "$bin" "$MODEL" --modes "$modes" \
         --batches 32 --lengths 10 --reps "$REPS" | grep -v "cold start"
 done
 load

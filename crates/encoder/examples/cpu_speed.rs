@@ -64,7 +64,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let options = mode_options(mode)?;
         let start = Instant::now();
         let encoder = ClipEncoder::load_with(&dir, &device, &options.towers(Towers::Both))?;
-        println!("[{mode}] loaded in {:.2} s", start.elapsed().as_secs_f64());
+        println!(
+            "[{mode}] loaded in {:.2} s; runs {:?} on kernel set {:?}",
+            start.elapsed().as_secs_f64(),
+            encoder.precision(),
+            encoder.kernel_set()
+        );
         let s = encoder.image_size();
         for &batch in &batches {
             let images: Vec<Vec<f32>> = (0..batch)

@@ -4,6 +4,9 @@
 
 use super::NR;
 
+/// How far ahead (in units) the AVX-512 kernels prefetch their panel of `B`.
+pub(crate) const PREFETCH_UNITS: usize = 8;
+
 /// The AVX-512 f32 microkernel: 12 × 32 tile in 24 zmm accumulators, one broadcast of `A` and
 /// two loads of `B` per unit. A partial row group (fewer than 12 rows, e.g. a 10-token query)
 /// runs a kernel compiled for exactly its row count, so no work is spent on padding rows.
@@ -50,6 +53,10 @@ unsafe fn kernel_f32_avx512_rows<const R: usize, const S: usize>(
     let mut hi = [_mm512_setzero_ps(); R];
     let (mut a, mut b) = (a, b);
     for _ in 0..units {
+        // Hints only (they may point past the panel, and never fault): the panel's rows
+        // `PREFETCH_UNITS` ahead, which come from L2 or further.
+        _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(PREFETCH_UNITS * NR).cast());
+        _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(PREFETCH_UNITS * NR + 16).cast());
         // SAFETY: `b` points at NR = 32 packed floats of this unit (caller's contract).
         let (b0, b1) = unsafe { (_mm512_loadu_ps(b), _mm512_loadu_ps(b.add(16))) };
         for i in 0..R {
