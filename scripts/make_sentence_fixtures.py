@@ -38,6 +38,10 @@ normaliser (clean text, Chinese characters split, cased, accents kept — as
 ``DistilBertTokenizer`` / ``BertTokenizer`` (tokenizers-backed) and loaded back by
 sentence-transformers.
 
+The committed ``tokenizer.json`` is reused when present (``--retrain-tokenizer`` trains a new
+one): the WordPiece trainer's vocabulary order differs between runs; everything else is seeded
+and comes out byte-identical.
+
 Usage:
     python scripts/make_sentence_fixtures.py              # committed fixtures
     python scripts/make_sentence_fixtures.py --full DIR   # also the full-size one
@@ -273,8 +277,24 @@ def tidy(directory: Path) -> None:
         card.unlink()
 
 
-def make_committed(versions: dict) -> None:
-    tok = build_wordpiece(600)
+def committed_tokenizer():
+    """The committed WordPiece model: the trainer's vocabulary order is not reproducible
+    across runs, so the fixtures keep the tokenizer they were made with."""
+    from tokenizers import Tokenizer
+
+    path = OUT / "tiny-distilbert" / "tokenizer.json"
+    if not path.exists():
+        return None
+    tok = Tokenizer.from_file(str(path))
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
+def make_committed(versions: dict, retrain: bool) -> None:
+    tok = None if retrain else committed_tokenizer()
+    if tok is None:
+        tok = build_wordpiece(600)
     vocab = tok.get_vocab_size()
     sizes = dict(vocab=vocab, hidden=32, layers=2, heads=4, ffn=64, positions=64)
     out = {"versions": versions, "models": {}}
@@ -323,10 +343,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", type=Path, help="also write a full-size random checkpoint here")
     ap.add_argument("--allow-version-mismatch", action="store_true")
+    ap.add_argument("--retrain-tokenizer", action="store_true",
+                    help="train a new WordPiece vocabulary instead of reusing the committed one")
     args = ap.parse_args()
     versions = check_versions(args.allow_version_mismatch)
     OUT.mkdir(parents=True, exist_ok=True)
-    make_committed(versions)
+    make_committed(versions, args.retrain_tokenizer)
     if args.full:
         make_full(args.full, versions)
 
