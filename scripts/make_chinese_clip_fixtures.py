@@ -82,6 +82,7 @@ EXTRA_TEXTS = [
     "a photo of a 猫 on the 沙发 (mixed 中英文 text)",
     "Ｃｈｉｎｅｓｅ　ＣＬＩＰ：全角字符与标点！",
     "一只猫坐在红色的沙发上，" * 6,  # truncated at the context
+    "literal [MASK] and [CLS] special tokens [SEP] in text",
 ]
 
 
@@ -113,6 +114,21 @@ def build_tokenizer(directory: Path, committed: str | None, max_length: int):
     loaded = AutoTokenizer.from_pretrained(directory)
     assert type(loaded).__name__ == "BertTokenizer", type(loaded)
     assert loaded.pad_token_id == 0
+    # The same vocabulary as a `vocab.txt` checkpoint (no tokenizer.json), as many BERT and
+    # Chinese-CLIP repositories ship it: transformers builds the pipeline from it.
+    vocab_dir = OUT / "vocab-txt"
+    if vocab_dir.exists():
+        shutil.rmtree(vocab_dir)
+    vocab_dir.mkdir(parents=True)
+    by_id = sorted(vocab.items(), key=lambda kv: kv[1])
+    assert [i for _, i in by_id] == list(range(len(by_id)))
+    (vocab_dir / "vocab.txt").write_text("".join(t + "\n" for t, _ in by_id), encoding="utf-8")
+    shutil.copy(directory / "tokenizer_config.json", vocab_dir / "tokenizer_config.json")
+    from_vocab = BertTokenizer.from_pretrained(vocab_dir)
+    for text in TEXTS + EXTRA_TEXTS:
+        a = loaded(text, truncation=True, max_length=max_length)["input_ids"]
+        b = from_vocab(text, truncation=True, max_length=max_length)["input_ids"]
+        assert a == b, (text, a, b)
     return loaded
 
 

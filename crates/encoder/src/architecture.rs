@@ -7,15 +7,17 @@
 //! |---|---|---|
 //! | `clip` | `CLIPModel` | [`Architecture::Clip`]: OpenAI CLIP and OpenCLIP exports |
 //! | `siglip` | `SiglipModel` | [`Architecture::Siglip`]: SigLIP and SigLIP 2 FixRes |
+//! | `chinese_clip` | `ChineseCLIPModel` | [`Architecture::ChineseClip`]: Chinese-CLIP (CLIP ViT + BERT/RoBERTa-wwm text tower) |
 //! | absent | absent | [`Architecture::Clip`] (configs written before `model_type` existed) |
 //!
 //! Anything else — `siglip2` (`Siglip2Model`, the NaFlex variable-resolution SigLIP 2),
-//! `chinese_clip`, a vision-only or text-only class, an unknown type — is
+//! `altclip`, a vision-only or text-only class, an unknown type — is
 //! [`Error::UnsupportedArchitecture`], naming what was found and what is supported.
 
 use std::fmt;
 use std::path::Path;
 
+use crate::chinese_clip::ChineseClipConfig;
 use crate::config::ClipConfig;
 use crate::error::{Error, Result};
 use crate::siglip::SiglipConfig;
@@ -27,26 +29,30 @@ pub enum Architecture {
     Clip,
     /// `SiglipModel`: sigmoid-trained, `sigmoid(exp(t)·cos + b)` is a calibrated probability.
     Siglip,
+    /// `ChineseCLIPModel`: CLIP's ViT with a BERT text tower; softmax-trained, not calibrated.
+    ChineseClip,
 }
 
 impl Architecture {
     /// The supported architectures, as `config.json` names them (for messages).
     pub const SUPPORTED: &'static str =
-        "CLIPModel (model_type \"clip\"), SiglipModel (model_type \"siglip\", SigLIP and SigLIP 2 FixRes)";
+        "CLIPModel (model_type \"clip\"), SiglipModel (model_type \"siglip\", SigLIP and SigLIP 2 FixRes), ChineseCLIPModel (model_type \"chinese_clip\")";
 
-    /// The `transformers` class name (`CLIPModel`, `SiglipModel`).
+    /// The `transformers` class name (`CLIPModel`, `SiglipModel`, `ChineseCLIPModel`).
     pub fn class_name(self) -> &'static str {
         match self {
             Architecture::Clip => "CLIPModel",
             Architecture::Siglip => "SiglipModel",
+            Architecture::ChineseClip => "ChineseCLIPModel",
         }
     }
 
-    /// The `model_type` (`clip`, `siglip`).
+    /// The `model_type` (`clip`, `siglip`, `chinese_clip`).
     pub fn model_type(self) -> &'static str {
         match self {
             Architecture::Clip => "clip",
             Architecture::Siglip => "siglip",
+            Architecture::ChineseClip => "chinese_clip",
         }
     }
 
@@ -64,6 +70,7 @@ impl Architecture {
             return match model_type {
                 "clip" => Ok(Architecture::Clip),
                 "siglip" => Ok(Architecture::Siglip),
+                "chinese_clip" => Ok(Architecture::ChineseClip),
                 other => Err(unsupported(&format!("model_type \"{other}\""))),
             };
         }
@@ -76,6 +83,7 @@ impl Architecture {
             None => Ok(Architecture::Clip),
             Some("CLIPModel") => Ok(Architecture::Clip),
             Some("SiglipModel") => Ok(Architecture::Siglip),
+            Some("ChineseCLIPModel") => Ok(Architecture::ChineseClip),
             Some(other) => Err(unsupported(other)),
         }
     }
@@ -94,6 +102,8 @@ pub enum ModelConfig {
     Clip(ClipConfig),
     /// `SiglipModel`.
     Siglip(SiglipConfig),
+    /// `ChineseCLIPModel`.
+    ChineseClip(ChineseClipConfig),
 }
 
 impl ModelConfig {
@@ -147,6 +157,12 @@ impl ModelConfig {
                 })?;
                 Ok(ModelConfig::Siglip(config))
             }
+            Architecture::ChineseClip => ChineseClipConfig::from_value(value)
+                .map(ModelConfig::ChineseClip)
+                .map_err(|e| match e {
+                    Error::Config { message, .. } => config_error(message),
+                    other => other,
+                }),
         }
     }
 
@@ -155,15 +171,17 @@ impl ModelConfig {
         match self {
             ModelConfig::Clip(_) => Architecture::Clip,
             ModelConfig::Siglip(_) => Architecture::Siglip,
+            ModelConfig::ChineseClip(_) => Architecture::ChineseClip,
         }
     }
 
-    /// The width of the shared embedding space: CLIP's `projection_dim`, SigLIP's vision
-    /// `hidden_size`.
+    /// The width of the shared embedding space: CLIP's and Chinese-CLIP's `projection_dim`,
+    /// SigLIP's vision `hidden_size`.
     pub fn embedding_dim(&self) -> usize {
         match self {
             ModelConfig::Clip(c) => c.projection_dim,
             ModelConfig::Siglip(c) => c.embedding_dim(),
+            ModelConfig::ChineseClip(c) => c.projection_dim,
         }
     }
 
@@ -172,6 +190,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Clip(c) => c.vision_config.image_size,
             ModelConfig::Siglip(c) => c.vision_config.image_size,
+            ModelConfig::ChineseClip(c) => c.vision_config.image_size,
         }
     }
 
@@ -180,14 +199,17 @@ impl ModelConfig {
         match self {
             ModelConfig::Clip(c) => c.vision_config.num_channels,
             ModelConfig::Siglip(c) => c.vision_config.num_channels,
+            ModelConfig::ChineseClip(c) => c.vision_config.num_channels,
         }
     }
 
-    /// The text context length (77 for CLIP, 64 for SigLIP).
+    /// The text context length (77 for CLIP, 64 for SigLIP, 512 positions for
+    /// Chinese-CLIP's BERT).
     pub fn context_length(&self) -> usize {
         match self {
             ModelConfig::Clip(c) => c.text_config.max_position_embeddings,
             ModelConfig::Siglip(c) => c.text_config.max_position_embeddings,
+            ModelConfig::ChineseClip(c) => c.text_config.max_position_embeddings,
         }
     }
 
@@ -195,7 +217,7 @@ impl ModelConfig {
     pub fn as_clip(&self) -> Option<&ClipConfig> {
         match self {
             ModelConfig::Clip(c) => Some(c),
-            ModelConfig::Siglip(_) => None,
+            _ => None,
         }
     }
 
@@ -203,7 +225,15 @@ impl ModelConfig {
     pub fn as_siglip(&self) -> Option<&SiglipConfig> {
         match self {
             ModelConfig::Siglip(c) => Some(c),
-            ModelConfig::Clip(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The Chinese-CLIP configuration, if this is one.
+    pub fn as_chinese_clip(&self) -> Option<&ChineseClipConfig> {
+        match self {
+            ModelConfig::ChineseClip(c) => Some(c),
+            _ => None,
         }
     }
 }
@@ -247,10 +277,7 @@ mod tests {
                 r#"{"model_type": "siglip2", "architectures": ["Siglip2Model"]}"#,
                 "siglip2",
             ),
-            (
-                r#"{"architectures": ["ChineseCLIPModel"]}"#,
-                "ChineseCLIPModel",
-            ),
+            (r#"{"architectures": ["AltCLIPModel"]}"#, "AltCLIPModel"),
             (
                 r#"{"model_type": "siglip_vision_model"}"#,
                 "siglip_vision_model",
@@ -264,8 +291,27 @@ mod tests {
             );
             assert!(message.contains(found), "{message}");
             assert!(
-                message.contains("SiglipModel") && message.contains("CLIPModel"),
+                message.contains("SiglipModel")
+                    && message.contains("CLIPModel")
+                    && message.contains("ChineseCLIPModel"),
                 "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn chinese_clip_is_dispatched() {
+        for json in [
+            r#"{"model_type": "chinese_clip", "text_config": {"vocab_size": 21128}}"#,
+            r#"{"architectures": ["ChineseCLIPModel"], "text_config": {"vocab_size": 21128}}"#,
+        ] {
+            let config = parse(json).unwrap();
+            assert_eq!(config.architecture(), Architecture::ChineseClip);
+            assert_eq!(config.embedding_dim(), 512);
+            assert_eq!(config.context_length(), 512);
+            assert_eq!(
+                config.as_chinese_clip().unwrap().text_config.vocab_size,
+                21128
             );
         }
     }

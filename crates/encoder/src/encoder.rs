@@ -8,7 +8,9 @@ use burn::prelude::*;
 use glimpse_kernels::{Isa, NativeText, NativeVision, Precision};
 
 use crate::architecture::{Architecture, ModelConfig};
+use crate::bert::BertTokenizer;
 use crate::checkpoint::Checkpoint;
+use crate::chinese_clip::ChineseClipModel;
 use crate::clip::keys::ClipKeys;
 use crate::clip::model::{ClipModel, Towers};
 use crate::clip::pack::pack_checkpoint;
@@ -103,6 +105,8 @@ pub enum LoadedModel {
     Clip(ClipModel),
     /// `SiglipModel`.
     Siglip(SiglipModel),
+    /// `ChineseCLIPModel`.
+    ChineseClip(ChineseClipModel),
 }
 
 impl LoadedModel {
@@ -111,13 +115,14 @@ impl LoadedModel {
         match self {
             LoadedModel::Clip(m) => m.logit_scale_exp(),
             LoadedModel::Siglip(m) => m.logit_scale.exp(),
+            LoadedModel::ChineseClip(m) => m.logit_scale.exp(),
         }
     }
 
     /// SigLIP's `logit_bias`; `None` for CLIP.
     pub fn logit_bias(&self) -> Option<f32> {
         match self {
-            LoadedModel::Clip(_) => None,
+            LoadedModel::Clip(_) | LoadedModel::ChineseClip(_) => None,
             LoadedModel::Siglip(m) => Some(m.logit_bias),
         }
     }
@@ -126,7 +131,7 @@ impl LoadedModel {
     pub fn as_clip(&self) -> Option<&ClipModel> {
         match self {
             LoadedModel::Clip(m) => Some(m),
-            LoadedModel::Siglip(_) => None,
+            _ => None,
         }
     }
 
@@ -134,7 +139,15 @@ impl LoadedModel {
     pub fn as_siglip(&self) -> Option<&SiglipModel> {
         match self {
             LoadedModel::Siglip(m) => Some(m),
-            LoadedModel::Clip(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The Chinese-CLIP model, if this is one.
+    pub fn as_chinese_clip(&self) -> Option<&ChineseClipModel> {
+        match self {
+            LoadedModel::ChineseClip(m) => Some(m),
+            _ => None,
         }
     }
 
@@ -142,6 +155,7 @@ impl LoadedModel {
         match self {
             LoadedModel::Clip(m) => m.vision.is_some(),
             LoadedModel::Siglip(m) => m.vision.is_some(),
+            LoadedModel::ChineseClip(m) => m.vision.is_some(),
         }
     }
 }
@@ -158,6 +172,8 @@ pub struct Encoder {
     config: ModelConfig,
     model: LoadedModel,
     native_text: Option<NativeText>,
+    /// Chinese-CLIP's text tower on the native engine.
+    native_bert: Option<glimpse_kernels::post_ln::NativeBertText>,
     native_vision: Option<NativeVision>,
     options: LoadOptions,
     tokenizer: Option<TextTokenizer>,
@@ -231,6 +247,7 @@ impl Encoder {
             precision,
             ..*options
         };
+        let mut native_bert = None;
         let (model, native_text, native_vision, tokenizer) = match &config {
             ModelConfig::Clip(clip) => {
                 // The tokenizer (a large JSON file) loads on another thread while the weights
@@ -270,6 +287,37 @@ impl Encoder {
                     native_vision,
                     tokenizer,
                 )
+            }
+            ModelConfig::ChineseClip(cc) => {
+                let tokenizer = towers
+                    .text()
+                    .then(|| BertTokenizer::from_dir(&dir, cc.text_config.max_position_embeddings))
+                    .transpose()?
+                    .map(TextTokenizer::Bert);
+                if native {
+                    let packed = crate::chinese_clip::pack::pack_checkpoint(
+                        &checkpoint,
+                        cc,
+                        towers,
+                        options.precision,
+                        isa,
+                    )?;
+                    native_bert = packed.text;
+                    let model = ChineseClipModel {
+                        text: None,
+                        vision: None,
+                        logit_scale: packed.logit_scale,
+                    };
+                    (
+                        LoadedModel::ChineseClip(model),
+                        None,
+                        packed.vision,
+                        tokenizer,
+                    )
+                } else {
+                    let model = checkpoint.load_chinese_clip(cc, towers, device)?;
+                    (LoadedModel::ChineseClip(model), None, None, tokenizer)
+                }
             }
             ModelConfig::Siglip(siglip) => {
                 // The native text tower needs the tokenizer's pad id: tokenizer first.
@@ -313,6 +361,7 @@ impl Encoder {
             config,
             model,
             native_text,
+            native_bert,
             native_vision,
             options: *options,
             tokenizer,
@@ -323,7 +372,10 @@ impl Encoder {
     /// The engine that runs the loaded towers: [`Engine::Native`] or [`Engine::Burn`] (never
     /// [`Engine::Auto`]).
     pub fn engine(&self) -> Engine {
-        match self.native_text.is_some() || self.native_vision.is_some() {
+        match self.native_text.is_some()
+            || self.native_bert.is_some()
+            || self.native_vision.is_some()
+        {
             true => Engine::Native,
             false => Engine::Burn,
         }
@@ -378,7 +430,7 @@ impl Encoder {
         let bias = self.model.logit_bias()?;
         let scale = match &self.model {
             LoadedModel::Siglip(m) => m.logit_scale,
-            LoadedModel::Clip(_) => return None,
+            LoadedModel::Clip(_) | LoadedModel::ChineseClip(_) => return None,
         };
         Some(crate::siglip::relevance(cosine, scale, bias))
     }
@@ -442,6 +494,7 @@ impl Encoder {
             let embedded = match &self.model {
                 LoadedModel::Clip(m) => m.encode_images(pixels)?,
                 LoadedModel::Siglip(m) => m.encode_images(pixels)?,
+                LoadedModel::ChineseClip(m) => m.encode_images(pixels)?,
             };
             out.extend(rows(embedded)?);
         }
@@ -477,13 +530,18 @@ impl Encoder {
     /// [`Error::TowerNotLoaded`]; [`Error::InvalidInput`] for an empty or over-long sequence or
     /// an id outside the vocabulary; [`Error::Execution`] if the backend fails.
     pub fn embed_token_ids<S: AsRef<[u32]>>(&self, ids: &[S]) -> Result<Vec<Vec<f32>>> {
-        match &self.native_text {
-            Some(native) => {
+        match (&self.native_text, &self.native_bert) {
+            (Some(native), _) => {
                 for (i, row) in ids.iter().enumerate() {
                     native.check_ids(row.as_ref(), i)?;
                 }
             }
-            None => match &self.model {
+            (None, Some(native)) => {
+                for (i, row) in ids.iter().enumerate() {
+                    native.bert().check_ids(row.as_ref(), i)?;
+                }
+            }
+            (None, None) => match &self.model {
                 LoadedModel::Clip(m) => {
                     let tower = m.text_tower()?;
                     for (i, row) in ids.iter().enumerate() {
@@ -492,6 +550,9 @@ impl Encoder {
                 }
                 // Checked by `encode_texts`, batch by batch.
                 LoadedModel::Siglip(m) => {
+                    m.text_tower()?;
+                }
+                LoadedModel::ChineseClip(m) => {
                     m.text_tower()?;
                 }
             },
@@ -504,6 +565,14 @@ impl Encoder {
         for chunk in order.chunks(MAX_BATCH) {
             let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_ref()).collect();
             let embedded = match &self.native_text {
+                None if self.native_bert.is_some() => self
+                    .native_bert
+                    .as_ref()
+                    .expect("checked")
+                    .encode(&batch, None)?
+                    .chunks(self.dim())
+                    .map(<[f32]>::to_vec)
+                    .collect(),
                 Some(native) => native
                     .encode(&batch)?
                     .chunks(self.dim())
@@ -514,6 +583,9 @@ impl Encoder {
                     LoadedModel::Siglip(m) => {
                         let pad_id = self.tokenizer()?.pad_id();
                         rows(m.encode_texts(&batch, pad_id)?)?
+                    }
+                    LoadedModel::ChineseClip(m) => {
+                        rows(m.encode_texts(&batch, self.tokenizer()?.pad_id())?)?
                     }
                 },
             };

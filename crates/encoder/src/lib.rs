@@ -74,6 +74,7 @@ pub mod architecture;
 pub mod backend;
 pub mod bert;
 pub mod checkpoint;
+pub mod chinese_clip;
 pub mod clip;
 pub mod config;
 pub mod encoder;

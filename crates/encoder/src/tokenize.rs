@@ -209,6 +209,8 @@ pub enum TextTokenizer {
     Clip(ClipTokenizer),
     /// SigLIP: ids padded to the context with the tokenizer's pad id.
     Siglip(crate::siglip::SiglipTokenizer),
+    /// BERT WordPiece (Chinese-CLIP): unpadded ids, `[CLS] … [SEP]`.
+    Bert(crate::bert::BertTokenizer),
 }
 
 impl TextTokenizer {
@@ -220,6 +222,7 @@ impl TextTokenizer {
         match self {
             TextTokenizer::Clip(t) => t.encode(text),
             TextTokenizer::Siglip(t) => t.encode(text),
+            TextTokenizer::Bert(t) => t.encode(text),
         }
     }
 
@@ -231,6 +234,7 @@ impl TextTokenizer {
         match self {
             TextTokenizer::Clip(t) => t.encode_batch(texts),
             TextTokenizer::Siglip(t) => t.encode_batch(texts),
+            TextTokenizer::Bert(t) => t.encode_batch(texts),
         }
     }
 
@@ -239,6 +243,7 @@ impl TextTokenizer {
         match self {
             TextTokenizer::Clip(t) => t.context_length(),
             TextTokenizer::Siglip(t) => t.context_length(),
+            TextTokenizer::Bert(t) => t.context_length(),
         }
     }
 
@@ -247,6 +252,7 @@ impl TextTokenizer {
         match self {
             TextTokenizer::Clip(t) => t.pad_id(),
             TextTokenizer::Siglip(t) => t.pad_id(),
+            TextTokenizer::Bert(t) => t.pad_id(),
         }
     }
 }

@@ -164,7 +164,7 @@ fn last_hidden_states_match_transformers_on_native_kernels() {
         // Each sequence alone equals its row in the padded batch: padding is masked.
         for (b, row) in r.ids.iter().enumerate() {
             let alone = native
-                .forward(&[row.clone()], types.map(|t| &t[b..b + 1]))
+                .forward(std::slice::from_ref(row), types.map(|t| &t[b..b + 1]))
                 .unwrap();
             for i in 0..row.len() {
                 let c = cosine(alone.row(0, i), states.row(b, i));

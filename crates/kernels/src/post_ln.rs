@@ -425,3 +425,82 @@ impl NativeBert {
         })
     }
 }
+
+/// How [`NativeBertText`] pools the hidden states of a sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BertPooling {
+    /// Position 0, the [CLS] token (Chinese-CLIP).
+    First,
+    /// The mean over the real positions (sentence-transformers' mean pooling).
+    Mean,
+}
+
+/// A text tower made of a BERT-family encoder, a pooling and an optional projection:
+/// token ids in, L2-normalised embeddings out.
+#[derive(Debug)]
+pub struct NativeBertText {
+    bert: NativeBert,
+    pooling: BertPooling,
+    projection: Option<Dense>,
+}
+
+impl NativeBertText {
+    /// The tower: `bert`, then `pooling`, then `projection` (a linear layer, with or without
+    /// bias) if any.
+    ///
+    /// # Panics
+    /// If the projection's inputs differ from the encoder's width.
+    pub fn new(bert: NativeBert, pooling: BertPooling, projection: Option<Dense>) -> Self {
+        if let Some(p) = &projection {
+            assert_eq!(p.inputs(), bert.hidden(), "projection inputs");
+        }
+        Self {
+            bert,
+            pooling,
+            projection,
+        }
+    }
+
+    /// The encoder.
+    pub fn bert(&self) -> &NativeBert {
+        &self.bert
+    }
+
+    /// The embedding width.
+    pub fn dim(&self) -> usize {
+        self.projection
+            .as_ref()
+            .map_or(self.bert.hidden(), Dense::outputs)
+    }
+
+    /// L2-normalised embeddings `[batch, dim]` of unpadded id sequences (token types as
+    /// [`NativeBert::forward`] takes them).
+    ///
+    /// # Errors
+    /// As [`NativeBert::forward`].
+    pub fn encode<S: AsRef<[u32]>>(
+        &self,
+        ids: &[S],
+        token_types: Option<&[S]>,
+    ) -> Result<Vec<f32>> {
+        let states = self.bert.forward(ids, token_types)?;
+        let pooled = match self.pooling {
+            BertPooling::First => states.first(),
+            BertPooling::Mean => states.mean(),
+        };
+        let batch = ids.len();
+        Ok(match &self.projection {
+            Some(p) => {
+                let mut scratch = Default::default();
+                crate::dense::project(self.bert.isa, p, &pooled, batch, &mut scratch)
+            }
+            None => {
+                let mut out = pooled;
+                for row in out.chunks_exact_mut(self.bert.hidden) {
+                    ops::l2_normalize(row);
+                }
+                out
+            }
+        })
+    }
+}

@@ -14,7 +14,8 @@
 //! - [`keys`] — the one key map ([`BertKeys`]), for both layouts, under any prefix;
 //! - [`model`] — the burn modules ([`BertModel`]), trainable on an autodiff device;
 //! - [`load`] — checkpoint → burn ([`crate::checkpoint::Checkpoint::load_bert`]);
-//! - [`pack`] — checkpoint → the native kernels ([`glimpse_kernels::NativeBert`]).
+//! - [`pack`] — checkpoint → the native kernels ([`glimpse_kernels::post_ln::NativeBert`]);
+//! - [`tokenize`] — [`BertTokenizer`] (WordPiece, from `tokenizer.json` or `vocab.txt`).
 //!
 //! ```no_run
 //! use glimpse_encoder::bert::{BertConfig, BertFlavor};
@@ -43,7 +44,9 @@ pub mod keys;
 pub mod load;
 pub mod model;
 pub mod pack;
+pub mod tokenize;
 
 pub use config::{BertConfig, BertFlavor};
 pub use keys::BertKeys;
 pub use model::BertModel;
+pub use tokenize::BertTokenizer;

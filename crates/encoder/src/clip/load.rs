@@ -163,7 +163,7 @@ impl Reader<'_> {
         })
     }
 
-    fn vision_tower(&self, keys: &VisionKeys) -> Result<ClipVisionTower> {
+    pub(crate) fn vision_tower(&self, keys: &VisionKeys) -> Result<ClipVisionTower> {
         let patch = &keys.patch_embedding;
         // [d, c, p, p] is [d, c·p·p] row-major; the matmul wants [c·p·p, d].
         let weight = transpose(&self.values(&patch.weight)?, patch.d_out, patch.d_in);
