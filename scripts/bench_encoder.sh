@@ -9,7 +9,7 @@
 # CARGO_FLAGS (e.g. "--all-features" to reuse the test build), ISA (avx2, portable, avx512:
 # caps Glimpse's kernels through GLIMPSE_ISA; ISA=avx2 also caps PyTorch to AVX2 with
 # ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2, so both sides
-# run what an AVX2 laptop runs), PRECISIONS (default "f32 bf16"). Glimpse runs once per precision.
+# run what an AVX2 laptop runs), PRECISIONS (default "f32 bf16 int8"). Glimpse runs once per precision.
 # Needs python3 with torch + transformers (scripts/requirements-bench.txt); a missing
 # checkpoint is generated with scripts/make_fixtures.py --full (random weights, real layout).
 set -euo pipefail
@@ -39,7 +39,7 @@ if [ -n "${ISA:-}" ]; then
     fi
     echo "ISA cap: GLIMPSE_ISA=$ISA; PyTorch env: ${PY_ENV[*]:-(uncapped)}" >&2
 fi
-PRECISIONS="${PRECISIONS:-f32 bf16}"
+PRECISIONS="${PRECISIONS:-f32 bf16 int8}"
 
 flag="--release"
 [ "$PROFILE" = "dev" ] && flag=""
@@ -48,6 +48,7 @@ bin="${CARGO_TARGET_DIR:-target}/$([ "$PROFILE" = dev ] && echo debug || echo re
 
 : >"$OUT/glimpse.jsonl"
 : >"$OUT/glimpse_bf16.jsonl"
+: >"$OUT/glimpse_int8.jsonl"
 if [[ " $PRECISIONS " == *" f32 "* ]]; then
     RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" --cases "$CASES" \
         >"$OUT/glimpse.jsonl"
@@ -57,11 +58,16 @@ if [[ " $PRECISIONS " == *" bf16 "* ]]; then
         --cases "$(echo "$CASES" | tr ',' '\n' | grep -v jpeg | paste -sd, -)" --precision bf16 \
         >"$OUT/glimpse_bf16.jsonl"
 fi
+if [[ " $PRECISIONS " == *" int8 "* ]]; then
+    RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" \
+        --cases "$(echo "$CASES" | tr ',' '\n' | grep -v jpeg | paste -sd, -)" --precision int8 \
+        >"$OUT/glimpse_int8.jsonl"
+fi
 env "${PY_ENV[@]}" python3 scripts/bench_pytorch.py --model "$MODEL" --threads "$THREADS" \
     --reps "$REPS" --cases "$CASES" >"$OUT/pytorch.jsonl"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-python3 - "$OUT/glimpse.jsonl" "$OUT/glimpse_bf16.jsonl" "$OUT/pytorch.jsonl" <<'EOF'
+python3 - "$OUT/glimpse.jsonl" "$OUT/glimpse_bf16.jsonl" "$OUT/pytorch.jsonl" "$OUT/glimpse_int8.jsonl" <<'EOF'
 import json, sys
 
 def load(path):
@@ -76,8 +82,10 @@ def load(path):
     return rows
 
 ours, bf16, ref = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
+int8 = load(sys.argv[4])
 print(f"{'case':<12}{'size':>8}{'glimpse ms':>13}{'pytorch ms':>13}{'speed-up':>10}")
 rows = [(k, ours.get(k), "") for k in ours] + [(k, bf16[k], " bf16") for k in bf16]
+rows += [(k, int8[k], " int8") for k in int8]
 rows += [(k, None, "") for k in ref if k not in ours and k[0] != "text_pad77"]
 for key, o, tag in sorted(rows, key=lambda r: (str(r[0]), r[2])):
     p = ref.get(key)

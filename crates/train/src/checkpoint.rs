@@ -148,14 +148,14 @@ pub fn default_preprocess(image_size: usize) -> PreprocessConfig {
 }
 
 /// Writes `value` as pretty JSON.
-fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+pub(crate) fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value).expect("JSON");
     text.push('\n');
     write_file(path, text.as_bytes())
 }
 
 /// Writes a file atomically: to a temporary name in the same folder, then renamed.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |source| Error::Io {
         path: path.to_owned(),
         source,

@@ -41,6 +41,7 @@
 pub mod checkpoint;
 mod config;
 mod data;
+pub mod distill;
 mod model;
 mod params;
 mod trainer;

@@ -5,8 +5,6 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
-use crate::model::ContrastiveModel;
-
 /// Gives every parameter an id derived from its path in the module tree, so that optimiser
 /// state saved by one process matches the parameters another process loads.
 pub(crate) struct StableIds {
@@ -79,8 +77,8 @@ impl ModuleVisitor for ScaleGrads<'_> {
 
 /// Rescales the gradients so that their global L2 norm is at most `max_norm`; returns the norm
 /// before clipping.
-pub(crate) fn clip_global_norm(
-    model: &ContrastiveModel,
+pub(crate) fn clip_global_norm<M: Module>(
+    model: &M,
     grads: &mut GradientsParams,
     max_norm: Option<f32>,
 ) -> f32 {

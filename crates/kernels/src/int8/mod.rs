@@ -172,8 +172,13 @@ unsafe impl Send for CPtr {}
 unsafe impl Sync for CPtr {}
 
 impl CPtr {
-    fn get(self) -> *mut f32 {
-        self.0
+    /// Elements `row_start + cols` of C.
+    ///
+    /// # Safety
+    /// They lie inside C, and no other reference to them is alive while the slice is.
+    unsafe fn segment<'c>(self, row_start: usize, cols: std::ops::Range<usize>) -> &'c mut [f32] {
+        // SAFETY: as the caller guarantees.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(row_start + cols.start), cols.len()) }
     }
 }
 
@@ -222,17 +227,22 @@ pub fn gemm_i8(
     let col_tiles = panels.div_ceil(tile_panels);
     let data = w.data.as_slice();
     let cptr = CPtr(c.as_mut_ptr());
+    let finish = finisher(avx512);
     let tile = |t: usize| {
         let (rt, ct) = (t / col_tiles, t % col_tiles);
         let (g0, g1) = (rt * tile_groups, ((rt + 1) * tile_groups).min(groups));
         let (p0, p1) = (ct * tile_panels, ((ct + 1) * tile_panels).min(panels));
+        let tile_cols = p0 * NR..(p1 * NR).min(n);
         let mut sums = [0i32; MR * NR];
-        for p in p0..p1 {
-            let cols = p * NR..((p + 1) * NR).min(n);
-            let panel = &data[p * units * NR * UNIT..(p + 1) * units * NR * UNIT];
-            for g in g0..g1 {
-                let r0 = g * MR;
-                let nrows = MR.min(m - r0);
+        // Row groups outside, panels inside: the tile's panels (at most 8 × k × 32 bytes)
+        // stay in L2 across its row groups, and each row's activation runs once over all the
+        // tile's columns.
+        for g in g0..g1 {
+            let r0 = g * MR;
+            let nrows = MR.min(m - r0);
+            for p in p0..p1 {
+                let cols = p * NR..((p + 1) * NR).min(n);
+                let panel = &data[p * units * NR * UNIT..(p + 1) * units * NR * UNIT];
                 // SAFETY: `panel` holds `units` units; rows `r0..r0 + nrows` of `codes` are
                 // `lda = units · UNIT` bytes each (quantise_rows sized it to `m · lda`).
                 unsafe {
@@ -248,23 +258,27 @@ pub fn gemm_i8(
                 for (i, q) in rows[r0..r0 + nrows].iter().enumerate() {
                     // SAFETY: row `r0 + i < m`, columns `cols` (inside `n`) of C: this tile's
                     // own elements (tiles own distinct row groups × panels), inside `c` by the
-                    // assertion above.
-                    let out = unsafe {
-                        std::slice::from_raw_parts_mut(
-                            cptr.get().add((r0 + i) * n + cols.start),
-                            cols.len(),
-                        )
+                    // assertion above; no other reference to them is alive.
+                    let out = unsafe { cptr.segment((r0 + i) * n, cols.clone()) };
+                    let bias = match epilogue {
+                        Epilogue::None => None,
+                        Epilogue::Bias(b) | Epilogue::BiasAct(b, _) => Some(&b[cols.clone()]),
                     };
-                    finish(
-                        &sums[i * NR..i * NR + cols.len()],
-                        *q,
-                        &w.scales[cols.clone()],
-                        &w.sums[cols.clone()],
+                    finish(Finish {
+                        sums: &sums[i * NR..i * NR + cols.len()],
+                        row: *q,
+                        scales: &w.scales[cols.clone()],
+                        col_sums: &w.sums[cols.clone()],
+                        bias,
                         out,
                         accumulate,
-                        epilogue,
-                        cols.start,
-                    );
+                    });
+                }
+            }
+            if let Epilogue::BiasAct(_, act) = epilogue {
+                for r in r0..r0 + nrows {
+                    // SAFETY: as above, for the tile's columns of row `r`.
+                    ops::activate(unsafe { cptr.segment(r * n, tile_cols.clone()) }, act);
                 }
             }
         }
@@ -277,31 +291,49 @@ pub fn gemm_i8(
     }
 }
 
-/// Scales one row segment of sums back to f32 into `out` (`=` or `+=`), then the epilogue
-/// (`col0`: the segment's first column, for the bias).
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn finish(
-    sums: &[i32],
-    q: RowQuant,
-    scales: &[f32],
-    col_sums: &[i32],
-    out: &mut [f32],
+/// One row segment of the i32 sums and what turns it into f32.
+struct Finish<'a> {
+    sums: &'a [i32],
+    row: RowQuant,
+    scales: &'a [f32],
+    col_sums: &'a [i32],
+    bias: Option<&'a [f32]>,
+    out: &'a mut [f32],
     accumulate: bool,
-    epilogue: Epilogue<'_>,
-    col0: usize,
-) {
-    let bias = match epilogue {
-        Epilogue::None => None,
-        Epilogue::Bias(b) | Epilogue::BiasAct(b, _) => Some(&b[col0..col0 + out.len()]),
-    };
-    let (sa, za) = (q.scale, q.zero);
-    for (j, o) in out.iter_mut().enumerate() {
-        let v = (sums[j] - za * col_sums[j]) as f32 * (sa * scales[j]);
-        let v = v + bias.map_or(0.0, |b| b[j]);
-        *o = if accumulate { *o + v } else { v };
+}
+
+/// `out (+)= sa·sw·(sum − za·Σqw) + bias`, written for the compiler to vectorise.
+#[inline(always)]
+fn finish_generic(f: Finish<'_>) {
+    let (sa, za) = (f.row.scale, f.row.zero);
+    let n = f.out.len();
+    let (sums, scales, col_sums) = (&f.sums[..n], &f.scales[..n], &f.col_sums[..n]);
+    let zeros = [0f32; NR];
+    let bias = f.bias.unwrap_or(&zeros[..n.min(NR)]);
+    let bias = &bias[..n];
+    for j in 0..n {
+        let v = (sums[j] - za * col_sums[j]) as f32 * (sa * scales[j]) + bias[j];
+        f.out[j] = if f.accumulate { f.out[j] + v } else { v };
     }
-    if let Epilogue::BiasAct(_, act) = epilogue {
-        ops::activate(out, act);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+fn finish_avx512(f: Finish<'_>) {
+    finish_generic(f)
+}
+
+fn finish_portable(f: Finish<'_>) {
+    finish_generic(f)
+}
+
+/// The epilogue compiled for zmm registers where the CPU has AVX-512.
+fn finisher(avx512: bool) -> fn(Finish<'_>) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512 {
+        // SAFETY: the caller checked that the CPU has AVX-512F/BW/DQ/VL.
+        return |f| unsafe { finish_avx512(f) };
     }
+    let _ = avx512;
+    finish_portable
 }

@@ -4,7 +4,11 @@
 //! ```text
 //! cargo run --release -p glimpse-train --example train -- --out models/glimpse-shapes
 //! cargo run --release -p glimpse-train --example train -- --eval-only models/glimpse-shapes
+//! cargo run --release -p glimpse-train --example train -- --distill --out models/glimpse-shapes-zh
 //! ```
+//!
+//! `--distill` trains a Chinese (and English) query tower into the space of `--teacher`
+//! instead ([`distill`]).
 //!
 //! Steps: generate the training pictures ([`glimpse_synth`]) into a folder with a
 //! `captions.tsv`; train a tiny ViT + tiny text transformer (the real CLIP vocabulary and
@@ -26,12 +30,15 @@ use glimpse_encoder::{
 use glimpse_synth::{self as synth, Format};
 use glimpse_train::{Dataset, SaveDType, TrainConfig, Trainer};
 
+mod distill;
+
 #[derive(Parser, Debug)]
 #[command(about = "Train the small demo CLIP on synthetic shapes and measure its recall")]
 struct Args {
-    /// Where to write the trained checkpoint.
-    #[arg(long, default_value = "models/glimpse-shapes")]
-    out: PathBuf,
+    /// Where to write the trained checkpoint (default: models/glimpse-shapes, with
+    /// `--distill` models/glimpse-shapes-zh).
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Continue training from this Hugging Face checkpoint (e.g. a previous run's output)
     /// instead of starting from scratch; the model-size options are then ignored.
     #[arg(long)]
@@ -48,15 +55,15 @@ struct Args {
     /// Number of validation pictures (balanced over the 48 colour × shape queries).
     #[arg(long, default_value_t = 480)]
     val_images: usize,
-    /// Optimiser steps.
-    #[arg(long, default_value_t = 3670)]
-    steps: usize,
+    /// Optimiser steps (default: 3670, with `--distill` 3000).
+    #[arg(long)]
+    steps: Option<usize>,
     /// Pairs per batch.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 2e-3)]
-    lr: f64,
+    /// Peak learning rate (default: 2e-3, with `--distill` 1e-3).
+    #[arg(long)]
+    lr: Option<f64>,
     /// Warm-up steps.
     #[arg(long, default_value_t = 100)]
     warmup: usize,
@@ -103,6 +110,48 @@ struct Args {
     /// Print a progress line every this many steps.
     #[arg(long, default_value_t = 25)]
     log_every: usize,
+    /// Distil a multilingual query tower (Chinese and English captions → the teacher's
+    /// embeddings of the English captions) instead of training a CLIP.
+    #[arg(long)]
+    distill: bool,
+    /// With `--distill`: the CLIP whose text tower is the teacher and whose image tower the
+    /// evaluation uses.
+    #[arg(long, default_value = "models/glimpse-shapes")]
+    teacher: PathBuf,
+    /// With `--distill`: the folder with the tower's `tokenizer.json` and
+    /// `tokenizer_config.json` (made by `scripts/make_zh_vocab.py`).
+    #[arg(long, default_value = "models/glimpse-shapes-zh")]
+    vocab: PathBuf,
+    /// With `--distill`: the student's width.
+    #[arg(long, default_value_t = 128)]
+    student_width: usize,
+    /// With `--distill`: the student's layers.
+    #[arg(long, default_value_t = 2)]
+    student_layers: usize,
+    /// With `--distill`: train on the Chinese captions only (by default the English ones
+    /// too, so that the tower answers both languages).
+    #[arg(long)]
+    chinese_only: bool,
+}
+
+impl Args {
+    fn out(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            PathBuf::from(if self.distill {
+                "models/glimpse-shapes-zh"
+            } else {
+                "models/glimpse-shapes"
+            })
+        })
+    }
+
+    fn steps(&self) -> usize {
+        self.steps.unwrap_or(if self.distill { 3000 } else { 3670 })
+    }
+
+    fn lr(&self) -> f64 {
+        self.lr.unwrap_or(if self.distill { 1e-3 } else { 2e-3 })
+    }
 }
 
 fn model_config(args: &Args) -> ClipConfig {
@@ -152,11 +201,28 @@ fn evaluate(model_dir: &Path, data: &Path, val_images: usize, seed: u64) -> Resu
         .into_data()
         .try_into_vec()
         .unwrap();
-    let dim = config.projection_dim;
+    Ok(recall(
+        &image_embeddings,
+        &samples,
+        &text_embeddings,
+        &queries,
+        config.projection_dim,
+    ))
+}
 
+/// Text→image recall@1 and @5 of `queries` (embedded as `query_embeddings`) over the pictures
+/// `samples` (embedded as `image_embeddings`), printing each query's first relevant rank: a
+/// query succeeds at k when a picture of its colour and shape is among the top k.
+fn recall(
+    image_embeddings: &[f32],
+    samples: &[synth::Sample],
+    query_embeddings: &[f32],
+    queries: &[(String, synth::Colour, synth::Shape)],
+    dim: usize,
+) -> (f64, f64) {
     let (mut hits1, mut hits5) = (0usize, 0usize);
     for (q, (query, colour, shape)) in queries.iter().enumerate() {
-        let t = &text_embeddings[q * dim..(q + 1) * dim];
+        let t = &query_embeddings[q * dim..(q + 1) * dim];
         let mut scored: Vec<(f32, usize)> = image_embeddings
             .chunks_exact(dim)
             .enumerate()
@@ -188,7 +254,7 @@ fn evaluate(model_dir: &Path, data: &Path, val_images: usize, seed: u64) -> Resu
         );
     }
     let n = queries.len() as f64;
-    Ok((hits1 as f64 / n, hits5 as f64 / n))
+    (hits1 as f64 / n, hits5 as f64 / n)
 }
 
 fn embed_images(
@@ -288,6 +354,9 @@ fn keep_freed_memory() {}
 fn main() -> Result<()> {
     keep_freed_memory();
     let args = Args::parse();
+    if args.distill {
+        return distill::run(&args);
+    }
     if let Some(dir) = &args.eval_only {
         let (r1, r5) = evaluate(dir, &args.data, args.val_images, args.seed)?;
         println!(
@@ -321,9 +390,9 @@ fn main() -> Result<()> {
             .join("../encoder/tests/fixtures/tiny-clip/tokenizer.json")
     });
     let config = TrainConfig {
-        steps: args.steps,
+        steps: args.steps(),
         batch_size: args.batch_size,
-        learning_rate: args.lr,
+        learning_rate: args.lr(),
         warmup_steps: args.warmup,
         seed: args.seed,
         ..TrainConfig::default()
@@ -359,7 +428,7 @@ fn main() -> Result<()> {
         Some(budget) => {
             // Warm-up first (its learning rates do not depend on the total), timing its second
             // half; then as many steps as the rest of the budget allows.
-            let warmup = args.warmup.clamp(2, args.steps);
+            let warmup = args.warmup.clamp(2, args.steps());
             trainer.set_steps(warmup);
             let mut timed = Vec::new();
             let mut on_step = on_step;
@@ -371,7 +440,7 @@ fn main() -> Result<()> {
             })?;
             let per_step = timed.iter().sum::<f64>() / timed.len().max(1) as f64;
             let left = budget - training.elapsed().as_secs_f64();
-            let total = (warmup + (left / per_step).max(0.0) as usize).min(args.steps);
+            let total = (warmup + (left / per_step).max(0.0) as usize).min(args.steps());
             println!("{per_step:.3} s per step: {total} steps in all (rerun with --steps {total})");
             trainer.set_steps(total);
             trainer.train_batches(&data, &mut batches, on_step)?;
@@ -383,14 +452,15 @@ fn main() -> Result<()> {
     } else {
         SaveDType::F16
     };
-    trainer.export(&args.out, dtype)?;
+    let out = args.out();
+    trainer.export(&out, dtype)?;
     println!(
         "trained {} steps in {train_secs:.0} s; saved {}",
         trainer.step_count(),
-        args.out.display()
+        out.display()
     );
 
-    let (r1, r5) = evaluate(&args.out, &args.data, args.val_images, args.seed)?;
+    let (r1, r5) = evaluate(&out, &args.data, args.val_images, args.seed)?;
     println!(
         "recall@1 {r1:.3}  recall@5 {r5:.3}  ({} queries, {} validation pictures); total {:.0} s",
         synth::queries().len(),
