@@ -225,3 +225,43 @@ fn token_types_change_bert_and_are_checked() {
     .unwrap_err();
     assert!(err.to_string().contains("transformer.layer.0"), "{err}");
 }
+
+#[test]
+fn state_dict_round_trips_to_the_checkpoint_and_the_native_kernels() {
+    use glimpse_encoder::bert::{state_dict, BertKeys};
+    let r = reference();
+    for case in &CASES {
+        let config = config(case);
+        let dir = fixtures().join("chinese_clip").join(case.name);
+        let checkpoint = Checkpoint::open_dir(&dir).unwrap();
+        let model = checkpoint
+            .load_bert(&config, case.flavor, "", &Device::flex())
+            .unwrap();
+        let keys = BertKeys::new(&config, case.flavor, "");
+        let state = state_dict(&model, &keys).unwrap();
+        assert_eq!(state.len(), keys.specs().len());
+        for spec in keys.specs() {
+            let (shape, values) = &state[&spec.key];
+            assert_eq!(shape, &spec.shape, "{}", spec.key);
+            assert!(
+                values == &checkpoint.read_f32(&spec.key, &spec.shape).unwrap(),
+                "{}",
+                spec.key
+            );
+        }
+        let native = pack::pack_bert(&state, &keys, Precision::F32, Isa::detect()).unwrap();
+        let types = (case.flavor == BertFlavor::Bert).then_some(r.types.as_slice());
+        let states = native.forward(&r.ids, types).unwrap();
+        let want = r.tensors[&format!("{}.last_hidden_state", case.name)].f32();
+        let (worst, _) = compare(
+            case.name,
+            "native from a state dict",
+            &r.ids,
+            |b, i| states.row(b, i).to_vec(),
+            &want,
+            states.seq,
+            states.width,
+        );
+        assert!(worst >= 0.99999);
+    }
+}

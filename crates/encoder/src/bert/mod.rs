@@ -15,6 +15,7 @@
 //! - [`model`] — the burn modules ([`BertModel`]), trainable on an autodiff device;
 //! - [`load`] — checkpoint → burn ([`crate::checkpoint::Checkpoint::load_bert`]);
 //! - [`pack`] — checkpoint → the native kernels ([`glimpse_kernels::post_ln::NativeBert`]);
+//! - [`state_dict`](mod@state_dict) — burn modules → checkpoint tensors (saving a trained encoder);
 //! - [`tokenize`] — [`BertTokenizer`] (WordPiece, from `tokenizer.json` or `vocab.txt`).
 //!
 //! ```no_run
@@ -44,9 +45,11 @@ pub mod keys;
 pub mod load;
 pub mod model;
 pub mod pack;
+pub mod state_dict;
 pub mod tokenize;
 
 pub use config::{BertConfig, BertFlavor};
 pub use keys::BertKeys;
 pub use model::BertModel;
+pub use state_dict::state_dict;
 pub use tokenize::BertTokenizer;

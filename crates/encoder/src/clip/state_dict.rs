@@ -48,8 +48,8 @@ pub fn state_dict(model: &ClipModel, config: &ClipConfig) -> Result<StateDict> {
     Ok(writer.state)
 }
 
-struct Writer {
-    state: StateDict,
+pub(crate) struct Writer {
+    pub(crate) state: StateDict,
 }
 
 impl Writer {
@@ -68,7 +68,11 @@ impl Writer {
         Ok(())
     }
 
-    fn put<const D: usize>(&mut self, spec: &TensorSpec, tensor: Tensor<D>) -> Result<()> {
+    pub(crate) fn put<const D: usize>(
+        &mut self,
+        spec: &TensorSpec,
+        tensor: Tensor<D>,
+    ) -> Result<()> {
         let dims = tensor.dims().to_vec();
         if dims != spec.shape {
             return Err(Error::ShapeMismatch {
@@ -81,7 +85,7 @@ impl Writer {
     }
 
     /// A burn `Linear` (`[in, out]`) as PyTorch's `nn.Linear` (`weight` `[out, in]`, `bias`).
-    fn linear(&mut self, keys: &LinearKeys, linear: &Linear) -> Result<()> {
+    pub(crate) fn linear(&mut self, keys: &LinearKeys, linear: &Linear) -> Result<()> {
         self.transposed(&keys.weight, &linear.weight, keys.d_in, keys.d_out)?;
         match (&keys.bias, &linear.bias) {
             (Some(spec), Some(bias)) => self.put(spec, bias.val()),
@@ -117,7 +121,7 @@ impl Writer {
         self.insert(spec, t)
     }
 
-    fn layer_norm(&mut self, keys: &NormKeys, norm: &LayerNorm) -> Result<()> {
+    pub(crate) fn layer_norm(&mut self, keys: &NormKeys, norm: &LayerNorm) -> Result<()> {
         self.put(&keys.weight, norm.gamma.val())?;
         let beta = match &norm.beta {
             Some(beta) => beta.val(),
@@ -126,7 +130,7 @@ impl Writer {
         self.put(&keys.bias, beta)
     }
 
-    fn embedding(&mut self, spec: &TensorSpec, embedding: &Embedding) -> Result<()> {
+    pub(crate) fn embedding(&mut self, spec: &TensorSpec, embedding: &Embedding) -> Result<()> {
         self.put(spec, embedding.weight.val())
     }
 
