@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::exact;
 use crate::flat::FlatGraph;
 use crate::graph::Graph;
+use crate::integrity::Integrity;
 use crate::reentry::{self, FilterScope};
 use crate::search::{SearchPath, SearchStats};
 use crate::slots::Slots;
@@ -65,6 +66,8 @@ pub struct Index {
     pub(crate) changes: AtomicU64,
     /// Where this index was last loaded from or saved to, and `changes` then.
     pub(crate) saved: Mutex<Option<SavedAt>>,
+    /// Whether its files were found intact (see [`Index::open`]).
+    pub(crate) integrity: Arc<Integrity>,
 }
 
 /// A directory holding this index as it was at `changes` (see [`Index::save`]).
@@ -139,8 +142,10 @@ pub struct IndexStats {
     pub tombstones: usize,
     /// Nodes in the graph (live + tombstones).
     pub graph_nodes: usize,
-    /// Approximate heap bytes: the vectors and id map, the graph's links (`2·m` per node on
-    /// layer 0) and the search snapshot (links and 8-bit codes).
+    /// Approximate heap bytes: the id map, the graph's links (`2·m` per node on layer 0) and
+    /// the search snapshot (links and 8-bit codes). The f32 vectors are file-backed and
+    /// memory-mapped (`4 · dims` bytes per slot in the page cache or on disk, not on the heap),
+    /// so they are not counted unless no temp file could be used.
     pub memory_bytes: usize,
     /// Mean number of layer-0 links per node in the search snapshot (at most `2·m` from the
     /// graph, plus a few the snapshot adds so every node can be reached).
@@ -169,6 +174,7 @@ impl Index {
             writer: Mutex::new(()),
             changes: AtomicU64::new(0),
             saved: Mutex::new(None),
+            integrity: Arc::new(Integrity::verified()),
         }
     }
 
@@ -411,6 +417,7 @@ impl Index {
         ef: Option<usize>,
     ) -> Result<(Vec<(u64, f32)>, SearchStats)> {
         let q = normalized(query, self.config.dims, None)?;
+        self.integrity.check()?;
         let state = self.read_state();
         // Filters run from here on, while this thread holds the read lock.
         let _scope = filter.map(|_| FilterScope::enter(self.key()));
@@ -495,6 +502,7 @@ impl Index {
         filter: Option<&dyn Fn(u64) -> bool>,
     ) -> Result<Vec<(u64, f32)>> {
         let q = normalized(query, self.config.dims, None)?;
+        self.integrity.check()?;
         let state = self.read_state();
         let _scope = filter.map(|_| FilterScope::enter(self.key()));
         let slots = &state.slots;

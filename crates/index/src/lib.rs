@@ -74,6 +74,7 @@ mod flat;
 mod graph;
 mod huge;
 mod index;
+mod integrity;
 pub mod persist;
 mod quant;
 mod reentry;

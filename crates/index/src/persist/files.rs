@@ -50,11 +50,15 @@ fn generation_of(name: &str) -> Option<u64> {
 /// parallel slices (positioned reads, no mapping: the pages stay out of this process's
 /// resident set) whose CRCs are combined in order.
 pub(super) fn checksum(path: &Path) -> std::io::Result<(u64, u32)> {
+    checksum_file(&File::open(path)?)
+}
+
+/// [`checksum`] of an open file.
+pub(super) fn checksum_file(f: &File) -> std::io::Result<(u64, u32)> {
     use rayon::prelude::*;
     use std::os::unix::fs::FileExt;
     /// Bytes per parallel slice.
     const SLICE: u64 = 64 << 20;
-    let f = File::open(path)?;
     let len = f.metadata()?.len();
     let slices = len.div_ceil(SLICE).max(1);
     let parts = (0..slices)

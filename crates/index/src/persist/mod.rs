@@ -70,6 +70,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +79,7 @@ use crate::error::{Error, Result};
 use crate::flat::FlatGraph;
 use crate::graph::Graph;
 use crate::index::{Index, SavedAt, State};
+use crate::integrity::Integrity;
 use crate::slots::Slots;
 use crate::vectors::Vectors;
 
@@ -203,6 +205,8 @@ impl Index {
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
         let _writer = self.lock_writer("save");
+        // Never write damage found by `open`'s check under a fresh checksum.
+        self.integrity.wait()?;
         let state = self.state.read();
         fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let final_path = dir.join(FILE_NAME);
@@ -320,7 +324,38 @@ impl Index {
     /// truncated or corrupt manifest, or a missing, truncated or corrupt graph file,
     /// [`Error::Corrupt`].
     pub fn load(dir: impl AsRef<Path>) -> Result<Index> {
-        load(dir.as_ref(), None)
+        load(dir.as_ref(), None, Verify::Now)
+    }
+
+    /// [`load`](Self::load) that returns before the vectors file's checksum is verified: the
+    /// manifest and the links file (links, search snapshot, codes) are checked as by `load`,
+    /// the vectors file's length too, and its CRC-32 is computed on a background thread while
+    /// the index already answers searches (opening is then O(links + codes), not O(vectors):
+    /// see `docs/PERFORMANCE.md`).
+    ///
+    /// Until that check ends, searches read the vectors unverified (damage there can only
+    /// change a rescored score). Once it found damage, [`verify`](Self::verify), every search
+    /// and [`save`](Self::save) return [`Error::Corrupt`]; a save always waits for the check,
+    /// so damage is never written under a fresh checksum.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Index> {
+        load(dir.as_ref(), None, Verify::Background)
+    }
+
+    /// [`open`](Self::open) with [`load_expecting`](Self::load_expecting)'s checks.
+    pub fn open_expecting(dir: impl AsRef<Path>, expected: &IndexConfig) -> Result<Index> {
+        expected.validate()?;
+        load(dir.as_ref(), Some(expected), Verify::Background)
+    }
+
+    /// Waits for the background check of [`open`](Self::open) (at once for an index that was
+    /// built, or [`load`](Self::load)ed); [`Error::Corrupt`] when the vectors file is damaged.
+    pub fn verify(&self) -> Result<()> {
+        self.integrity.wait()
+    }
+
+    /// True while [`open`](Self::open)'s background check runs.
+    pub fn is_verifying(&self) -> bool {
+        self.integrity.is_pending()
     }
 
     /// [`load`](Self::load), then checks that the file was built with `expected`'s `dims`, `m`
@@ -328,11 +363,20 @@ impl Index {
     /// search-time settings (`ef_search`, `exact_threshold`, `compact_ratio`).
     pub fn load_expecting(dir: impl AsRef<Path>, expected: &IndexConfig) -> Result<Index> {
         expected.validate()?;
-        load(dir.as_ref(), Some(expected))
+        load(dir.as_ref(), Some(expected), Verify::Now)
     }
 }
 
-fn load(dir: &Path, expected: Option<&IndexConfig>) -> Result<Index> {
+/// When [`load`] checks the vectors file's checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verify {
+    /// Before returning.
+    Now,
+    /// On a background thread ([`Index::open`]).
+    Background,
+}
+
+fn load(dir: &Path, expected: Option<&IndexConfig>, verify: Verify) -> Result<Index> {
     let path = dir.join(FILE_NAME);
     let corrupt = |reason: String| Error::Corrupt {
         path: path.clone(),
@@ -345,6 +389,7 @@ fn load(dir: &Path, expected: Option<&IndexConfig>) -> Result<Index> {
     // parsed: the links file (links, search snapshot, codes) is read once and checked in
     // memory, the vectors file streamed (it is mapped, not read, afterwards).
     let mut links = Vec::new();
+    let mut background = None;
     if h.generation != 0 {
         let check = |file: &Path, got: std::io::Result<(u64, u32)>, len: u64, crc: u32| match got {
             Ok((l, c)) if l == len && c == crc => Ok(()),
@@ -362,7 +407,17 @@ fn load(dir: &Path, expected: Option<&IndexConfig>) -> Result<Index> {
         });
         check(&file, got, h.graph_len, h.graph_crc)?;
         let file = files::graph_file(dir, h.generation, DATA_SUFFIX);
-        check(&file, files::checksum(&file), h.data_len, h.data_crc)?;
+        match verify {
+            Verify::Now => check(&file, files::checksum(&file), h.data_len, h.data_crc)?,
+            Verify::Background => {
+                // The length now (the file is mapped below), the checksum later.
+                let len = fs::metadata(&file).map(|m| m.len());
+                check(&file, len.map(|l| (l, h.data_crc)), h.data_len, h.data_crc)?;
+                let opened =
+                    File::open(&file).map_err(|e| corrupt(format!("{}: {e}", file.display())))?;
+                background = Some((file, opened));
+            }
+        }
     }
 
     let (mut config, _): (IndexConfig, usize) =
@@ -426,7 +481,20 @@ fn load(dir: &Path, expected: Option<&IndexConfig>) -> Result<Index> {
             h.live
         )));
     }
-    let index = Index::from_parts(config, State::with_flat(slots, graph, flat));
+    let mut index = Index::from_parts(config, State::with_flat(slots, graph, flat));
+    if let Some((file, opened)) = background {
+        let integrity = Arc::new(Integrity::pending());
+        index.integrity = Arc::clone(&integrity);
+        let (len, crc) = (h.data_len, h.data_crc);
+        std::thread::spawn(move || {
+            let outcome = match files::checksum_file(&opened) {
+                Ok((l, c)) if l == len && c == crc => Ok(()),
+                Ok(_) => Err((file, "vectors file checksum mismatch".to_string())),
+                Err(e) => Err((file, e.to_string())),
+            };
+            integrity.finish(outcome);
+        });
+    }
     *index.saved.lock() = fs::canonicalize(dir).ok().map(|dir| SavedAt {
         dir,
         generation: h.generation,

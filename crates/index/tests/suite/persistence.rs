@@ -276,3 +276,50 @@ fn an_interrupted_save_leaves_the_old_index_and_nothing_that_accumulates() {
     assert_eq!(listing(dir.path()).len(), 3);
     assert!(glimpse_index::persist::leftovers(dir.path()).is_empty());
 }
+
+/// `open` answers before the vectors file's checksum is verified; damage that the background
+/// check finds is a typed error from `verify`, searches and saves (never rewritten under a
+/// fresh checksum), and `load` still refuses it before returning.
+#[test]
+fn open_verifies_the_vectors_in_the_background() {
+    let seed = common::seed("open_background");
+    let (base, queries) = common::dataset(seed, 3_000, 5);
+    let config = IndexConfig {
+        exact_threshold: 0,
+        ..IndexConfig::new(DIMS)
+    };
+    let index = common::build(config, &base);
+    let dir = tempfile::tempdir().unwrap();
+    index.save(dir.path()).unwrap();
+    let opened = Index::open(dir.path()).unwrap();
+    opened.verify().unwrap();
+    assert!(!opened.is_verifying());
+    for q in queries.chunks_exact(DIMS) {
+        assert_eq!(
+            opened.search(q, 10, None).unwrap(),
+            index.search(q, 10, None).unwrap()
+        );
+    }
+    drop(opened); // the files change below: nothing may map them
+    let data = index_files(dir.path())[0].clone();
+    let mut bytes = fs::read(&data).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5A;
+    fs::write(&data, &bytes).unwrap();
+    assert_typed_error(Index::load(dir.path()), "load checks the vectors first");
+    let damaged = Index::open(dir.path()).unwrap();
+    assert!(matches!(damaged.verify(), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        damaged.search(&queries[..DIMS], 5, None),
+        Err(Error::Corrupt { .. })
+    ));
+    let other = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        damaged.save(other.path()),
+        Err(Error::Corrupt { .. })
+    ));
+    drop(damaged);
+    // A vectors file of the wrong length is refused at open.
+    fs::write(&data, &bytes[..bytes.len() - 4]).unwrap();
+    assert_typed_error(Index::open(dir.path()), "truncated vectors");
+}
