@@ -72,7 +72,7 @@
 //!
 //! # Where it runs
 //! [`Isa::detect`] picks the kernels at run time: AVX-512 (f32, and `vdpbf16ps` where the CPU
-//! has AVX-512 BF16), AVX2 + FMA (x86-64-v3: the 5 × 16 ymm microkernels of `gemm/avx2.rs` on
+//! has AVX-512 BF16), AVX2 + FMA (x86-64-v3: the 6 × 16 ymm microkernels of `gemm/avx2.rs` on
 //! the same packed layout, and ymm compilations of the element-wise operations), or the
 //! portable kernels (plain Rust for the build's baseline target; correct everywhere, slow).
 //! The environment variable `GLIMPSE_ISA=portable|avx2|avx512|avx512bf16` caps the choice, so

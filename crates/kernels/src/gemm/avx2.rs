@@ -101,7 +101,9 @@ pub(crate) unsafe fn kernel_f32_avx2<const S: usize>(
 ///
 /// # Safety
 /// AVX2 + FMA; `a` valid for `R` rows of `units` elements `S` apart, `b` for `units` rows of
-/// 16 floats `NR` apart, the `R × w` tile at `c` valid for reads and writes.
+/// 16 floats `NR` apart, the `R × w` tile at `c` valid for reads and writes. With `prefetch`
+/// it also hints the rows of `B` [`PREFETCH_UNITS`] ahead into L1.
+#[allow(clippy::too_many_arguments)]
 #[inline(never)]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn f32_sub<const R: usize, const S: usize>(
