@@ -1,10 +1,16 @@
 //! The demo: generate a small photo folder, index it, search it by text — offline.
 //!
-//! `cargo run --example demo -- [--model <DIR>] [--photos <DIR>] [--library <DIR>] [QUERY]...`
+//! `cargo run --example demo -- [--model <DIR>] [--photos <DIR>] [--library <DIR>] [QUERY]...
+//! [--query-zh <TEXT>] [--query-model <DIR>]`
 //!
 //! Without `--model` it uses `$GLIMPSE_MODEL`, the committed demo model `models/glimpse-shapes`
 //! when present, or else the tiny random-weight parity checkpoint shipped with the encoder's
 //! tests (which exercises the whole pipeline, but whose rankings mean nothing).
+//!
+//! With the demo model it then searches once more in Chinese ("一个蓝色三角形" unless
+//! `--query-zh` says otherwise): the same library reopened with the Chinese query tower
+//! `models/glimpse-shapes-zh` (`LibraryBuilder::query_model`; `--query-model` names another),
+//! no photo re-embedded.
 
 mod common;
 
@@ -33,6 +39,29 @@ struct Args {
     k: usize,
     /// Text queries (default: a few colour + shape queries).
     queries: Vec<String>,
+    /// A query for the query tower (default with the demo model: "一个蓝色三角形").
+    #[arg(long)]
+    query_zh: Option<String>,
+    /// A query tower in sentence-transformers layout for `--query-zh` (default with the demo
+    /// model: models/glimpse-shapes-zh).
+    #[arg(long)]
+    query_model: Option<PathBuf>,
+}
+
+/// The query tower and query of the Chinese search, if one is asked for or the demo model runs
+/// with its defaults.
+fn chinese_query(args: &Args, model: Option<&PathBuf>) -> Option<(PathBuf, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let demo_model = model.is_some_and(|m| m.ends_with("models/glimpse-shapes"));
+    let tower = args.query_model.clone().or_else(|| {
+        let zh = root.join("models/glimpse-shapes-zh");
+        (demo_model && zh.join("modules.json").exists()).then_some(zh)
+    })?;
+    let query = args.query_zh.clone().or_else(|| {
+        (args.queries.is_empty() && args.query_model.is_none())
+            .then(|| "一个蓝色三角形".to_string())
+    })?;
+    Some((tower, query))
 }
 
 /// Writes `count` captioned synthetic photos (shapes on backgrounds) into `dir`.
@@ -45,11 +74,12 @@ fn generate(dir: &Path, count: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Path → caption, from the `captions.tsv` files the generator wrote (to show what each hit is).
-fn read_captions(root: &Path) -> HashMap<PathBuf, String> {
+/// Path → caption, from the caption files (`captions.tsv`, or `captions_zh.tsv`) the generator
+/// wrote (to show what each hit is).
+fn read_captions(root: &Path, file: &str) -> HashMap<PathBuf, String> {
     let mut out = HashMap::new();
     for dir in [root.to_path_buf(), root.join("more")] {
-        let Ok(text) = std::fs::read_to_string(dir.join("captions.tsv")) else {
+        let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
             continue;
         };
         for line in text.lines() {
@@ -106,14 +136,34 @@ fn main() -> anyhow::Result<()> {
     } else {
         args.queries.clone()
     };
-    let captions = read_captions(&args.photos);
+    let captions = read_captions(&args.photos, synth::CAPTIONS_FILE);
     for q in &queries {
-        println!("{q}");
-        for (rank, hit) in lib.search_text(q, args.k)?.iter().enumerate() {
-            let caption = captions.get(&hit.path).map_or("", String::as_str);
-            let (score, path) = (hit.score, hit.path.display());
-            println!("  {:>2}. {score:.4}  {path}  ({caption})", rank + 1);
-        }
+        print_hits(&lib, q, args.k, &captions)?;
+    }
+    if let Some((tower, query)) = chinese_query(&args, model.as_ref()) {
+        // The same library, its photos as they are, queries through the tower.
+        drop(lib);
+        let lib = common::open_with(&args.library, model.as_ref(), None, |b| {
+            b.query_model(&tower)
+        })?;
+        let captions = read_captions(&args.photos, synth::CAPTIONS_ZH_FILE);
+        println!("(query tower {})", tower.display());
+        print_hits(&lib, &query, args.k, &captions)?;
+    }
+    Ok(())
+}
+
+fn print_hits(
+    lib: &glimpse::Library,
+    query: &str,
+    k: usize,
+    captions: &HashMap<PathBuf, String>,
+) -> anyhow::Result<()> {
+    println!("{query}");
+    for (rank, hit) in lib.search_text(query, k)?.iter().enumerate() {
+        let caption = captions.get(&hit.path).map_or("", String::as_str);
+        let (score, path) = (hit.score, hit.path.display());
+        println!("  {:>2}. {score:.4}  {path}  ({caption})", rank + 1);
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The library end to end with the tiny fixture model and real generated photos.
 
 mod bounds;
+mod chinese;
 mod common;
 mod crash;
 mod doubt;

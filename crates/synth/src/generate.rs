@@ -85,7 +85,8 @@ pub fn generate_specs(
         let image = render(&sample.spec, size);
         save(&image, &sample.path, format)
     })?;
-    let files: [(&str, fn(&Sample) -> &str); 2] = [
+    type Column = fn(&Sample) -> &str;
+    let files: [(&str, Column); 2] = [
         (CAPTIONS_FILE, |s| &s.caption),
         (CAPTIONS_ZH_FILE, |s| &s.caption_zh),
     ];
