@@ -12,7 +12,9 @@
 //! ```
 //!
 //! Each figure is the median of `--reps` timed runs after warm-up runs. Rows:
-//! `{"case":"image","batch":32,"ms_per_item":..,"items_per_s":..,"runs":..}`; `text` rows carry
+//! `{"case":"image","batch":32,"ms_per_item":..,"items_per_s":..,"cpu_ms_per_item":..,"runs":..}`
+//! (`cpu_ms_per_item`: process CPU time, all threads, per item; what load inflates least);
+//! `text` rows carry
 //! `tokens` (batch 1); `cold_text` is load + first query in this process; `jpeg` rows time
 //! decoding + preprocessing one 12 MP JPEG (`exact` or `reduced`).
 
@@ -110,28 +112,50 @@ impl Subject {
     }
 }
 
+/// CPU milliseconds this process has used, all threads (`CLOCK_PROCESS_CPUTIME_ID`; 0 where
+/// unavailable). On a machine shared with other work, CPU time is what load inflates least.
+fn cpu_ms() -> f64 {
+    #[cfg(unix)]
+    {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid timespec for the call to fill.
+        if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) } == 0 {
+            return t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 / 1e6;
+        }
+    }
+    0.0
+}
+
+/// (median wall ms, mean CPU ms) of `reps` timed runs after `warmup` untimed ones.
 fn median_ms(
     reps: usize,
     warmup: usize,
     mut f: impl FnMut() -> anyhow::Result<()>,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, f64)> {
     for _ in 0..warmup {
         f()?;
     }
     let mut times = Vec::with_capacity(reps);
+    let cpu = cpu_ms();
     for _ in 0..reps.max(1) {
         let t = Instant::now();
         f()?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    let cpu = (cpu_ms() - cpu) / times.len() as f64;
     times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    Ok((times[times.len() / 2], cpu))
 }
 
-fn row(case: &str, key: &str, value: usize, ms_total: f64, per: usize, reps: usize) {
+/// One JSON row; `cpu_ms_per_item` is process CPU time (all threads) per item.
+fn row(case: &str, key: &str, value: usize, (ms_total, cpu): (f64, f64), per: usize, reps: usize) {
     let ms = ms_total / per as f64;
+    let cpu = cpu / per as f64;
     println!(
-        "{{\"case\":\"{case}\",\"{key}\":{value},\"ms_per_item\":{ms:.3},\"items_per_s\":{:.2},\"runs\":{reps}}}",
+        "{{\"case\":\"{case}\",\"{key}\":{value},\"ms_per_item\":{ms:.3},\"items_per_s\":{:.2},\"cpu_ms_per_item\":{cpu:.3},\"runs\":{reps}}}",
         1e3 / ms
     );
 }
@@ -234,7 +258,7 @@ fn main() -> anyhow::Result<()> {
             ("exact", pre.clone()),
             ("reduced", pre.clone().with_reduced_jpeg(2)),
         ] {
-            let ms = median_ms(args.reps, args.warmup, || {
+            let (ms, _) = median_ms(args.reps, args.warmup, || {
                 p.preprocess_bytes(&bytes, "12mp.jpg")?;
                 Ok(())
             })?;

@@ -4,7 +4,8 @@
 #
 #   bash scripts/bench_encoder.sh [MODEL_DIR]       # default: ~/.cache/glimpse/vit-b32-random
 #
-# Environment: THREADS (default: all cores), REPS (default 5), CASES (default all),
+# Environment: THREADS (default: all cores), REPS (default 5), CASES (default all), IMAGES
+# (image batch sizes, default 1,8,32), TEXTS (query lengths in tokens, default 5,10,20,77),
 # CARGO_PROFILE (default release; "dev" reuses the test build, which optimises the encoder too),
 # CARGO_FLAGS (e.g. "--all-features" to reuse the test build), ISA (avx2, portable, avx512:
 # caps Glimpse's kernels through GLIMPSE_ISA; ISA=avx2 also caps PyTorch to AVX2 with
@@ -19,6 +20,8 @@ MODEL="${1:-$HOME/.cache/glimpse/vit-b32-random}"
 THREADS="${THREADS:-$(nproc)}"
 REPS="${REPS:-5}"
 CASES="${CASES:-cold_text,image,text,jpeg}"
+IMAGES="${IMAGES:-1,8,32}"
+TEXTS="${TEXTS:-5,10,20,77}"
 PROFILE="${CARGO_PROFILE:-release}"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
@@ -50,21 +53,21 @@ bin="${CARGO_TARGET_DIR:-target}/$([ "$PROFILE" = dev ] && echo debug || echo re
 : >"$OUT/glimpse_bf16.jsonl"
 : >"$OUT/glimpse_int8.jsonl"
 if [[ " $PRECISIONS " == *" f32 "* ]]; then
-    RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" --cases "$CASES" \
+    RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" --images "$IMAGES" --texts "$TEXTS" --cases "$CASES" \
         >"$OUT/glimpse.jsonl"
 fi
 if [[ " $PRECISIONS " == *" bf16 "* ]]; then
-    RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" \
+    RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" --images "$IMAGES" --texts "$TEXTS" \
         --cases "$(echo "$CASES" | tr ',' '\n' | grep -v jpeg | paste -sd, -)" --precision bf16 \
         >"$OUT/glimpse_bf16.jsonl"
 fi
 if [[ " $PRECISIONS " == *" int8 "* ]]; then
-    RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" \
+    RAYON_NUM_THREADS="$THREADS" "$bin" --model "$MODEL" --reps "$REPS" --images "$IMAGES" --texts "$TEXTS" \
         --cases "$(echo "$CASES" | tr ',' '\n' | grep -v jpeg | paste -sd, -)" --precision int8 \
         >"$OUT/glimpse_int8.jsonl"
 fi
 env "${PY_ENV[@]}" python3 scripts/bench_pytorch.py --model "$MODEL" --threads "$THREADS" \
-    --reps "$REPS" --cases "$CASES" >"$OUT/pytorch.jsonl"
+    --reps "$REPS" --images "$IMAGES" --texts "$TEXTS" --cases "$CASES" >"$OUT/pytorch.jsonl"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 python3 - "$OUT/glimpse.jsonl" "$OUT/glimpse_bf16.jsonl" "$OUT/pytorch.jsonl" "$OUT/glimpse_int8.jsonl" <<'EOF'

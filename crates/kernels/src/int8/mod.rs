@@ -207,7 +207,7 @@ pub fn gemm_i8(
     }
     let kind = Int8Kernel::for_isa(isa);
     let avx512 = isa.avx512() && Isa::hardware().avx512();
-    quant::quantise_rows(avx512, a, m, k, &mut scratch.codes, &mut scratch.rows);
+    quant::quantise_rows(isa, a, m, k, &mut scratch.codes, &mut scratch.rows);
     let (codes, rows) = (&scratch.codes[..], &scratch.rows[..]);
     let units = w.units();
     let lda = units * UNIT;

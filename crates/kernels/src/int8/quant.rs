@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use crate::gemm::Aligned;
+use crate::Isa;
 
 /// Columns per packed panel: two zmm registers of i32 lanes.
 pub const NR: usize = 32;
@@ -43,22 +44,30 @@ impl PackedI8 {
                 .zip(sums.par_chunks_exact_mut(NR))
                 .enumerate()
                 .for_each(|(j, ((panel, scales), sums))| {
+                    let mut column = vec![0f32; k];
+                    let mut codes = vec![0i8; k];
                     for c in 0..NR.min(n - j * NR) {
                         let col = j * NR + c;
-                        let max = (0..k).map(|r| get(r, col).abs()).fold(0f32, f32::max);
+                        for (r, v) in column.iter_mut().enumerate() {
+                            *v = get(r, col);
+                        }
+                        let max = column.iter().fold(0f32, |m, v| m.max(v.abs()));
                         let (scale, inv) = if max > 0.0 {
                             (max / 127.0, 127.0 / max)
                         } else {
                             (0.0, 0.0)
                         };
-                        let mut sum = 0i32;
-                        for r in 0..k {
-                            let q = (get(r, col) * inv).round().clamp(-127.0, 127.0) as i8;
-                            panel[((r / UNIT) * NR + c) * UNIT + r % UNIT] = q;
-                            sum += i32::from(q);
+                        // Branch-free loops the compiler vectorises (packing time matters for
+                        // a query process's cold start).
+                        for (q, &v) in codes.iter_mut().zip(&column) {
+                            *q = round_code(v * inv);
+                        }
+                        for (u, unit) in codes.chunks(UNIT).enumerate() {
+                            let at = (u * NR + c) * UNIT;
+                            panel[at..at + unit.len()].copy_from_slice(unit);
                         }
                         scales[c] = scale;
-                        sums[c] = sum;
+                        sums[c] = codes.iter().map(|&q| i32::from(q)).sum();
                     }
                 });
         }
@@ -101,6 +110,16 @@ impl PackedI8 {
     }
 }
 
+/// `x` rounded half away from zero (as `f32::round`) and clamped to `-127..=127`, without
+/// the libm call `round` is on the baseline x86-64 target (it dominated packing).
+#[inline]
+fn round_code(x: f32) -> i8 {
+    let x = x.clamp(-127.0, 127.0);
+    let t = x as i32; // truncation, exact
+    let frac = x - t as f32; // exact for |x| < 2^23
+    (t + i32::from(frac >= 0.5) - i32::from(frac <= -0.5)) as i8
+}
+
 /// A row's quantisation: `x ≈ scale · (q − zero)`, `q` in `0..=255`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RowQuant {
@@ -126,6 +145,7 @@ pub fn row_quant(min: f32, max: f32) -> RowQuant {
 }
 
 /// Quantises one row into `out` (`k` codes, then zeros up to `out.len()`).
+#[inline(always)]
 fn quantise_row_portable(x: &[f32], out: &mut [u8]) -> RowQuant {
     let (min, max) = x
         .iter()
@@ -140,6 +160,13 @@ fn quantise_row_portable(x: &[f32], out: &mut [u8]) -> RowQuant {
     }
     out[x.len()..].fill(0);
     q
+}
+
+/// [`quantise_row_portable`] compiled for AVX2 (rounding inline instead of a libm call).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn quantise_row_avx2(x: &[f32], out: &mut [u8]) -> RowQuant {
+    quantise_row_portable(x, out)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -188,7 +215,7 @@ unsafe fn quantise_row_avx512(x: &[f32], out: &mut [u8]) -> RowQuant {
 /// Quantises the rows of `a` (`[m, k]`, row-major) into `codes` (`[m, stride]`, `stride` =
 /// `k` rounded up to [`UNIT`], zero-padded) and `rows` (one [`RowQuant`] per row).
 pub fn quantise_rows(
-    avx512: bool,
+    isa: Isa,
     a: &[f32],
     m: usize,
     k: usize,
@@ -203,14 +230,24 @@ pub fn quantise_rows(
     if stride == 0 {
         return;
     }
+    let (avx512, avx2) = (
+        isa.avx512() && Isa::hardware().avx512(),
+        isa.avx2() && Isa::hardware().avx2(),
+    );
     let one = |(x, (out, q)): (&[f32], (&mut [u8], &mut RowQuant))| {
         #[cfg(target_arch = "x86_64")]
         if avx512 {
-            // SAFETY: the caller says the CPU has AVX-512F/BW.
+            // SAFETY: the CPU has AVX-512F/BW (checked above).
             *q = unsafe { quantise_row_avx512(x, out) };
             return;
         }
-        let _ = avx512;
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: the CPU has AVX2 (checked above).
+            *q = unsafe { quantise_row_avx2(x, out) };
+            return;
+        }
+        let _ = (avx512, avx2);
         *q = quantise_row_portable(x, out);
     };
     let iter = a[..m * k].chunks_exact(k).zip(
