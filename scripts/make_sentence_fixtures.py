@@ -9,8 +9,9 @@ Writes, with seeded random weights, in the exact layout ``SentenceTransformer.sa
 
 * ``crates/encoder/tests/fixtures/sentence/tiny-distilbert/``: ``DistilBertModel`` (the
   architecture of ``sentence-transformers/clip-ViT-B-32-multilingual-v1``), mean pooling,
-  Dense 32 → 16 without bias, Identity activation, ``max_seq_length`` 24 (so long texts are
-  truncated), and a ``glimpse_query_tower.json`` declaring ``tiny-clip`` as its image model;
+  Dense 32 → 24 without bias, Identity activation, ``max_seq_length`` 24 (so long texts are
+  truncated), and a ``glimpse_query_tower.json`` declaring ``tiny-clip`` (whose embeddings
+  have 24 dimensions) as its image model;
 * ``crates/encoder/tests/fixtures/sentence/tiny-bert/``: ``BertModel`` (token type
   embeddings, a pooler the sentence embedding does not use), **cls** pooling, Dense 32 → 16
   with bias, ``max_seq_length`` 64, and a model card naming ``clip-ViT-B-32`` the way the
@@ -299,16 +300,16 @@ def make_committed(versions: dict, retrain: bool) -> None:
     sizes = dict(vocab=vocab, hidden=32, layers=2, heads=4, ffn=64, positions=64)
     out = {"versions": versions, "models": {}}
     specs = [
-        ("tiny-distilbert", "distilbert", "mean", False, 24),
-        ("tiny-bert", "bert", "cls", True, 64),
+        ("tiny-distilbert", "distilbert", "mean", False, 24, 24),
+        ("tiny-bert", "bert", "cls", True, 64, 16),
     ]
-    for i, (name, kind, pooling, bias, max_len) in enumerate(specs):
+    for i, (name, kind, pooling, bias, max_len, dims) in enumerate(specs):
         directory = OUT / name
-        st = build(kind, sizes, tok, SEED + 10 * i, pooling, 16, bias, max_len, directory)
+        st = build(kind, sizes, tok, SEED + 10 * i, pooling, dims, bias, max_len, directory)
         tidy(directory)
         if name == "tiny-distilbert":
             (directory / "glimpse_query_tower.json").write_text(
-                json.dumps({"image_model": "tiny-clip", "dims": 16}) + "\n"
+                json.dumps({"image_model": "tiny-clip", "dims": dims}) + "\n"
             )
         else:
             (directory / "README.md").write_text(CARD)
@@ -317,7 +318,7 @@ def make_committed(versions: dict, retrain: bool) -> None:
             "architecture": kind,
             "pooling": pooling,
             "max_seq_length": max_len,
-            "dims": 16,
+            "dims": dims,
             "texts": TEXTS,
             "ids": ids,
             "embeddings": emb,

@@ -193,12 +193,12 @@ impl LibraryBuilder {
     /// # let model = format!("{root}/crates/encoder/tests/fixtures/tiny-clip");
     /// # let tower = format!("{root}/crates/encoder/tests/fixtures/sentence/tiny-distilbert");
     /// # let dir = tempfile::tempdir().unwrap();
-    /// // tiny-distilbert's glimpse_query_tower.json says {"image_model": "tiny-clip", "dims": 16}.
+    /// // tiny-distilbert's glimpse_query_tower.json says {"image_model": "tiny-clip", "dims": 24}.
     /// let library = glimpse::Library::builder()
     ///     .model(&model)
     ///     .query_model(&tower)
     ///     .open(dir.path())?;
-    /// assert_eq!(library.embed_text("一只猫")?.len(), 16);
+    /// assert_eq!(library.embed_text("一只猫")?.len(), 24);
     /// # Ok(()) }
     /// ```
     pub fn query_model(mut self, dir: impl Into<PathBuf>) -> Self {

@@ -193,14 +193,14 @@ fn incompatible_towers_are_refused() {
         Ok(_) => panic!("expected QueryModelMismatch, the library opened"),
     };
 
-    // Another dimension (the fixture as made: 16): refused, even unchecked.
+    // Another dimension (the fixture as made: 24): refused, even unchecked.
     let reason = mismatch(open_with_tower(&lib_dir, &fixture_tower()));
-    assert!(reason.contains("16") && reason.contains("64"), "{reason}");
+    assert!(reason.contains("24") && reason.contains("64"), "{reason}");
     let unchecked = Library::builder()
         .model(shapes_dir())
         .query_model_unchecked(fixture_tower())
         .open(&lib_dir);
-    assert!(mismatch(unchecked).contains("16"));
+    assert!(mismatch(unchecked).contains("24"));
 
     // Declared for another image model: refused, unless unchecked.
     let other = make_tower(

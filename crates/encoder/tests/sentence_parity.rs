@@ -120,7 +120,7 @@ fn bert_cls_tower_matches_sentence_transformers_on_both_engines() {
 #[test]
 fn metadata_comes_from_the_tower_file_or_the_card() {
     let distil = load(&tower_dir("tiny-distilbert"), Engine::Native).unwrap();
-    assert_eq!(distil.dims(), 16);
+    assert_eq!(distil.dims(), 24);
     assert_eq!(distil.layout().pooling, Pooling::Mean);
     assert_eq!(distil.layout().transformer.max_seq_length, 24);
     let declared = distil.image_model().expect("declared");
