@@ -271,3 +271,22 @@ fn the_legacy_pooling_config_loads_the_same_tower() {
         assert!(cosine(ours, theirs) >= 0.99999);
     }
 }
+
+#[test]
+fn the_check_has_teeth() {
+    // The DistilBERT tower pooled at [CLS] instead of the mean: far below the bound.
+    let t = copy_tower();
+    edit_json(&t.path().join("1_Pooling/config.json"), |v| {
+        v["pooling_mode"] = "cls".into();
+    });
+    let r = reference("tiny-distilbert");
+    let tower = load(t.path(), Engine::Native).unwrap();
+    let embedded = tower.embed_texts(&r.texts).unwrap();
+    let worst = embedded
+        .iter()
+        .zip(&r.embeddings)
+        .map(|(a, b)| cosine(a, b))
+        .fold(1.0f64, f64::min);
+    println!("[CLS] instead of mean: worst cosine {worst:.3}");
+    assert!(worst < 0.9, "{worst}");
+}
