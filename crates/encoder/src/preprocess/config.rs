@@ -1,5 +1,8 @@
 //! `preprocessor_config.json`: what `CLIPImageProcessor` reads, parsed the way `transformers`
-//! interprets it.
+//! interprets it. `SiglipImageProcessor` configs take that class's defaults for absent keys;
+//! `ChineseCLIPImageProcessor`'s defaults are CLIP's, and Chinese-CLIP checkpoints set a fixed
+//! `size` (`{"height", "width"}`) with `do_center_crop: false`, which is an exact resize
+//! ([`ResizeTarget::Exact`]) with no crop.
 
 use std::path::{Path, PathBuf};
 
@@ -321,6 +324,35 @@ mod tests {
         assert_eq!(c.image_mean, [0.5; 3]);
         assert_eq!(c.output_size(), Some((384, 384)));
         assert_eq!(c.resample, Filter::Bicubic);
+    }
+
+    #[test]
+    fn chinese_clip_fixed_size_without_crop() {
+        // `ChineseCLIPImageProcessor`'s class defaults are CLIP's (shortest edge 224, crop
+        // 224); Chinese-CLIP checkpoints configure a fixed size and no crop, which resizes to
+        // exactly that size, ignoring the aspect ratio.
+        let c = PreprocessConfig::from_json(
+            r#"{"image_processor_type": "ChineseCLIPImageProcessor", "do_center_crop": false,
+                "size": {"height": 224, "width": 224}, "crop_size": {"height": 224, "width": 224}}"#,
+            "p.json",
+        )
+        .unwrap();
+        assert_eq!(
+            c.size,
+            ResizeTarget::Exact {
+                height: 224,
+                width: 224
+            }
+        );
+        assert!(!c.do_center_crop);
+        assert_eq!(c.output_size(), Some((224, 224)));
+        assert_eq!(c.image_mean, OPENAI_CLIP_MEAN);
+        let defaults = PreprocessConfig::from_json(
+            r#"{"image_processor_type": "ChineseCLIPImageProcessor"}"#,
+            "p.json",
+        )
+        .unwrap();
+        assert_eq!(defaults, PreprocessConfig::default());
     }
 
     #[test]
