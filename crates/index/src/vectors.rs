@@ -162,7 +162,7 @@ impl Vectors {
             Tail::File { cap, .. } if *cap < want => {
                 let new_cap = want.max(*cap * 2).max(MIN_ROWS);
                 if self.grow_file(new_cap).is_err() {
-                    self.to_heap();
+                    self.move_tail_to_heap();
                 }
             }
             Tail::Heap(v) => v.reserve(additional * self.dims),
@@ -199,7 +199,7 @@ impl Vectors {
     }
 
     /// Moves the tail to the heap (the temp file could not grow: disk full).
-    fn to_heap(&mut self) {
+    fn move_tail_to_heap(&mut self) {
         let rows = self.tail_floats()[..self.tail_rows * self.dims].to_vec();
         self.tail = Tail::Heap(rows);
     }
@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn the_heap_fallback_keeps_rows() {
         let mut v = Vectors::new(3);
-        v.to_heap();
+        v.move_tail_to_heap();
         v.push(&[1.0, 2.0, 3.0]);
         v.push(&[4.0, 5.0, 6.0]);
         assert_eq!(v.row(1), &[4.0, 5.0, 6.0]);
