@@ -14,6 +14,7 @@
 //!     [--reps 3]           # timed passes per setting; the best is reported
 //!     [--cache DIR]        # load the index from DIR if saved there, else build and save it
 //!     [--no-reload]        # after saving, do not time a reload
+//!     [--open-only DIR]    # only open a saved index, one query, verification, a full load
 //!     [--filters 50,10,1]  # filtered sweep: filters keeping these % of ids (with --write:
 //!                          # filter_<pct>.npy and gt_filter_<pct>.npy for the Python peers)
 //!     [--filter-efs 16,64] # ef values of the filtered sweep (default 16,32,64,128,256)
@@ -38,6 +39,9 @@ const EFS: &[usize] = &[10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768
 
 fn main() -> Result<()> {
     let args = Args::parse()?;
+    if let Some(dir) = args.value("open-only") {
+        return open_only(Path::new(dir));
+    }
     let seed: u64 = args.get("seed", 42)?;
     let k: usize = args.get("k", 10)?;
     let m: usize = args.get("m", 16)?;
@@ -368,6 +372,34 @@ fn exact_sweep(
             / qs.len() as f64;
         println!("{n:>7} {g_us:>12.1} {e_us:>12.1} {recall:>12.4}");
     }
+    Ok(())
+}
+
+/// `--open-only DIR`: open a saved index, answer one query (its first entry's own vector),
+/// wait for the background verification, then time a full `load`; nothing else (for profiles
+/// of the open path).
+fn open_only(dir: &Path) -> Result<()> {
+    let t = Instant::now();
+    let index = Index::open(dir)?;
+    let opened = t.elapsed();
+    let q = (0..u64::MAX)
+        .find_map(|id| index.get(id))
+        .context("empty index")?;
+    let t1 = Instant::now();
+    let hits = index.search(&q, 10, None)?;
+    let first = t1.elapsed();
+    index.verify()?;
+    println!(
+        "open {opened:.2?}; first query {first:.2?} ({} hits); verified {:.2?} after the open \
+         began; {} entries",
+        hits.len(),
+        t.elapsed(),
+        index.len()
+    );
+    drop(index);
+    let t = Instant::now();
+    drop(Index::load(dir)?);
+    println!("Index::load (every checksum first): {:.2?}", t.elapsed());
     Ok(())
 }
 
