@@ -10,7 +10,9 @@
 # CARGO_FLAGS (e.g. "--all-features" to reuse the test build), ISA (avx2, portable, avx512:
 # caps Glimpse's kernels through GLIMPSE_ISA; ISA=avx2 also caps PyTorch to AVX2 with
 # ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2, so both sides
-# run what an AVX2 laptop runs), PRECISIONS (default "f32 bf16 int8"). Glimpse runs once per precision.
+# run what an AVX2 laptop runs), PRECISIONS (default "f32 bf16 int8"). Glimpse runs once per precision;
+# on a kernel set without AVX-512 BF16 (ISA=avx2 or avx512) the "bf16" rows run f32 (the
+# encoder falls back and says so on stderr: Precision::runs_on).
 # Needs python3 with torch + transformers (scripts/requirements-bench.txt); a missing
 # checkpoint is generated with scripts/make_fixtures.py --full (random weights, real layout).
 set -euo pipefail
