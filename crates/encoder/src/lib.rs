@@ -54,6 +54,11 @@
 //!   loader, native packer, tokenizer (padded to 64 with the tokenizer's pad id).
 //! - [`sentence`]: query-only multilingual text towers in sentence-transformers layout
 //!   (Transformer → Pooling → Dense over [`bert`]), [`QueryTower`].
+//! - [`bert`]: the BERT-family text encoder (`BertModel`, `DistilBertModel` layouts; post-LN,
+//!   masked attention) as burn modules and on the native kernels, with its key map and
+//!   WordPiece tokenizer.
+//! - [`chinese_clip`]: Chinese-CLIP (`ChineseCLIPModel`): CLIP's ViT and a BERT text tower
+//!   pooled at [CLS].
 //! - [`encoder`]: [`Encoder`] (alias [`ClipEncoder`]), all of the above behind `load` /
 //!   `embed_pixels` / `embed_texts` for either architecture.
 //!

@@ -16,6 +16,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
+use crate::buf::Buf;
 use crate::distance::{dot_kernel, prefetch};
 use crate::exact::Scored;
 use crate::huge;
@@ -81,7 +82,7 @@ pub(crate) struct FlatGraph {
     nodes: usize,
     degree0: usize,
     /// `degree0` neighbours per slot on layer 0, padded with `NONE`.
-    layer0: Vec<u32>,
+    layer0: Buf<u32>,
     /// Layers 1.. : neighbours of the nodes present on each layer.
     upper: Vec<SlotMap>,
     /// Where searches may start, each with its level (see [`SEEDS`]).
@@ -97,7 +98,7 @@ impl FlatGraph {
         FlatGraph {
             nodes: 0,
             degree0: 0,
-            layer0: Vec::new(),
+            layer0: Buf::default(),
             upper: Vec::new(),
             seeds: Vec::new(),
             repair: Repair::default(),
@@ -170,7 +171,7 @@ impl FlatGraph {
         FlatGraph {
             nodes,
             degree0,
-            layer0,
+            layer0: Buf::Heap(layer0),
             upper,
             seeds,
             repair,
@@ -181,7 +182,11 @@ impl FlatGraph {
     /// Drops every link (tests: a walk that reaches nothing beyond its starts).
     #[cfg(test)]
     pub(crate) fn cut_links(&mut self) {
-        self.layer0.iter_mut().for_each(|s| *s = NONE);
+        let layer0 = self
+            .layer0
+            .heap_mut()
+            .expect("a snapshot taken, not loaded");
+        layer0.iter_mut().for_each(|s| *s = NONE);
         self.upper.clear();
         self.seeds.truncate(1);
         self.seeds[0].1 = 0;
@@ -207,7 +212,7 @@ impl FlatGraph {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.layer0.capacity() * 4
+        self.layer0.heap_bytes()
             + self.codes.heap_bytes()
             + self
                 .upper
@@ -471,7 +476,7 @@ mod tests {
         let flat = FlatGraph {
             nodes: n,
             degree0: degree,
-            layer0,
+            layer0: Buf::Heap(layer0),
             upper: Vec::new(),
             seeds: vec![(0, 0)],
             repair: Repair::default(),

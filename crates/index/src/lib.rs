@@ -66,6 +66,7 @@
 //! for measured figures.
 #![deny(missing_docs)]
 
+mod buf;
 pub mod config;
 mod distance;
 mod error;

@@ -18,6 +18,7 @@
 
 use std::sync::OnceLock;
 
+use crate::buf::Buf;
 use crate::huge;
 
 /// Bytes per row are rounded up to this (one cache line, one AVX-512 register).
@@ -35,7 +36,7 @@ pub(crate) struct Codes {
     row: usize,
     /// Per-dimension range (largest `|v[i]|` over the coded vectors).
     range: Vec<f32>,
-    data: Vec<u8>,
+    data: Buf<u8>,
 }
 
 /// A query prepared for [`Codes::score`].
@@ -93,21 +94,20 @@ impl Codes {
             dims,
             row,
             range,
-            data,
+            data: Buf::Heap(data),
         }
     }
 
-    /// Codes read back from a saved snapshot (`data`: rows of [`row_bytes`](Self::row_bytes)).
-    pub(crate) fn from_parts(dims: usize, range: Vec<f32>, data: &[u8]) -> Self {
+    /// Codes read back from a saved snapshot (`data`: rows of [`row_bytes`](Self::row_bytes),
+    /// mapped in place).
+    pub(crate) fn from_parts(dims: usize, range: Vec<f32>, data: Buf<u8>) -> Self {
         let row = dims.div_ceil(ROW_ALIGN) * ROW_ALIGN;
         debug_assert_eq!(data.len() % row, 0);
-        let mut rows = huge::filled(data.len(), 0u8);
-        rows.copy_from_slice(data);
         Codes {
             dims,
             row,
             range,
-            data: rows,
+            data,
         }
     }
 
@@ -133,7 +133,7 @@ impl Codes {
 
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.data.capacity() + self.range.capacity() * 4
+        self.data.heap_bytes() + self.range.capacity() * 4
     }
 
     /// Prepares a (unit-length) query.

@@ -14,9 +14,12 @@
 //! | then, 64-aligned | layer-0 links (`nodes · degree` u32), then, 64-aligned, the codes (`nodes · row` bytes) |
 
 use std::io::Write;
+use std::sync::Arc;
+
+use memmap2::Mmap;
 
 use super::{FlatGraph, SlotMap, NONE};
-use crate::huge;
+use crate::buf::Buf;
 use crate::quant::Codes;
 use crate::repair::Repair;
 
@@ -83,15 +86,17 @@ impl FlatGraph {
         Ok(written)
     }
 
-    /// Reads a snapshot written by [`write_to`](Self::write_to) from `bytes` (starting at
-    /// file offset `at`), for `nodes` at most `graph_nodes` nodes of `dims` dimensions; every
-    /// link is checked to be a node or `NONE`.
+    /// Reads a snapshot written by [`write_to`](Self::write_to) at byte `at` of the mapped
+    /// links file `map` (to its end), for at most `graph_nodes` nodes of `dims` dimensions;
+    /// every link is checked to be a node or `NONE`. The layer-0 links and the codes stay in
+    /// the file, mapped: no allocation or copy (see [`Buf`]).
     pub(crate) fn read_from(
-        bytes: &[u8],
+        map: &Arc<Mmap>,
         at: usize,
         graph_nodes: usize,
         dims: usize,
     ) -> Result<FlatGraph, String> {
+        let bytes = &map[at..];
         let mut c = Reader { bytes, at: 0 };
         if c.take(8)? != MAGIC {
             return Err("search snapshot: bad magic".into());
@@ -154,25 +159,27 @@ impl FlatGraph {
             upper.push(layer);
         }
         c.take(pad(at + c.at))?;
-        let raw = c.take(nodes.checked_mul(degree0 * 4).ok_or("overflow")?)?;
-        let mut layer0 = huge::filled(nodes * degree0, NONE);
-        let mut bad = false;
-        for (dst, b) in layer0.iter_mut().zip(raw.chunks_exact(4)) {
-            let s = u32::from_le_bytes(b.try_into().expect("4 bytes"));
-            bad |= s != NONE && s as usize >= nodes;
-            *dst = s;
-        }
+        let links_at = at + c.at;
+        let n_links = nodes.checked_mul(degree0).ok_or("overflow")?;
+        c.take(n_links.checked_mul(4).ok_or("overflow")?)?;
+        let layer0: Buf<u32> =
+            Buf::mapped(map, links_at, n_links).ok_or("search snapshot: misplaced links")?;
+        let bad = layer0
+            .iter()
+            .fold(false, |bad, &s| bad | (s != NONE && s as usize >= nodes));
         if bad {
             return Err("search snapshot: a layer-0 link past the last node".into());
         }
         c.take(pad(at + c.at))?;
-        let codes = c.take(nodes * row)?;
+        let codes_at = at + c.at;
+        c.take(nodes.checked_mul(row).ok_or("overflow")?)?;
         if c.at != bytes.len() {
             return Err(format!(
                 "{} bytes after the search snapshot",
                 bytes.len() - c.at
             ));
         }
+        let codes = Buf::mapped(map, codes_at, nodes * row).ok_or("search snapshot: codes")?;
         let codes = Codes::from_parts(dims, range, codes);
         Ok(FlatGraph {
             nodes,

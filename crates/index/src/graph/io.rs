@@ -20,6 +20,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Arc;
+
+use memmap2::Mmap;
 
 use parking_lot::{Mutex, RwLock};
 
@@ -70,12 +73,12 @@ impl Graph {
         Ok(())
     }
 
-    /// Reads what [`dump`](Self::dump) wrote (`links`: the links file's bytes), expecting
+    /// Reads what [`dump`](Self::dump) wrote (`links`: the links file, mapped), expecting
     /// `nodes` nodes of `config.dims` dimensions; returns the graph, its search snapshot and
     /// the vectors (the data file, mapped: see [`crate::vectors`]), or what is wrong. The
     /// caller has checked both files' checksums.
     pub(crate) fn load(
-        links: &[u8],
+        links: &Arc<Mmap>,
         data_path: &Path,
         config: &IndexConfig,
         nodes: usize,
@@ -85,7 +88,7 @@ impl Graph {
         if at > links.len() || links[end..at].iter().any(|&b| b != 0) {
             return Err("links file: no search snapshot after the links".into());
         }
-        let flat = FlatGraph::read_from(&links[at..], at, nodes, config.dims)?;
+        let flat = FlatGraph::read_from(links, at, nodes, config.dims)?;
         let data = Vectors::map_file(data_path, nodes, config.dims)?;
         Ok((graph, flat, data))
     }

@@ -167,8 +167,12 @@ fn dump_and_load_round_trip() {
     let (lp, dp) = (dir.path().join("l"), dir.path().join("d"));
     let flat = crate::flat::FlatGraph::snapshot(&g, &slots);
     g.dump(&lp, &dp, &slots, &flat).unwrap();
-    let load =
-        |config: &IndexConfig, n: usize| Graph::load(&std::fs::read(&lp).unwrap(), &dp, config, n);
+    let load = |config: &IndexConfig, n: usize| {
+        let file = std::fs::File::open(&lp).unwrap();
+        // SAFETY: a test file nothing writes while it is mapped.
+        let map = std::sync::Arc::new(unsafe { memmap2::Mmap::map(&file) }.unwrap());
+        Graph::load(&map, &dp, config, n)
+    };
     let (back, back_flat, data) = load(&config, n).unwrap();
     assert_eq!(back_flat.nodes(), n);
     assert_eq!(back_flat.mean_degree(), flat.mean_degree());

@@ -388,7 +388,7 @@ fn load(dir: &Path, expected: Option<&IndexConfig>, verify: Verify) -> Result<In
     // The graph files must be exactly the ones the manifest names, checked before they are
     // parsed: the links file (links, search snapshot, codes) is read once and checked in
     // memory, the vectors file streamed (it is mapped, not read, afterwards).
-    let mut links = Vec::new();
+    let mut links = None;
     let mut background = None;
     if h.generation != 0 {
         let check = |file: &Path, got: std::io::Result<(u64, u32)>, len: u64, crc: u32| match got {
@@ -401,10 +401,14 @@ fn load(dir: &Path, expected: Option<&IndexConfig>, verify: Verify) -> Result<In
             Err(e) => Err(corrupt(format!("{}: {e}", file.display()))),
         };
         let file = files::graph_file(dir, h.generation, GRAPH_SUFFIX);
-        let got = fs::read(&file).map(|bytes| {
-            links = bytes;
-            (links.len() as u64, files::crc_of(&links))
-        });
+        // SAFETY: see `crate::vectors` (a saved file is never written while mapped).
+        let got = File::open(&file)
+            .and_then(|f| unsafe { memmap2::Mmap::map(&f) })
+            .map(|map| {
+                let got = (map.len() as u64, files::crc_of(&map));
+                links = Some(Arc::new(map));
+                got
+            });
         check(&file, got, h.graph_len, h.graph_crc)?;
         let file = files::graph_file(dir, h.generation, DATA_SUFFIX);
         match verify {
@@ -464,7 +468,9 @@ fn load(dir: &Path, expected: Option<&IndexConfig>, verify: Verify) -> Result<In
         ),
         0 => return Err(corrupt(format!("{slots_n} slots but no graph"))),
         g => Graph::load(
-            &links,
+            links
+                .as_ref()
+                .expect("a generation's links file was mapped"),
             &files::graph_file(dir, g, DATA_SUFFIX),
             &config,
             slots_n,
