@@ -408,9 +408,8 @@ impl Model {
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .and_then(|v| v.get("_name_or_path")?.as_str().map(str::to_owned));
         if let Some(n) = name_or_path {
-            let repo_like = n.split('/').count() == 2
-                && !n.starts_with('.')
-                && !Path::new(&n).exists();
+            let repo_like =
+                n.split('/').count() == 2 && !n.starts_with('.') && !Path::new(&n).exists();
             if repo_like {
                 names.push(n);
             }
@@ -424,7 +423,12 @@ impl Model {
     pub fn digests(&self) -> Result<Vec<String>> {
         let mut digests = vec![self.fingerprint.config_digest.clone()];
         if self.precision != Precision::F32 {
-            digests.push(digest(&self.dir, self.architecture(), Precision::F32, None)?);
+            digests.push(digest(
+                &self.dir,
+                self.architecture(),
+                Precision::F32,
+                None,
+            )?);
         }
         Ok(digests)
     }
