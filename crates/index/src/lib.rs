@@ -55,8 +55,12 @@
 //!   much it visited; a filter may read the index it filters (see [`Index`]'s locking notes).
 //! - **Removal** leaves a tombstone: the node keeps routing searches but is never returned.
 //!   Past [`IndexConfig::compact_ratio`] tombstones the graph is rebuilt from the live vectors.
-//! - **Persistence**: [`Index::save`] / [`Index::load`] write and read one checksummed file;
-//!   see [`persist`] for the format and guarantees.
+//! - **Persistence**: [`Index::save`] / [`Index::load`] write and read a checksummed manifest
+//!   and the graph files it names (atomic saves; a save of an unchanged index into the
+//!   directory it came from writes nothing). A load maps the saved vectors and search
+//!   snapshot instead of parsing them; [`Index::open`] also defers the vectors file's
+//!   checksum to a background thread ([`Index::verify`]). See [`persist`] for the format and
+//!   guarantees.
 //! - **Concurrency**: see [`Index`]'s locking notes.
 //!
 //! Memory: `dims` bytes of codes per entry and the graph's and the snapshot's links (4 bytes
