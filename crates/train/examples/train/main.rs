@@ -55,7 +55,7 @@ struct Args {
     /// Number of validation pictures (balanced over the 48 colour × shape queries).
     #[arg(long, default_value_t = 480)]
     val_images: usize,
-    /// Optimiser steps (default: 3670, with `--distill` 3000).
+    /// Optimiser steps (default: 3670, with `--distill` 1000).
     #[arg(long)]
     steps: Option<usize>,
     /// Pairs per batch.
@@ -126,7 +126,7 @@ struct Args {
     #[arg(long, default_value_t = 128)]
     student_width: usize,
     /// With `--distill`: the student's layers.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 4)]
     student_layers: usize,
     /// With `--distill`: train on the Chinese captions only (by default the English ones
     /// too, so that the tower answers both languages).
@@ -146,7 +146,7 @@ impl Args {
     }
 
     fn steps(&self) -> usize {
-        self.steps.unwrap_or(if self.distill { 3000 } else { 3670 })
+        self.steps.unwrap_or(if self.distill { 1000 } else { 3670 })
     }
 
     fn lr(&self) -> f64 {

@@ -30,14 +30,14 @@
 //! let bert = BertConfig {
 //!     vocab_size: tokenizer.vocab_size(),
 //!     hidden_size: 128,
-//!     num_hidden_layers: 2,
+//!     num_hidden_layers: 4,
 //!     num_attention_heads: 4,
 //!     intermediate_size: 512,
 //!     max_position_embeddings: 64,
 //!     type_vocab_size: 0,
 //!     ..BertConfig::default()
 //! };
-//! let config = TrainConfig { steps: 2000, learning_rate: 1e-3, ..TrainConfig::default() };
+//! let config = TrainConfig { steps: 1000, learning_rate: 1e-3, ..TrainConfig::default() };
 //! let mut distiller = Distiller::new(bert.clone(), teacher.dims(), tokenizer.pad_id(), config, &Device::flex());
 //! distiller.train(&set, |report| println!("{report}"))?;
 //! let files = TowerFiles {
