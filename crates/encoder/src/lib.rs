@@ -58,7 +58,7 @@
 //!   masked attention) as burn modules and on the native kernels, with its key map and
 //!   WordPiece tokenizer.
 //! - [`chinese_clip`]: Chinese-CLIP (`ChineseCLIPModel`): CLIP's ViT and a BERT text tower
-//!   pooled at [CLS].
+//!   pooled at `[CLS]`.
 //! - [`encoder`]: [`Encoder`] (alias [`ClipEncoder`]), all of the above behind `load` /
 //!   `embed_pixels` / `embed_texts` for either architecture.
 //!

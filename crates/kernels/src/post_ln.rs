@@ -253,7 +253,7 @@ impl BertStates {
         &self.hidden[start..start + self.width]
     }
 
-    /// Position 0 ([CLS]) of every item: `[batch, hidden]`.
+    /// Position 0 (`[CLS]`) of every item: `[batch, hidden]`.
     pub fn first(&self) -> Vec<f32> {
         (0..self.lengths.len())
             .flat_map(|b| self.row(b, 0).iter().copied())
@@ -429,7 +429,7 @@ impl NativeBert {
 /// How [`NativeBertText`] pools the hidden states of a sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BertPooling {
-    /// Position 0, the [CLS] token (Chinese-CLIP).
+    /// Position 0, the `[CLS]` token (Chinese-CLIP).
     First,
     /// The mean over the real positions (sentence-transformers' mean pooling).
     Mean,

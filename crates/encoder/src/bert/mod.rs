@@ -7,7 +7,7 @@
 //! layer `x = LN(x + attn(x))`, `x = LN(x + fc2(act(fc1(x))))`, bidirectional attention with
 //! padded tokens masked. They differ only in key names and config field names
 //! ([`BertFlavor`]) and in DistilBERT having no token types. The output is the last hidden
-//! states `[batch, seq, hidden]`; pooling (Chinese-CLIP's [CLS], sentence-transformers' mean)
+//! states `[batch, seq, hidden]`; pooling (Chinese-CLIP's `[CLS]`, sentence-transformers' mean)
 //! belongs to the model that uses the encoder.
 //!
 //! - [`config`] — [`BertConfig`] (flavour-neutral), [`BertFlavor`];

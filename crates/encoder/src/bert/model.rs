@@ -107,7 +107,7 @@ impl BertLayer {
 }
 
 /// A BERT-family encoder (`BertModel` without its pooler, or `DistilBertModel`): token ids in,
-/// the last hidden states out. Poolings ([CLS] for Chinese-CLIP, the mean for
+/// the last hidden states out. Poolings (`[CLS]` for Chinese-CLIP, the mean for
 /// sentence-transformers) are the caller's.
 #[derive(Module, Debug)]
 pub struct BertModel {

@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `text_model.embeddings.{word,position,token_type}_embeddings.weight` | `[vocab\|positions\|types, Dt]` | see [`crate::bert::keys`] |
 //! | `text_model.encoder.layer.{i}.…` | | post-LN BERT layers |
-//! | `text_projection.weight` | `[P, Dt]` | [CLS] state → embedding (no bias) |
+//! | `text_projection.weight` | `[P, Dt]` | `[CLS]` state → embedding (no bias) |
 //! | `vision_model.…`, `visual_projection.weight` | | CLIP's ViT, see [`crate::clip::keys`] |
 //! | `logit_scale` | `[]` | temperature (log) |
 

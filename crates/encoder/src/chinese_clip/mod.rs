@@ -4,7 +4,7 @@
 //! `modeling_chinese_clip.py`.
 //!
 //! What differs from CLIP ([`crate::clip`]): the text tower is [`crate::bert`] (post-LN,
-//! bidirectional attention with padding masked, token types, no causal mask); its [CLS] state
+//! bidirectional attention with padding masked, token types, no causal mask); its `[CLS]` state
 //! (position 0, before any final norm) goes through `text_projection` (no bias). The image
 //! tower, its keys and `visual_projection` are CLIP's. Texts are tokenized by the checkpoint's
 //! WordPiece `tokenizer.json` ([`crate::bert::tokenize::BertTokenizer`]); images are resized

@@ -1,5 +1,5 @@
 //! Chinese-CLIP's burn modules: CLIP's vision tower ([`ClipVisionTower`]) and a BERT text
-//! tower whose [CLS] state (position 0) goes through `text_projection`.
+//! tower whose `[CLS]` state (position 0) goes through `text_projection`.
 
 use burn::nn::Linear;
 use burn::prelude::*;

@@ -1,5 +1,5 @@
 //! Checkpoint → Chinese-CLIP's towers on the native kernels: CLIP's vision packer and the
-//! BERT packer ([`crate::bert::pack`]) with [CLS] pooling and `text_projection`
+//! BERT packer ([`crate::bert::pack`]) with `[CLS]` pooling and `text_projection`
 //! ([`NativeBertText`]).
 
 use glimpse_kernels::post_ln::{BertPooling, NativeBertText};
