@@ -102,18 +102,22 @@ fn chinese_queries_through_the_distilled_tower() {
         zh_without_tower.0,
         zh_without_tower.1,
     );
-    // The bar: recall@5 >= 0.9, recall@1 within 0.1 of the English queries'. Measured
-    // values and the bounds' margins are in models/glimpse-shapes-zh/README.md.
-    assert!(zh.1 >= 0.9, "Chinese recall@5 {:.3} < 0.9", zh.1);
+    // The bar: recall@5 >= 0.9 and recall@1 within 0.1 of the English queries'.
+    // Measured with the committed models (models/glimpse-shapes-zh/README.md): Chinese 0.750 /
+    // 1.000, English 0.708 / 1.000, Chinese without the tower 0.021 / 0.104. The pictures and
+    // models are deterministic; the bounds below leave room for two queries to flip at rank 1
+    // and one at rank 5 (the order of f32 sums differs between kernel sets).
+    assert!(zh.1 >= 0.979, "Chinese recall@5 {:.3} < 0.979", zh.1);
+    assert!(zh.0 >= 0.708, "Chinese recall@1 {:.3} < 0.708", zh.0);
     assert!(
-        zh.0 >= en.0 - 0.1,
-        "Chinese recall@1 {:.3} more than 0.1 below the English {:.3}",
+        (zh.0 - en.0).abs() <= 0.1,
+        "Chinese recall@1 {:.3} is not within 0.1 of the English {:.3}",
         zh.0,
         en.0
     );
     // Without the tower the English model's BPE reads Chinese as byte soup: near chance.
     assert!(
-        zh_without_tower.1 < 0.5,
+        zh_without_tower.1 < 0.25,
         "Chinese through the English model: recall@5 {:.3}",
         zh_without_tower.1
     );
