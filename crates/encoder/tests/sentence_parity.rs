@@ -62,10 +62,20 @@ fn load(dir: &Path, engine: Engine) -> glimpse_encoder::Result<QueryTower> {
     QueryTower::load(dir, &Device::flex(), &LoadOptions::default().engine(engine))
 }
 
-/// Ids and embeddings of `model` against the reference on `engine`; returns the worst cosine.
+/// Ids and embeddings of `model` against the reference on `engine` (flex CPU device); returns
+/// the worst cosine.
 fn check(model: &str, engine: Engine) -> f64 {
+    check_on(model, engine, &Device::flex())
+}
+
+fn check_on(model: &str, engine: Engine, device: &Device) -> f64 {
     let r = reference(model);
-    let tower = load(&tower_dir(model), engine).expect("tower loads");
+    let tower = QueryTower::load(
+        tower_dir(model),
+        device,
+        &LoadOptions::default().engine(engine),
+    )
+    .expect("tower loads");
     assert_eq!(tower.engine(), engine, "the engine asked for ran");
     let ids = tower.tokenizer().encode_batch(&r.texts).unwrap();
     for ((text, ours), theirs) in r.texts.iter().zip(&ids).zip(&r.ids) {
