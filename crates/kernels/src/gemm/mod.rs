@@ -272,6 +272,10 @@ pub fn gemm(
     epilogue: Epilogue<'_>,
     scratch: &mut Vec<f32>,
 ) {
+    if isa == Isa::Portable {
+        // The portable set multiplies through the `gemm` crate (NEON on aarch64).
+        return portable::gemm_crate(a, m, lda, b, c, ldc, accumulate, epilogue);
+    }
     let (k, n) = (b.k, b.n);
     check_shapes(a.len(), m, k, lda, c.len(), n, ldc);
     pack_a(a, m, k, lda, scratch);
@@ -307,6 +311,9 @@ pub fn gemm_packed_serial(
     accumulate: bool,
     epilogue: Epilogue<'_>,
 ) {
+    if isa == Isa::Portable {
+        return portable::gemm_packed_crate(packed_a, m, b, c, ldc, accumulate, epilogue);
+    }
     let (k, n) = (b.k, b.n);
     if m > 0 && n > 0 {
         assert!(c.len() >= (m - 1) * ldc + n && ldc >= n, "C too short");
@@ -584,16 +591,25 @@ mod tests {
             pack_a(&a, m, k, k, &mut packed);
             let mut c = vec![f32::NAN; (m - 1) * ldc + n];
             claims::start();
-            // Serial: every tile runs on this thread, where the claims are recorded.
-            gemm_packed_serial(
-                Isa::Portable,
-                &packed,
+            // Serial: every tile runs on this thread, where the claims are recorded. The tile
+            // driver directly (the portable set's `gemm` goes through the `gemm` crate).
+            let block = block_units(k);
+            let shape = Shape {
                 m,
-                &b,
+                n,
+                units: k,
+                block,
+            };
+            drive(
+                Isa::Portable.f32_kernel(block),
+                &packed,
+                b.data(),
+                shape,
                 &mut c,
                 ldc,
                 false,
                 Epilogue::Bias(&bias),
+                false,
             );
             let mut regions = claims::take();
             regions.sort_unstable();
@@ -657,18 +673,27 @@ mod tests {
         let run = |epilogue: Epilogue<'_>| {
             let mut c = vec![0.0; m * n];
             let mut scratch = Vec::new();
+            // The tile driver with the scalar kernel (the portable set's `gemm` goes through
+            // the `gemm` crate, which Miri cannot run).
             pool.install(|| {
-                gemm(
-                    Isa::Portable,
-                    &a,
+                pack_a(&a, m, k, k, &mut scratch);
+                let block = block_units(k);
+                let shape = Shape {
                     m,
-                    k,
-                    &b,
+                    n,
+                    units: k,
+                    block,
+                };
+                drive(
+                    Isa::Portable.f32_kernel(block),
+                    &scratch,
+                    b.data(),
+                    shape,
                     &mut c,
                     n,
                     false,
                     epilogue,
-                    &mut scratch,
+                    true,
                 )
             });
             c
