@@ -85,8 +85,8 @@ pub mod config;
 pub mod encoder;
 pub mod error;
 pub mod preprocess;
-pub mod siglip;
 pub mod sentence;
+pub mod siglip;
 pub mod tokenize;
 
 pub use architecture::{Architecture, ModelConfig};
@@ -99,6 +99,6 @@ pub use error::{Error, Result};
 pub use glimpse_kernels as kernels;
 pub use glimpse_kernels::Precision;
 pub use preprocess::{Pixels, PreprocessConfig, Preprocessor};
-pub use siglip::{SiglipConfig, SiglipModel, SiglipTokenizer};
 pub use sentence::QueryTower;
+pub use siglip::{SiglipConfig, SiglipModel, SiglipTokenizer};
 pub use tokenize::{ClipTokenizer, TextTokenizer};

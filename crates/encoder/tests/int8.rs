@@ -62,7 +62,12 @@ fn int8_against_f32(dir: &Path) -> (f64, f64) {
         Isa::detect()
     );
     let (f32_, int8) = (load(dir, Precision::F32), load(dir, Precision::Int8));
-    assert_eq!(int8.precision(), Precision::Int8);
+    // Without VNNI under the cap (GLIMPSE_ISA=portable, a CPU without VNNI) int8 is asked
+    // for but f32 runs (`Precision::runs_on`): the cosines below then compare f32 with f32.
+    assert_eq!(int8.precision(), Precision::Int8.runs_on(Isa::detect()));
+    if int8.precision() != Precision::Int8 {
+        println!("int8 falls back to f32 on {:?}: the int8 bounds are not tested here (the kernels' own tests cover the portable int8 loops)", Isa::detect());
+    }
     assert_eq!(int8.engine(), Engine::Native);
     assert_eq!(f32_.precision(), Precision::F32);
     let preprocessor = Preprocessor::from_dir(dir).unwrap();

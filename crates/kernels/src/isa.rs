@@ -27,7 +27,9 @@ impl Precision {
     /// where the CPU multiplies bf16 pairs natively ([`Isa::Avx512Bf16`]). Elsewhere the bf16
     /// kernels widen the pairs to f32 in registers and are slower than the f32 ones (0.56× on
     /// an AVX-512 Xeon without BF16, issue 15; ~0.6× on the AVX2 set), so f32 runs: never
-    /// slower, at twice the weight memory.
+    /// slower, at twice the weight memory. Likewise int8 runs only where the CPU has VNNI dot
+    /// products under `isa` ([`crate::int8::Int8Kernel::for_isa`]): the portable int8 loops
+    /// are correct but 40–100× slower than f32, so f32 runs instead.
     ///
     /// ```
     /// use glimpse_kernels::{Isa, Precision};
@@ -38,6 +40,11 @@ impl Precision {
     pub fn runs_on(self, isa: Isa) -> Precision {
         match self {
             Precision::Bf16 if isa != Isa::Avx512Bf16 => Precision::F32,
+            Precision::Int8
+                if crate::int8::Int8Kernel::for_isa(isa) == crate::int8::Int8Kernel::Portable =>
+            {
+                Precision::F32
+            }
             other => other,
         }
     }

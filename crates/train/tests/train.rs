@@ -452,7 +452,7 @@ fn gradient_matches_finite_differences() {
 
 #[test]
 fn setting_the_total_after_the_warm_up_repeats_a_run_started_with_it() {
-    // What `examples/train.rs --time-budget` does: warm up, then set the total from the step
+    // What `examples/train/main.rs --time-budget` does: warm up, then set the total from the step
     // time. The steps and weights are those of a run given that total from the start.
     let data = four_kinds(32);
     let config = TrainConfig {

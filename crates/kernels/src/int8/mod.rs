@@ -83,6 +83,11 @@ impl Int8Kernel {
         out
     }
 
+    /// Whether these are VNNI kernels (the portable loops are not).
+    pub fn is_vnni(self) -> bool {
+        self != Int8Kernel::Portable
+    }
+
     /// The [`Isa`] that selects this kernel set (for tests that run each set).
     pub fn isa(self) -> Isa {
         match self {
