@@ -112,9 +112,7 @@ impl Dense {
             Precision::Bf16 => {
                 Packed::Bf16(PackedBf16::from_fn(d_in, d_out, |k, n| w[n * d_in + k]))
             }
-            Precision::Int8 => {
-                Packed::Int8(PackedI8::from_fn(d_in, d_out, |k, n| w[n * d_in + k]))
-            }
+            Precision::Int8 => Packed::Int8(PackedI8::from_fn(d_in, d_out, |k, n| w[n * d_in + k])),
         };
         Self::with_weight(weight, bias, d_in, d_out)
     }
