@@ -5,4 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+# Each process compiles and autotunes its kernels on first use; the minimal autotune level halves
+# that and computes the same embeddings.
+export CUBECL_AUTOTUNE_LEVEL="${CUBECL_AUTOTUNE_LEVEL:-minimal}"
 cargo test -p glimpse-encoder --features wgpu --test wgpu_parity "$@"
+# SigLIP, Chinese-CLIP and the sentence-transformers towers: their burn modules on wgpu.
+for t in siglip_parity chinese_clip_parity sentence_parity; do
+  cargo test -p glimpse-encoder --features wgpu --test "$t" wgpu "$@"
+done

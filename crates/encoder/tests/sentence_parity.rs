@@ -127,6 +127,19 @@ fn bert_cls_tower_matches_sentence_transformers_on_both_engines() {
     check("tiny-bert", Engine::Burn);
 }
 
+/// The burn modules on wgpu (Mesa's lavapipe where there is no GPU); run by
+/// `bash scripts/test_wgpu.sh`, which builds burn's GPU stack.
+#[cfg(feature = "wgpu")]
+#[test]
+fn towers_match_sentence_transformers_on_wgpu() {
+    let device = glimpse_encoder::Backend::Wgpu
+        .device()
+        .expect("a wgpu adapter (install mesa-vulkan-drivers)");
+    println!("burn on the wgpu device {device:?}");
+    check_on("tiny-distilbert", Engine::Burn, &device);
+    check_on("tiny-bert", Engine::Burn, &device);
+}
+
 #[test]
 fn metadata_comes_from_the_tower_file_or_the_card() {
     let distil = load(&tower_dir("tiny-distilbert"), Engine::Native).unwrap();

@@ -72,7 +72,11 @@ fn dir() -> PathBuf {
 }
 
 fn load(options: LoadOptions) -> Encoder {
-    Encoder::load_with(dir(), &Device::flex(), &options).unwrap()
+    load_on(&Device::flex(), options)
+}
+
+fn load_on(device: &Device, options: LoadOptions) -> Encoder {
+    Encoder::load_with(dir(), device, &options).unwrap()
 }
 
 fn min_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
@@ -168,8 +172,12 @@ fn pixel_inputs(reference: &SiglipReference) -> Vec<Vec<f32>> {
 }
 
 fn check_engine(engine: Engine) {
+    check_engine_on(&Device::flex(), engine);
+}
+
+fn check_engine_on(device: &Device, engine: Engine) {
     let reference = SiglipReference::load();
-    let encoder = load(LoadOptions::default().engine(engine));
+    let encoder = load_on(device, LoadOptions::default().engine(engine));
     assert_eq!(encoder.engine(), engine);
     assert_eq!(encoder.dim(), 48);
     let images = encoder
@@ -222,6 +230,18 @@ fn burn_engine_matches_transformers() {
 #[test]
 fn native_engine_matches_transformers() {
     check_engine(Engine::Native);
+}
+
+/// The burn modules on wgpu (Mesa's lavapipe where there is no GPU); run by
+/// `bash scripts/test_wgpu.sh`, which builds burn's GPU stack.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_engine_matches_transformers() {
+    let device = glimpse_encoder::Backend::Wgpu
+        .device()
+        .expect("a wgpu adapter (install mesa-vulkan-drivers)");
+    println!("burn on the wgpu device {device:?}");
+    check_engine_on(&device, Engine::Burn);
 }
 
 #[test]
