@@ -84,6 +84,7 @@ pub mod clip;
 pub mod config;
 pub mod encoder;
 pub mod error;
+mod hub_tokenizer;
 pub mod preprocess;
 pub mod sentence;
 pub mod siglip;

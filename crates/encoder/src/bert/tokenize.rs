@@ -16,13 +16,13 @@ use serde_json::{json, Value};
 use tokenizers::TruncationParams;
 
 use crate::error::{Error, Result};
+use crate::hub_tokenizer::HubTokenizer;
 
 /// A BERT WordPiece tokenizer: unpadded ids, `[CLS] … [SEP]`, at most
 /// [`context_length`](Self::context_length) of them.
 #[derive(Debug, Clone)]
 pub struct BertTokenizer {
-    inner: tokenizers::Tokenizer,
-    path: PathBuf,
+    hub: HubTokenizer,
     context_length: usize,
     pad_id: u32,
 }
@@ -196,8 +196,7 @@ impl BertTokenizer {
         let pad_token = token_content(config, "pad_token", "[PAD]");
         let pad_id = inner.token_to_id(&pad_token).unwrap_or(0);
         Ok(Self {
-            inner,
-            path,
+            hub: HubTokenizer::new(inner, path),
             context_length,
             pad_id,
         })
@@ -215,7 +214,7 @@ impl BertTokenizer {
 
     /// The size of the vocabulary, added tokens included.
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        self.hub.vocab_size()
     }
 
     /// Tokenizes one text: `[CLS] … [SEP]`, truncated.
@@ -223,8 +222,7 @@ impl BertTokenizer {
     /// # Errors
     /// [`Error::Tokenizer`].
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self.inner.encode(text, true).map_err(|e| self.error(e))?;
-        Ok(encoding.get_ids().to_vec())
+        self.hub.encode(text)
     }
 
     /// Tokenizes several texts (in parallel).
@@ -232,18 +230,6 @@ impl BertTokenizer {
     /// # Errors
     /// [`Error::Tokenizer`].
     pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<u32>>> {
-        let inputs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
-        let encodings = self
-            .inner
-            .encode_batch(inputs, true)
-            .map_err(|e| self.error(e))?;
-        Ok(encodings.iter().map(|e| e.get_ids().to_vec()).collect())
-    }
-
-    fn error(&self, e: tokenizers::Error) -> Error {
-        Error::Tokenizer {
-            path: self.path.clone(),
-            message: e.to_string(),
-        }
+        self.hub.encode_batch(texts)
     }
 }

@@ -3,17 +3,17 @@
 //! sentence-transformers asks of it (`truncation="longest_first"`, `max_length =
 //! max_seq_length`, special tokens included), no padding.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokenizers::{TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::error::{Error, Result};
+use crate::hub_tokenizer::HubTokenizer;
 
 /// A sentence-transformers tower's tokenizer.
 #[derive(Debug, Clone)]
 pub struct SentenceTokenizer {
-    inner: tokenizers::Tokenizer,
-    path: PathBuf,
+    hub: HubTokenizer,
     max_length: usize,
     pad_id: u32,
 }
@@ -64,8 +64,7 @@ impl SentenceTokenizer {
             .find_map(|t| inner.token_to_id(t))
             .unwrap_or(0);
         Ok(Self {
-            inner,
-            path,
+            hub: HubTokenizer::new(inner, path),
             max_length,
             pad_id,
         })
@@ -87,11 +86,7 @@ impl SentenceTokenizer {
     /// # Errors
     /// [`Error::Tokenizer`].
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self
-            .inner
-            .encode(text, true)
-            .map_err(|e| self.error(e.to_string()))?;
-        Ok(encoding.get_ids().to_vec())
+        self.hub.encode(text)
     }
 
     /// The ids of several texts.
@@ -99,13 +94,6 @@ impl SentenceTokenizer {
     /// # Errors
     /// [`Error::Tokenizer`].
     pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<u32>>> {
-        texts.iter().map(|t| self.encode(t.as_ref())).collect()
-    }
-
-    fn error(&self, message: String) -> Error {
-        Error::Tokenizer {
-            path: self.path.clone(),
-            message,
-        }
+        self.hub.encode_batch(texts)
     }
 }

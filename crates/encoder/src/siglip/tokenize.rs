@@ -14,17 +14,17 @@
 //! `spiece.model` (the original `google/siglip-*` repositories) need a `tokenizer.json`
 //! converted from it first (see `docs/MODELS.md`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokenizers::{PaddingDirection, PaddingParams, PaddingStrategy, TruncationParams};
 
 use crate::error::{Error, Result};
+use crate::hub_tokenizer::HubTokenizer;
 
 /// A SigLIP tokenizer: `tokenizer.json` with truncation and padding to the context.
 #[derive(Debug, Clone)]
 pub struct SiglipTokenizer {
-    inner: tokenizers::Tokenizer,
-    path: PathBuf,
+    hub: HubTokenizer,
     context_length: usize,
     pad_id: u32,
 }
@@ -147,8 +147,7 @@ impl SiglipTokenizer {
             ..PaddingParams::default()
         }));
         Ok(Self {
-            inner,
-            path,
+            hub: HubTokenizer::new(inner, path),
             context_length,
             pad_id,
         })
@@ -166,7 +165,7 @@ impl SiglipTokenizer {
 
     /// The size of the vocabulary, added tokens included.
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        self.hub.vocab_size()
     }
 
     /// Tokenizes one text: exactly [`context_length`](Self::context_length) ids, truncated and
@@ -175,8 +174,7 @@ impl SiglipTokenizer {
     /// # Errors
     /// [`Error::Tokenizer`].
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self.inner.encode(text, true).map_err(|e| self.error(e))?;
-        Ok(encoding.get_ids().to_vec())
+        self.hub.encode(text)
     }
 
     /// Tokenizes several texts (in parallel), each as [`encode`](Self::encode) would.
@@ -184,18 +182,6 @@ impl SiglipTokenizer {
     /// # Errors
     /// [`Error::Tokenizer`].
     pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<u32>>> {
-        let inputs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
-        let encodings = self
-            .inner
-            .encode_batch(inputs, true)
-            .map_err(|e| self.error(e))?;
-        Ok(encodings.iter().map(|e| e.get_ids().to_vec()).collect())
-    }
-
-    fn error(&self, e: tokenizers::Error) -> Error {
-        Error::Tokenizer {
-            path: self.path.clone(),
-            message: e.to_string(),
-        }
+        self.hub.encode_batch(texts)
     }
 }
