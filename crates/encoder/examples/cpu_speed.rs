@@ -2,7 +2,7 @@
 //! engine/precision asked for, and prints milliseconds per image / per text.
 //!
 //! ```sh
-//! cargo run -p glimpse-encoder --example cpu_speed -- [MODEL_DIR] [--reps N] [--modes f32,bf16,burn] [--batches 1,8,32]
+//! cargo run -p glimpse-encoder --example cpu_speed -- [MODEL_DIR] [--reps N] [--modes f32,bf16,int8,burn] [--batches 1,8,32]
 //! ```
 //! `MODEL_DIR` defaults to `~/.cache/glimpse/vit-b32-random` (a ViT-B/32 checkpoint in Hugging
 //! Face layout; random weights time the same as trained ones). Threads: rayon's default (all
@@ -119,8 +119,11 @@ fn mode_options(mode: &str) -> Result<LoadOptions, Box<dyn std::error::Error>> {
         "bf16" => LoadOptions::default()
             .engine(Engine::Native)
             .precision(Precision::Bf16),
+        "int8" => LoadOptions::default()
+            .engine(Engine::Native)
+            .precision(Precision::Int8),
         "burn" => LoadOptions::default().engine(Engine::Burn),
-        other => return Err(format!("unknown mode {other} (f32, bf16, burn)").into()),
+        other => return Err(format!("unknown mode {other} (f32, bf16, int8, burn)").into()),
     })
 }
 
