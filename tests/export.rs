@@ -349,6 +349,10 @@ fn import_child() {
         let mut out = std::io::stdout();
         writeln!(out, "\nPROGRESS {}", p.encoded).unwrap();
         out.flush().unwrap();
+        // Wait for the parent's go-ahead: on a fast machine the import would otherwise finish
+        // before the parent has read the line it kills after.
+        let mut go = String::new();
+        let _ = std::io::stdin().read_line(&mut go);
     });
     let opts = ImportOptions::default().batch_size(1).progress(progress);
     lib.import(&[&file], &opts).unwrap();
@@ -356,7 +360,7 @@ fn import_child() {
 
 #[test]
 fn an_import_killed_mid_run_resumes() {
-    use std::io::{BufRead, BufReader};
+    use std::io::{BufRead, BufReader, Write};
     use std::process::{Command, Stdio};
     let tmp = tempfile::tempdir().unwrap();
     photos(&tmp.path().join("photos"), 18);
@@ -373,17 +377,22 @@ fn an_import_killed_mid_run_resumes() {
             .args(["--ignored", "--exact", "import_child", "--nocapture"])
             .env(CHILD_LIB, &target)
             .env(CHILD_FILE, &file)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // Kill after a few more commits than the last round saw, a few ms after one.
+        let mut go = child.stdin.take().unwrap();
+        // Kill after a few more commits than the last round saw, a few ms into the next one
+        // (the child waits for a go-ahead after each commit, so at most one more lands).
         let wait_for = 2 + (seed.wrapping_add(round * 7) % 4) as usize;
         let mut seen = 0;
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         for line in lines {
             if line.unwrap().starts_with("PROGRESS") {
                 seen += 1;
+                // The child may have finished and closed its stdin: nothing to wake then.
+                let _ = go.write_all(b"go\n").and_then(|()| go.flush());
                 if seen == wait_for {
                     std::thread::sleep(std::time::Duration::from_millis(seed % 3));
                     break;
