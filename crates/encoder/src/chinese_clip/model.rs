@@ -71,23 +71,7 @@ impl ChineseClipModel {
     /// # Errors
     /// [`Error::TowerNotLoaded`]; [`Error::InvalidInput`] for pixels of another shape.
     pub fn encode_images(&self, pixels: Tensor<4>) -> Result<Tensor<2>> {
-        let tower = self.vision_tower()?;
-        let e = &tower.vision_model.embeddings;
-        let [batch, channels, height, width] = pixels.dims();
-        if batch == 0
-            || channels != e.num_channels
-            || height != e.image_size
-            || width != e.image_size
-        {
-            return Err(Error::InvalidInput(format!(
-                "pixels have shape {:?}, the model takes [batch >= 1, {}, {}, {}]",
-                pixels.dims(),
-                e.num_channels,
-                e.image_size,
-                e.image_size
-            )));
-        }
-        Ok(l2_normalize(tower.forward(pixels)))
+        self.vision_tower()?.embed(pixels)
     }
 
     /// L2-normalised text embeddings of unpadded id sequences (`[CLS] … [SEP]`).

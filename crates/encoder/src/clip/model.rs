@@ -98,6 +98,35 @@ impl ClipVisionTower {
         let x = self.vision_model.forward(pixels); // [batch, hidden]
         self.visual_projection.forward(x) // [batch, projection]
     }
+
+    /// L2-normalised image embeddings, after checking the pixels' shape (CLIP's and
+    /// Chinese-CLIP's `encode_images`).
+    ///
+    /// # Shapes
+    /// - pixels: `[batch, channels, image, image]` (normalised as by the image processor)
+    /// - output: `[batch, projection]`, unit rows
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] if the channels or size differ from the config or the batch is
+    /// empty.
+    pub fn embed(&self, pixels: Tensor<4>) -> Result<Tensor<2>> {
+        let e = &self.vision_model.embeddings;
+        let [batch, channels, height, width] = pixels.dims();
+        if batch == 0
+            || channels != e.num_channels
+            || height != e.image_size
+            || width != e.image_size
+        {
+            return Err(Error::InvalidInput(format!(
+                "pixels have shape {:?}, the model takes [batch >= 1, {}, {}, {}]",
+                pixels.dims(),
+                e.num_channels,
+                e.image_size,
+                e.image_size
+            )));
+        }
+        Ok(l2_normalize(self.forward(pixels)))
+    }
 }
 
 /// Divides each row by its L2 norm (rows of zeros stay zero).
@@ -182,23 +211,7 @@ impl ClipModel {
     /// [`Error::TowerNotLoaded`]; [`Error::InvalidInput`] if the channels or size differ from
     /// the config or the batch is empty.
     pub fn encode_images(&self, pixels: Tensor<4>) -> Result<Tensor<2>> {
-        let tower = self.vision_tower()?;
-        let e = &tower.vision_model.embeddings;
-        let [batch, channels, height, width] = pixels.dims();
-        if batch == 0
-            || channels != e.num_channels
-            || height != e.image_size
-            || width != e.image_size
-        {
-            return Err(Error::InvalidInput(format!(
-                "pixels have shape {:?}, the model takes [batch >= 1, {}, {}, {}]",
-                pixels.dims(),
-                e.num_channels,
-                e.image_size,
-                e.image_size
-            )));
-        }
-        Ok(l2_normalize(tower.forward(pixels)))
+        self.vision_tower()?.embed(pixels)
     }
 
     /// L2-normalised text embeddings of unpadded token id sequences (each as the tokenizer
