@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use crate::dense::{buffer, Dense, Norm, Workspace};
-use crate::gemm::{gemm_packed_serial, pack_a, Epilogue, PackedB};
+use crate::gemm::{gemm_packed_serial, pack_a_serial, Epilogue, PackedB};
 use crate::{ops, Activation, Isa};
 
 /// One encoder layer's packed weights.
@@ -128,6 +128,25 @@ impl OutPtr {
     }
 }
 
+/// One thread's attention buffers (see [`attention`]).
+struct AttentionScratch {
+    packed: Vec<f32>,
+    keys: PackedB,
+    values: PackedB,
+    scores: Vec<f32>,
+    o: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<AttentionScratch> = std::cell::RefCell::new(AttentionScratch {
+        packed: Vec::new(),
+        keys: PackedB::empty(),
+        values: PackedB::empty(),
+        scores: Vec::new(),
+        o: Vec::new(),
+    });
+}
+
 /// Scaled dot-product attention (the scale is already in the queries) of every item and head:
 /// `qkv` is `[batch × seq, 3d]` (queries, keys, values), `ctx` receives `[batch × seq, d]`.
 #[allow(clippy::too_many_arguments)]
@@ -145,50 +164,44 @@ fn attention(
     let out = OutPtr(ctx.as_mut_ptr());
     assert!(ctx.len() >= batch * seq * d && qkv.len() >= batch * seq * 3 * d);
     (0..batch * heads).into_par_iter().for_each(|task| {
-        let (b, h) = (task / heads, task % heads);
-        let base = b * seq * 3 * d + h * dh;
-        let mut packed = Vec::new();
-        // scores = q·kᵀ: [seq, seq]
-        pack_a(&qkv[base..], seq, dh, 3 * d, &mut packed);
-        let keys = PackedB::from_transposed(&qkv[base + d..], dh, seq, 3 * d);
-        let mut scores = vec![0.0; seq * seq];
-        gemm_packed_serial(
-            isa,
-            &packed,
-            seq,
-            &keys,
-            &mut scores,
-            seq,
-            false,
-            Epilogue::None,
+        // This thread's buffers, kept between tasks and calls: no allocation, zeroing or
+        // page fault per (item, head) (384 tasks per layer at batch 32). Nothing inside runs
+        // on rayon (serial packing and GEMMs), so no other task re-enters the borrow.
+        SCRATCH.with_borrow_mut(
+            |AttentionScratch {
+                 packed,
+                 keys,
+                 values,
+                 scores,
+                 o,
+             }| {
+                let (b, h) = (task / heads, task % heads);
+                let base = b * seq * 3 * d + h * dh;
+                // scores = q·kᵀ: [seq, seq]
+                pack_a_serial(&qkv[base..], seq, dh, 3 * d, packed);
+                keys.refill_transposed(&qkv[base + d..], dh, seq, 3 * d);
+                let scores = buffer(scores, seq * seq);
+                gemm_packed_serial(isa, packed, seq, keys, scores, seq, false, Epilogue::None);
+                for (i, row) in scores.chunks_exact_mut(seq).enumerate() {
+                    ops::softmax_prefix(row, if causal { i + 1 } else { seq });
+                }
+                // context = p·v: [seq, dh]
+                pack_a_serial(scores, seq, seq, seq, packed);
+                values.refill_rows(&qkv[base + 2 * d..], seq, dh, 3 * d);
+                let o = buffer(o, seq * dh);
+                gemm_packed_serial(isa, packed, seq, values, o, dh, false, Epilogue::None);
+                for (i, row) in o.chunks_exact(dh).enumerate() {
+                    // SAFETY: row `b·seq + i`, columns `h·dh..(h+1)·dh` of ctx (inside it by the
+                    // assertion above) are written by this task only.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            row.as_ptr(),
+                            out.get().add((b * seq + i) * d + h * dh),
+                            dh,
+                        );
+                    }
+                }
+            },
         );
-        for (i, row) in scores.chunks_exact_mut(seq).enumerate() {
-            ops::softmax_prefix(row, if causal { i + 1 } else { seq });
-        }
-        // context = p·v: [seq, dh]
-        pack_a(&scores, seq, seq, seq, &mut packed);
-        let values = PackedB::from_rows(&qkv[base + 2 * d..], seq, dh, 3 * d);
-        let mut o = vec![0.0; seq * dh];
-        gemm_packed_serial(
-            isa,
-            &packed,
-            seq,
-            &values,
-            &mut o,
-            dh,
-            false,
-            Epilogue::None,
-        );
-        for (i, row) in o.chunks_exact(dh).enumerate() {
-            // SAFETY: row `b·seq + i`, columns `h·dh..(h+1)·dh` of ctx (inside it by the
-            // assertion above) are written by this task only.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    row.as_ptr(),
-                    out.get().add((b * seq + i) * d + h * dh),
-                    dh,
-                );
-            }
-        }
     });
 }

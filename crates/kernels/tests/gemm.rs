@@ -199,6 +199,51 @@ fn f32_gemm_matches_reference_on_odd_shapes() {
     }
 }
 
+/// `A` read in place (row-major, `lda = k` equal to a reduction block, 128 or
+/// [`KC_UNITS`]): no copy, and the slice ends at the last row, so a kernel that read a whole
+/// last row group would run past it (the driver asserts what the kernels read).
+#[test]
+fn f32_gemm_reads_a_block_wide_a_in_place() {
+    for pool in pools() {
+        for isa in isas() {
+            for (s, &(m, n, k)) in [(29, 70, 128), (2 * MR + 5, NR + 9, KC_UNITS), (1, 33, 128)]
+                .iter()
+                .enumerate()
+            {
+                let a = values(400 + s as u64, m * k); // exactly m rows, no padding group
+                let b = values(500 + s as u64, k * n);
+                let bias = values(600 + s as u64, n);
+                let packed = PackedB::from_rows(&b, k, n, n);
+                let mut scratch = Vec::new();
+                let mut c = vec![f32::NAN; m * n];
+                pool.install(|| {
+                    gemm(
+                        isa,
+                        &a,
+                        m,
+                        k,
+                        &packed,
+                        &mut c,
+                        n,
+                        false,
+                        Epilogue::Bias(&bias),
+                        &mut scratch,
+                    )
+                });
+                let what = format!(
+                    "in-place A, {isa:?} m={m} n={n} k={k} threads={}",
+                    pool.current_num_threads()
+                );
+                let want = reference(&a, k, &b, m, n, k, None, n, Some(&bias));
+                check(&what, &c, n, &want, m, n, 1e-6);
+                if isa != Isa::Portable {
+                    assert!(scratch.is_empty(), "{what}: A was copied");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn packing_from_transposed_matches_rows() {
     let (k, n) = (37, 45);

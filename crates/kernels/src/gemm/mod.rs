@@ -197,6 +197,87 @@ impl PackedB {
         Self { k, n, data }
     }
 
+    /// An empty packing, to be filled by [`PackedB::refill_transposed`] or
+    /// [`PackedB::refill_rows`] (a buffer reused across calls, as attention's keys and values).
+    pub fn empty() -> Self {
+        Self {
+            k: 0,
+            n: 0,
+            data: Aligned::zeroed(0),
+        }
+    }
+
+    /// Makes room for `[k, n]` (keeping the allocation when it is large enough); the padding
+    /// columns of the last panel are zeroed, the rest is left for the caller to overwrite.
+    fn reshape(&mut self, k: usize, n: usize) {
+        let len = n.div_ceil(NR) * k * NR;
+        if self.data.len < len || self.data.buf.len() < len + 64 / std::mem::size_of::<f32>() {
+            self.data = Aligned::zeroed(len);
+        } else {
+            self.data.len = len;
+        }
+        (self.k, self.n) = (k, n);
+        let (w, panels) = (n % NR, n.div_ceil(NR));
+        if w > 0 && k > 0 {
+            let last = &mut self.data.as_mut_slice()[(panels - 1) * k * NR..];
+            for row in last.chunks_exact_mut(NR) {
+                row[w..].fill(0.0);
+            }
+        }
+    }
+
+    /// [`PackedB::from_transposed`] into this buffer, serially, reusing its allocation.
+    pub fn refill_transposed(&mut self, bt: &[f32], k: usize, n: usize, ld: usize) {
+        if k > 0 && n > 0 {
+            assert!(
+                ld >= k && bt.len() >= (n - 1) * ld + k,
+                "Bt too short for [{n}, {k}]"
+            );
+        }
+        self.reshape(k, n);
+        if k == 0 {
+            return;
+        }
+        for (j, panel) in self
+            .data
+            .as_mut_slice()
+            .chunks_exact_mut(k * NR)
+            .enumerate()
+        {
+            for jj in 0..NR.min(n - j * NR) {
+                let src = &bt[(j * NR + jj) * ld..(j * NR + jj) * ld + k];
+                for (kk, &v) in src.iter().enumerate() {
+                    panel[kk * NR + jj] = v;
+                }
+            }
+        }
+    }
+
+    /// [`PackedB::from_rows`] into this buffer, serially, reusing its allocation.
+    pub fn refill_rows(&mut self, b: &[f32], k: usize, n: usize, ldb: usize) {
+        if k > 0 && n > 0 {
+            assert!(
+                ldb >= n && b.len() >= (k - 1) * ldb + n,
+                "B too short for [{k}, {n}]"
+            );
+        }
+        self.reshape(k, n);
+        if k == 0 {
+            return;
+        }
+        for (j, panel) in self
+            .data
+            .as_mut_slice()
+            .chunks_exact_mut(k * NR)
+            .enumerate()
+        {
+            let (c0, w) = (j * NR, NR.min(n - j * NR));
+            for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                dst[..w].copy_from_slice(&b[kk * ldb + c0..kk * ldb + c0 + w]);
+            }
+        }
+    }
+
     /// The reduction length.
     pub fn k(&self) -> usize {
         self.k
@@ -218,6 +299,16 @@ impl PackedB {
 /// `m.div_ceil(MR) * k.div_ceil(S) * MR * S`, `S = block_units(k)`. Rows past `m` and units
 /// past `k` are left as they were: no kernel reads them.
 pub fn pack_a(a: &[f32], m: usize, k: usize, lda: usize, out: &mut Vec<f32>) {
+    pack_a_with(a, m, k, lda, out, m * k >= 1 << 16);
+}
+
+/// [`pack_a`] on the calling thread only (for work that is already parallel and holds
+/// thread-local buffers, which a nested rayon call could re-enter).
+pub fn pack_a_serial(a: &[f32], m: usize, k: usize, lda: usize, out: &mut Vec<f32>) {
+    pack_a_with(a, m, k, lda, out, false);
+}
+
+fn pack_a_with(a: &[f32], m: usize, k: usize, lda: usize, out: &mut Vec<f32>, parallel: bool) {
     let block = block_units(k);
     let blocks = k.div_ceil(block);
     let per_group = blocks * MR * block;
@@ -235,7 +326,7 @@ pub fn pack_a(a: &[f32], m: usize, k: usize, lda: usize, out: &mut Vec<f32>) {
             }
         }
     };
-    if m * k >= 1 << 16 {
+    if parallel {
         out.par_chunks_exact_mut(per_group)
             .enumerate()
             .for_each(work);
@@ -278,16 +369,25 @@ pub fn gemm(
     }
     let (k, n) = (b.k, b.n);
     check_shapes(a.len(), m, k, lda, c.len(), n, ldc);
-    pack_a(a, m, k, lda, scratch);
     let shape = Shape {
         m,
         n,
         units: k,
         block: block_units(k),
     };
+    // A row-major `A` whose rows are exactly one reduction block (`k = S = lda`: ViT's
+    // qkv, out and fc1, k = 768) already is the packed layout (row `i` of group `g` at
+    // `(g·MR + i)·S`): the kernels read it in place, and the copy (~5 % of a forward pass)
+    // is skipped. `drive` checks the length the kernels read.
+    let packed: &[f32] = if k == shape.block && lda == k {
+        a
+    } else {
+        pack_a(a, m, k, lda, scratch);
+        scratch
+    };
     drive(
         isa.f32_kernel(shape.block),
-        scratch,
+        packed,
         b.data(),
         shape,
         c,
@@ -455,8 +555,20 @@ pub(crate) fn drive<T: Copy + Sync>(
     }
     let groups = m.div_ceil(MR);
     let panels = n.div_ceil(NR);
-    let per_group = units.div_ceil(block) * MR * block;
-    assert!(a.len() >= groups * per_group && b.len() >= panels * units * NR);
+    let blocks = units.div_ceil(block);
+    let per_group = blocks * MR * block;
+    // The last element a kernel reads: the last block's last unit in the last row of the last
+    // group (a packed `A` has room for whole groups; an `A` read in place, see [`gemm`], ends
+    // with its last row).
+    let a_needed = if units == 0 {
+        0
+    } else {
+        (groups - 1) * per_group
+            + (blocks - 1) * MR * block
+            + (m - (groups - 1) * MR - 1) * block
+            + (units - (blocks - 1) * block)
+    };
+    assert!(a.len() >= a_needed && b.len() >= panels * units * NR);
     // Every tile's rows × columns lie inside `c` (the kernels and the epilogue rely on it).
     assert!(
         ldc >= n && c.len() >= (m - 1) * ldc + n,
@@ -519,9 +631,9 @@ pub(crate) fn drive<T: Copy + Sync>(
                 for g in g0..g1 {
                     let rows = MR.min(m - g * MR);
                     let ap = &a[g * per_group + (u0 / block) * MR * block..];
-                    debug_assert!(ap.len() >= MR * block && bp.len() >= uc * NR);
-                    // SAFETY: `ap` holds the group's whole block (MR rows of `block >= uc`
-                    // units) and `bp` at least `uc` units of the panel (checked above by the
+                    debug_assert!(ap.len() >= (rows - 1) * block + uc && bp.len() >= uc * NR);
+                    // SAFETY: `ap` holds the block's `rows` rows of `uc` units, `block`
+                    // apart, and `bp` at least `uc` units of the panel (checked above by the
                     // length assertion on `a` and `b`); the tile of C at
                     // (g·MR, p·NR) spans `rows × cols` elements inside `c` (the caller checked
                     // `c` against m, n and ldc), and no other tile touches it.
