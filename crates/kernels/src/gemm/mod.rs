@@ -211,7 +211,8 @@ impl PackedB {
     /// columns of the last panel are zeroed, the rest is left for the caller to overwrite.
     fn reshape(&mut self, k: usize, n: usize) {
         let len = n.div_ceil(NR) * k * NR;
-        if self.data.len < len || self.data.buf.len() < len + 64 / std::mem::size_of::<f32>() {
+        // `Aligned` keeps one cache line of slack in front of its offset.
+        if self.data.buf.len() < len + 64 / std::mem::size_of::<f32>() {
             self.data = Aligned::zeroed(len);
         } else {
             self.data.len = len;
@@ -756,6 +757,39 @@ mod tests {
                     assert_eq!(c[i * ldc + j], want, "{m}x{n}: C[{i}, {j}]");
                 }
             }
+        }
+    }
+
+    /// A reused packing (attention's keys and values) equals a fresh one, element for element
+    /// including the zero padding, when the shapes grow, shrink and change their last panel.
+    #[test]
+    fn refilled_packing_equals_a_fresh_one() {
+        let mut t = PackedB::empty();
+        let mut r = PackedB::empty();
+        for (k, n) in [
+            (64, 50),
+            (3, 70),
+            (64, 33),
+            (128, 197),
+            (1, 1),
+            (50, 64),
+            (7, 0),
+        ] {
+            let ld = k + 5;
+            let bt: Vec<f32> = (0..n.max(1) * ld).map(|i| (i % 13) as f32 - 6.0).collect();
+            t.refill_transposed(&bt, k, n, ld);
+            let fresh = PackedB::from_transposed(&bt, k, n, ld);
+            assert_eq!((t.k(), t.n()), (k, n));
+            assert_eq!(t.data(), fresh.data(), "transposed k={k} n={n}");
+            let ldb = n + 3;
+            let b: Vec<f32> = (0..k * ldb).map(|i| (i % 11) as f32 - 5.0).collect();
+            r.refill_rows(&b, k, n, ldb);
+            assert_eq!(
+                r.data(),
+                PackedB::from_rows(&b, k, n, ldb).data(),
+                "rows k={k} n={n}"
+            );
+            assert_eq!(r.data().as_ptr() as usize % 64, 0, "aligned");
         }
     }
 
