@@ -1,9 +1,9 @@
 //! Vector checks, normalisation and the dot-product kernel.
 //!
 //! All stored vectors have unit length, so cosine similarity is a dot product. The kernel picks
-//! AVX2+FMA at run time when the CPU has it (the crate is built for baseline x86-64, where the
-//! compiler alone only emits SSE2) and otherwise uses an 8-lane portable loop the compiler
-//! vectorises.
+//! AVX-512F, else AVX2+FMA, at run time when the CPU has it (the crate is built for baseline
+//! x86-64, where the compiler alone only emits SSE2) and otherwise uses an 8-lane portable loop
+//! the compiler vectorises. The graph's construction spends about 40 % of its time here.
 
 use std::sync::OnceLock;
 
@@ -49,14 +49,79 @@ pub(crate) fn prefetch<T>(v: &[T]) {
     let _ = v;
 }
 
+/// Hints the CPU to start loading the cache line holding the start of `v` (nothing if empty).
+#[inline(always)]
+pub(crate) fn prefetch_first<T>(v: &[T]) {
+    prefetch(v.get(..1).unwrap_or(&[]));
+}
+
 fn select_kernel() -> DotFn {
     #[cfg(target_arch = "x86_64")]
     {
+        if is_x86_feature_detected!("avx512f") {
+            return dot_avx512_entry;
+        }
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             return dot_avx2_entry;
         }
     }
     dot_portable
+}
+
+#[cfg(target_arch = "x86_64")]
+fn dot_avx512_entry(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: only selected by `select_kernel` after detecting AVX-512F.
+    unsafe { dot_avx512(a, b) }
+}
+
+/// 16-lane FMA over four accumulators, the tail under a mask (no scalar loop).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = 0;
+    // SAFETY: every load reads 16 floats at offsets < n from both slices; the masked tail
+    // reads only the lanes below n (masked-off lanes are not accessed).
+    unsafe {
+        let mut s0 = _mm512_setzero_ps();
+        let mut s1 = _mm512_setzero_ps();
+        let mut s2 = _mm512_setzero_ps();
+        let mut s3 = _mm512_setzero_ps();
+        while i + 64 <= n {
+            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), s0);
+            s1 = _mm512_fmadd_ps(
+                _mm512_loadu_ps(pa.add(i + 16)),
+                _mm512_loadu_ps(pb.add(i + 16)),
+                s1,
+            );
+            s2 = _mm512_fmadd_ps(
+                _mm512_loadu_ps(pa.add(i + 32)),
+                _mm512_loadu_ps(pb.add(i + 32)),
+                s2,
+            );
+            s3 = _mm512_fmadd_ps(
+                _mm512_loadu_ps(pa.add(i + 48)),
+                _mm512_loadu_ps(pb.add(i + 48)),
+                s3,
+            );
+            i += 64;
+        }
+        while i + 16 <= n {
+            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), s0);
+            i += 16;
+        }
+        if i < n {
+            let mask: __mmask16 = (1u16 << (n - i)) - 1;
+            s1 = _mm512_fmadd_ps(
+                _mm512_maskz_loadu_ps(mask, pa.add(i)),
+                _mm512_maskz_loadu_ps(mask, pb.add(i)),
+                s1,
+            );
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)))
+    }
 }
 
 /// Portable kernel: eight independent accumulators so the loop vectorises without `-ffast-math`.
@@ -169,9 +234,30 @@ pub(crate) fn checked_norm(v: &[f32], dims: usize, id: Option<u64>) -> Result<f6
 mod tests {
     use super::*;
 
+    /// Every kernel this CPU can run (the portable one always).
+    fn kernels() -> Vec<(&'static str, DotFn)> {
+        let mut out: Vec<(&'static str, DotFn)> = vec![("portable", dot_portable)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                out.push(("avx2", dot_avx2_entry));
+            } else {
+                eprintln!("avx2 kernel skipped: no AVX2+FMA on this CPU");
+            }
+            if is_x86_feature_detected!("avx512f") {
+                out.push(("avx512", dot_avx512_entry));
+            } else {
+                eprintln!("avx512 kernel skipped: no AVX-512F on this CPU");
+            }
+        }
+        out
+    }
+
     #[test]
     fn kernels_agree() {
-        for n in [0, 1, 7, 8, 31, 32, 33, 100, 512, 515] {
+        for n in [
+            0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 384, 512, 515,
+        ] {
             let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.1).collect();
             let b: Vec<f32> = (0..n).map(|i| ((i * 5 % 11) as f32 - 5.0) * 0.3).collect();
             let exact: f64 = a
@@ -179,10 +265,13 @@ mod tests {
                 .zip(&b)
                 .map(|(x, y)| f64::from(*x) * f64::from(*y))
                 .sum();
-            assert!(
-                (f64::from(dot_portable(&a, &b)) - exact).abs() < 1e-3,
-                "n={n}"
-            );
+            for (name, kernel) in kernels() {
+                let got = f64::from(kernel(&a, &b));
+                assert!(
+                    (got - exact).abs() < 1e-3,
+                    "{name}, n={n}: {got} vs {exact}"
+                );
+            }
             assert!((f64::from(dot(&a, &b)) - exact).abs() < 1e-3, "n={n}");
         }
     }
