@@ -8,7 +8,7 @@ use crate::types::{
     CheckReport, Hit, ImageId, IndexRecovery, OpenReport, Problem, ProblemKind, RepairReport,
     SearchOptions,
 };
-use crate::{EncoderError, Error, Result};
+use crate::{EncoderError, Error, IndexError, Result};
 use glimpse_index::{Index, IndexConfig};
 use glimpse_store::{ModelFingerprint, Store};
 use serde::{Deserialize, Serialize};
@@ -571,7 +571,11 @@ impl Library {
             *self.saved.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.stamp());
             return Ok((IndexRecovery::Loaded, Vec::new()));
         }
-        let loaded = match Index::load_expecting(&dir, config) {
+        // `open`, not `load`: the vectors file's checksum runs in the background while the
+        // library catches up and answers searches. Damage it finds later surfaces as
+        // `IndexError::Corrupt` from a search or a save, and the library then rebuilds from
+        // its store (`search_vector`, `save_index`); `check` waits for it.
+        let loaded = match Index::open_expecting(&dir, config) {
             Ok(index) => index,
             Err(e) => return self.rebuild_index(config, format!("{e}")),
         };
@@ -654,6 +658,25 @@ impl Library {
         Ok((IndexRecovery::CaughtUp { inserted }, problems))
     }
 
+    /// Rebuilds the index from the store after its opened files turned out damaged (the
+    /// background checksum of `Index::open`); callers hold the writer lock.
+    fn rebuild_damaged_index(&self) -> Result<()> {
+        let config = self.index().config().clone();
+        let reason = match self.index().verify() {
+            Err(e) => e.to_string(),
+            Ok(()) => "the index reported damage".into(),
+        };
+        log::warn!(
+            "library {}: index damaged ({reason}); rebuilding from the store",
+            self.dir.display()
+        );
+        let (_, problems) = self.rebuild_index(&config, reason)?;
+        for p in &problems {
+            log::warn!("library {}: quarantined: {p}", self.dir.display());
+        }
+        Ok(())
+    }
+
     /// Builds the index from every usable embedding in the store.
     fn rebuild_index(
         &self,
@@ -716,9 +739,17 @@ impl Library {
             return Ok(());
         }
         let dir = self.dir.join(INDEX_DIR);
-        self.index()
-            .save(&dir)
-            .map_err(|e| Error::from(e).disk_full())?;
+        match self.index().save(&dir) {
+            Err(IndexError::Corrupt { .. }) => {
+                // The background check of the opened files found damage: the store rebuilds
+                // the index (the caller holds the writer lock, or the library is opening),
+                // which then saves under a new stamp.
+                drop(saved);
+                self.rebuild_damaged_index()?;
+                return self.save_index();
+            }
+            other => other.map_err(|e| Error::from(e).disk_full())?,
+        }
         let json = serde_json::to_vec(&stamp).expect("stamp serialises");
         let tmp = dir.join("stamp.json.tmp");
         let write = || -> std::io::Result<()> {
@@ -778,6 +809,15 @@ impl Library {
             });
         }
         let index = self.index();
+        // An opened index verifies its vectors file in the background: wait for that check.
+        if let Err(e) = index.verify() {
+            problems.push(Problem {
+                kind: ProblemKind::Index,
+                id: None,
+                path: None,
+                detail: e.to_string(),
+            });
+        }
         let ids = self.catalog().ids();
         let mut usable = 0;
         for &id in &ids {
@@ -1054,8 +1094,23 @@ impl Library {
         let use_filter = has_filter(opts) || exclude.is_some();
         let f: Option<&dyn Fn(u64) -> bool> = if use_filter { Some(&filter) } else { None };
         let found = match opts.ef {
-            Some(ef) => index.search_with_ef(query, k, f, ef)?,
-            None => index.search(query, k, f)?,
+            Some(ef) => index.search_with_ef(query, k, f, ef),
+            None => index.search(query, k, f),
+        };
+        let found = match found {
+            Err(IndexError::Corrupt { .. }) => {
+                // The background check of the opened index found its vectors file damaged:
+                // rebuild from the store (once, whoever gets here first), then search again.
+                drop(catalog);
+                {
+                    let _w = self.lock_writer();
+                    if Arc::ptr_eq(&index, &self.index()) {
+                        self.rebuild_damaged_index()?;
+                    }
+                }
+                return self.search_vector(query, k, opts, exclude);
+            }
+            other => other?,
         };
         Ok(found
             .into_iter()

@@ -1,7 +1,9 @@
 //! Index, search, re-index, move, delete, add, reopen; recovery of the index; model checks.
 
 use super::common::*;
-use glimpse::{CancelToken, Error, IndexOptions, IndexRecovery, Library, SearchOptions};
+use glimpse::{
+    CancelToken, Error, IndexOptions, IndexRecovery, Library, ProblemKind, SearchOptions,
+};
 use std::path::PathBuf;
 
 #[test]
@@ -214,6 +216,58 @@ fn a_deleted_or_corrupt_index_is_rebuilt_with_identical_results() {
         lib.index_recovery(),
         IndexRecovery::Rebuilt { .. }
     ));
+    assert_eq!(results(&lib, 6), before);
+}
+
+/// The library opens its index with `Index::open`, which checks the vectors file's checksum
+/// in the background: damage found there (and only there) is still reported by `check` and
+/// rebuilt from the store by the next search, which answers as before the damage.
+#[test]
+fn a_damaged_vectors_file_found_after_open_is_rebuilt_from_the_store() {
+    let photos_dir = tempfile::tempdir().unwrap();
+    let lib_dir = tempfile::tempdir().unwrap();
+    let root = photos_dir.path().canonicalize().unwrap();
+    make_folder(&root);
+    let before = {
+        let lib = open(lib_dir.path());
+        index(&lib, &root);
+        results(&lib, 6)
+    };
+    let index_dir = lib_dir.path().join(glimpse::INDEX_DIR);
+    let data: Vec<PathBuf> = std::fs::read_dir(&index_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "data"))
+        .collect();
+    assert_eq!(data.len(), 1, "one vectors file: {data:?}");
+    let mut bytes = std::fs::read(&data[0]).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid + 3] ^= 0x40; // the exponent byte of one float: its vector's scores change
+    std::fs::write(&data[0], bytes).unwrap();
+
+    let lib = open(lib_dir.path());
+    // The open did not wait for the vectors' checksum (same length: nothing else differs).
+    assert_eq!(lib.index_recovery(), &IndexRecovery::Loaded);
+    let report = lib.check().unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::Index && p.detail.contains("checksum")),
+        "check waits for the background check and reports it: {:?}",
+        report.problems
+    );
+    assert_eq!(
+        results(&lib, 6),
+        before,
+        "the search rebuilt from the store"
+    );
+    lib.commit().unwrap();
+    drop(lib);
+    // The rebuilt index was saved: it opens without a rebuild and answers the same.
+    let lib = open(lib_dir.path());
+    assert_eq!(lib.index_recovery(), &IndexRecovery::Loaded);
+    assert!(lib.check().unwrap().problems.is_empty());
     assert_eq!(results(&lib, 6), before);
 }
 
