@@ -6,11 +6,13 @@
 #   chromium  headless browser for the gallery's browser check (scripts/check_gallery.py)
 #   libheif-dev  HEIC/HEIF and AVIF decoding (the `heif` cargo feature, on by default)
 #   libheif-examples  heif-enc, which scripts/make_format_fixtures.py makes fixtures with
+#   libturbojpeg0-dev  libjpeg-turbo for the `turbojpeg` cargo feature (off by default; CI's
+#     clippy builds it with --all-features and scripts/test.sh runs its Pillow parity test)
 # As root it runs apt-get; otherwise it names what to install and stops.
 set -euo pipefail
 
 packages=(librocksdb-dev libclang-dev mesa-vulkan-drivers libvulkan1 pkg-config chromium
-  libheif-dev libheif-examples)
+  libheif-dev libheif-examples libturbojpeg0-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -11,4 +11,6 @@ cargo test --workspace "$@"
 # Parquet export/import, sharding and the Milvus Lite hand-off (feature `parquet`; the Milvus
 # check installs its Python packages into target/milvus-venv, or says skipped): docs/SCALE.md.
 cargo test --workspace --features glimpse/parquet --test export
+# JPEGs through the system's libjpeg-turbo (feature `turbojpeg`): pixels equal to Pillow's.
+cargo test -p glimpse-encoder --features turbojpeg --test turbojpeg_parity
 python3 scripts/check_gallery.py  # the gallery example in headless Chromium

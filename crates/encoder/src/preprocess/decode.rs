@@ -101,6 +101,17 @@ pub fn decode_path(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<Rg
     decode_bytes(&bytes, path, options)
 }
 
+/// The decoder that JPEGs go to first: `"libjpeg-turbo"` with the `turbojpeg` feature (files
+/// it cannot take fall back to the others; `GLIMPSE_TURBOJPEG=0` turns it off), else
+/// `"image+jpeg-decoder"`: `image`'s zune-jpeg for full decodes, jpeg-decoder for reduced ones.
+pub fn jpeg_decoder() -> &'static str {
+    #[cfg(feature = "turbojpeg")]
+    if super::turbo::enabled() {
+        return "libjpeg-turbo";
+    }
+    "image+jpeg-decoder"
+}
+
 /// What a file that is not a regular file is, in words (`"FIFO"`, `"socket"`, ...).
 pub fn file_kind(t: &std::fs::FileType) -> &'static str {
     #[cfg(unix)]
@@ -369,6 +380,17 @@ fn decode_checked(bytes: &[u8], path: &Path, options: &DecodeOptions) -> Result<
     } else {
         None
     };
+    #[cfg(feature = "turbojpeg")]
+    if format == image::ImageFormat::Jpeg {
+        let size = (header.width, header.height);
+        let out = (header.decoded_width, header.decoded_height);
+        if let Some(mut img) = super::turbo::decode(bytes, size, out) {
+            if let Some(o) = orientation {
+                img.apply_orientation(o);
+            }
+            return Ok(img);
+        }
+    }
     let planned_reduced =
         (header.decoded_width, header.decoded_height) != (header.width, header.height);
     let _unplanned = match (planned_reduced, options.reduced_jpeg_min_side) {

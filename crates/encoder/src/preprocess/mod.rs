@@ -5,6 +5,7 @@
 //!
 //! 1. **decode** ([`decode`]): `image` with limits against decompression bombs, then the
 //!    reference's RGB conversion (alpha composited onto white, 16-bit handled as Pillow does);
+//!    with the `turbojpeg` feature JPEGs go to the system's libjpeg-turbo, as in Pillow (`turbo`);
 //! 2. **resize** ([`resize`]): shortest edge to `size`, Pillow's bicubic in 8-bit fixed point,
 //!    bit-exact;
 //! 3. **center crop** to `crop_size`;
@@ -23,6 +24,8 @@
 pub mod config;
 pub mod decode;
 pub mod resize;
+#[cfg(feature = "turbojpeg")]
+mod turbo;
 
 use std::path::Path;
 
