@@ -15,8 +15,14 @@
 //!
 //! ```sh
 //! cargo run --release --example embed -- --model <DIR> [--device cpu|wgpu] \
-//!     [--engine auto|native|burn] [--image <PATH>]... [--text <STRING>]...
+//!     [--engine auto|native|burn] [--precision f32|bf16|int8] [--isa avx512|avx2|portable] \
+//!     [--batch 32] [--image <PATH>]... [--text <STRING>]...
 //! ```
+//!
+//! Images are read, decoded and preprocessed one batch at a time (in parallel within the
+//! batch) and their lines printed before the next batch is read, so memory stays bounded
+//! however many images are given. stderr says which engine, kernel set and precision ran, and
+//! the time spent preprocessing and encoding.
 //!
 //! `--device wgpu` needs the `wgpu` feature (`--features wgpu`).
 //!
@@ -37,12 +43,13 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use glimpse_encoder::kernels::Isa;
 use glimpse_encoder::{
-    Backend, ClipEncoder, Engine, LoadOptions, Preprocessor, QueryTower, Towers,
+    Backend, ClipEncoder, Engine, LoadOptions, Precision, Preprocessor, QueryTower, Towers,
 };
 
 /// Embed images and texts with a CLIP checkpoint.
@@ -70,8 +77,15 @@ struct Args {
     #[arg(long = "text")]
     texts: Vec<String>,
     /// Inputs per forward pass.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 32)]
     batch: usize,
+    /// Arithmetic of the native CPU engine: f32 (reproduces transformers), bf16 or int8.
+    #[arg(long, default_value = "f32")]
+    precision: String,
+    /// Caps the native engine's kernel set (avx512bf16, avx512, avx2 or portable), as the
+    /// environment variable GLIMPSE_ISA does for the whole process.
+    #[arg(long)]
+    isa: Option<String>,
 }
 
 /// A text's token ids and embedding.
@@ -145,60 +159,78 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         _ => Towers::Both,
     };
     let start = Instant::now();
-    let options = LoadOptions::default().towers(towers).engine(engine);
+    let options = LoadOptions::default()
+        .towers(towers)
+        .engine(engine)
+        .precision(precision(&args.precision)?);
+    let options = match &args.isa {
+        Some(name) => options.isa(
+            Isa::parse(name)
+                .with_context(|| format!("--isa {name}: avx512bf16, avx512, avx2 or portable"))?,
+        ),
+        None => options,
+    };
     let encoder = ClipEncoder::load_with(model, &device, &options)
         .with_context(|| format!("loading {}", model.display()))?;
     eprintln!(
-        "loaded {} on {backend} in {:.2?}",
+        "loaded {} on {backend} in {:.2?}: engine {:?}, kernel set {}, precision {:?}",
         model.display(),
-        start.elapsed()
+        start.elapsed(),
+        encoder.engine(),
+        encoder
+            .kernel_set()
+            .map_or_else(|| "none (burn)".to_string(), |isa| format!("{isa:?}")),
+        encoder.precision()
     );
     let batch = args.batch.max(1);
     let mut all_ok = true;
 
     if !args.images.is_empty() {
         let preprocessor = Preprocessor::from_dir(model)?;
+        let (mut preprocess_time, mut encode_time) = (Duration::ZERO, Duration::ZERO);
         let start = Instant::now();
-        // Decoding and preprocessing run in parallel; each image succeeds or fails alone.
-        let pixels = preprocessor.preprocess_paths(&args.images);
-        let preprocess_time = start.elapsed();
-        let start = Instant::now();
-        let mut results: Vec<Result<Vec<f32>, String>> = Vec::with_capacity(pixels.len());
-        for chunk in pixels.chunks(batch) {
-            let ok: Vec<_> = chunk
+        for paths in args.images.chunks(batch) {
+            // Decoding and preprocessing run in parallel; each image succeeds or fails alone.
+            let t = Instant::now();
+            let pixels = preprocessor.preprocess_paths(paths);
+            preprocess_time += t.elapsed();
+            let ok: Vec<_> = pixels
                 .iter()
                 .filter_map(|p| p.as_ref().ok())
                 .cloned()
                 .collect();
+            let t = Instant::now();
             let embedded = encoder.embed_pixels(&ok).map_err(|e| e.to_string());
+            encode_time += t.elapsed();
             let mut embedded = match embedded {
                 Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
                 Err(e) => vec![Err(e); ok.len()],
             }
             .into_iter();
-            for p in chunk {
-                results.push(match p {
+            for (path, p) in paths.iter().zip(&pixels) {
+                let result = match p {
                     Ok(_) => embedded.next().expect("one row per image"),
                     Err(e) => Err(e.to_string()),
-                });
+                };
+                all_ok &= result.is_ok();
+                let result = result.map(|e| embedding_field(&e));
+                let b64 =
+                    serde_json::to_string(&common::path_b64(path)).expect("strings serialise");
+                let extra = format!("\"image_b64\":{b64},");
+                println!(
+                    "{}",
+                    line("image", &path.display().to_string(), &extra, result)
+                );
             }
         }
-        let n = args.images.len();
+        let n = args.images.len() as f64;
         eprintln!(
-            "{n} images: preprocess {preprocess_time:.2?}, encode {:.2?} ({:.1} ms/image)",
+            "{n} images in {:.2?}: preprocess {preprocess_time:.2?} ({:.1} ms/image), \
+             encode {encode_time:.2?} ({:.1} ms/image)",
             start.elapsed(),
-            start.elapsed().as_secs_f64() * 1e3 / n as f64
+            preprocess_time.as_secs_f64() * 1e3 / n,
+            encode_time.as_secs_f64() * 1e3 / n
         );
-        for (path, result) in args.images.iter().zip(results) {
-            all_ok &= result.is_ok();
-            let result = result.map(|e| embedding_field(&e));
-            let b64 = serde_json::to_string(&common::path_b64(path)).expect("strings serialise");
-            let extra = format!("\"image_b64\":{b64},");
-            println!(
-                "{}",
-                line("image", &path.display().to_string(), &extra, result)
-            );
-        }
     }
 
     if !args.texts.is_empty() {
@@ -246,6 +278,16 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     Ok(all_ok)
 }
 
+/// Parses `--precision`.
+fn precision(name: &str) -> anyhow::Result<Precision> {
+    match name.to_ascii_lowercase().as_str() {
+        "f32" => Ok(Precision::F32),
+        "bf16" => Ok(Precision::Bf16),
+        "int8" => Ok(Precision::Int8),
+        other => anyhow::bail!("--precision {other}: expected f32, bf16 or int8"),
+    }
+}
+
 /// Embeds the texts with the query tower in `dir`; returns whether every text succeeded.
 fn run_tower(
     args: &Args,
@@ -254,8 +296,14 @@ fn run_tower(
     engine: Engine,
 ) -> anyhow::Result<bool> {
     let start = Instant::now();
-    let tower = QueryTower::load(dir, device, &LoadOptions::default().engine(engine))
-        .with_context(|| format!("loading query model {}", dir.display()))?;
+    let tower = QueryTower::load(
+        dir,
+        device,
+        &LoadOptions::default()
+            .engine(engine)
+            .precision(precision(&args.precision)?),
+    )
+    .with_context(|| format!("loading query model {}", dir.display()))?;
     let declared = tower.image_model().map_or_else(
         || "no image model declared".to_string(),
         |m| format!("for {}", m.id),
