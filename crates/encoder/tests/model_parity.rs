@@ -260,6 +260,22 @@ fn one_tower_models_refuse_the_other_input() {
         text_only.encode_texts(&[vec![1u32; 78]]),
         Err(Error::InvalidInput(_))
     ));
+    // A wrong channel count at the right resolution (grey or RGBA planes) too: the patch
+    // embedding would otherwise fail inside burn or read the planes as other pixels.
+    for channels in [1, 4] {
+        let pixels = Tensor::<4>::zeros([1, channels, 56, 56], &device);
+        let err = vision_only.encode_images(pixels).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidInput(m) if m.contains(&format!("[1, {channels}, 56, 56]"))),
+            "{channels} channels: {err:?}"
+        );
+    }
+    // The empty batch.
+    let pixels = Tensor::<4>::zeros([0, 3, 56, 56], &device);
+    assert!(matches!(
+        vision_only.encode_images(pixels),
+        Err(Error::InvalidInput(_))
+    ));
 }
 
 /// The high-level API keeps the caller's order (it batches texts by length internally, in chunks
