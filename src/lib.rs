@@ -81,7 +81,9 @@ pub use export::{
     shard_of, EmbedFilesOptions, EmbedFilesReport, ExportLayout, ExportOptions, ExportReport,
     ImportOptions, ImportReport,
 };
-pub use library::{Library, LibraryBuilder, INDEX_DIR, STORE_DIR};
+pub use library::{
+    Library, LibraryBuilder, DEFAULT_BACKGROUND_INDEX_CHECK_FROM, INDEX_DIR, STORE_DIR,
+};
 pub use model::default_model;
 pub use thumbnail::thumbnail_jpeg;
 pub use types::{

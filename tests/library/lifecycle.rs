@@ -4,7 +4,7 @@ use super::common::*;
 use glimpse::{
     CancelToken, Error, IndexOptions, IndexRecovery, Library, ProblemKind, SearchOptions,
 };
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[test]
 fn library_is_send_and_sync() {
@@ -219,21 +219,17 @@ fn a_deleted_or_corrupt_index_is_rebuilt_with_identical_results() {
     assert_eq!(results(&lib, 6), before);
 }
 
-/// The library opens its index with `Index::open`, which checks the vectors file's checksum
-/// in the background: damage found there (and only there) is still reported by `check` and
-/// rebuilt from the store by the next search, which answers as before the damage.
-#[test]
-fn a_damaged_vectors_file_found_after_open_is_rebuilt_from_the_store() {
-    let photos_dir = tempfile::tempdir().unwrap();
-    let lib_dir = tempfile::tempdir().unwrap();
-    let root = photos_dir.path().canonicalize().unwrap();
+/// Indexes a folder, flips one exponent bit in the saved index's vectors file (same length:
+/// only its checksum can tell), and returns the folder and the results before the damage.
+fn library_with_damaged_vectors(photos_dir: &Path, lib_dir: &Path) -> Vec<Vec<(PathBuf, i64)>> {
+    let root = photos_dir.canonicalize().unwrap();
     make_folder(&root);
     let before = {
-        let lib = open(lib_dir.path());
+        let lib = open(lib_dir);
         index(&lib, &root);
         results(&lib, 6)
     };
-    let index_dir = lib_dir.path().join(glimpse::INDEX_DIR);
+    let index_dir = lib_dir.join(glimpse::INDEX_DIR);
     let data: Vec<PathBuf> = std::fs::read_dir(&index_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -244,8 +240,41 @@ fn a_damaged_vectors_file_found_after_open_is_rebuilt_from_the_store() {
     let mid = bytes.len() / 2;
     bytes[mid + 3] ^= 0x40; // the exponent byte of one float: its vector's scores change
     std::fs::write(&data[0], bytes).unwrap();
+    before
+}
 
+/// A small index (below `DEFAULT_BACKGROUND_INDEX_CHECK_FROM`) is verified before open
+/// returns: damage only the vectors' checksum can see is rebuilt from the store at once, so no
+/// search ever reads the damaged vector.
+#[test]
+fn a_damaged_vectors_file_of_a_small_index_is_rebuilt_at_open() {
+    let (photos_dir, lib_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let before = library_with_damaged_vectors(photos_dir.path(), lib_dir.path());
     let lib = open(lib_dir.path());
+    match lib.index_recovery() {
+        IndexRecovery::Rebuilt { reason } => assert!(reason.contains("checksum"), "{reason}"),
+        other => panic!("the damage was not found at open: {other:?}"),
+    }
+    assert_eq!(results(&lib, 6), before);
+    assert!(lib.check().unwrap().problems.is_empty());
+}
+
+/// Above the size limit (here 0 bytes) the library opens its index with `Index::open`, which
+/// checks the vectors file's checksum in the background: damage found there is still reported
+/// by `check` and rebuilt from the store by the next search, which answers as before the
+/// damage.
+#[test]
+fn a_damaged_vectors_file_found_after_open_is_rebuilt_from_the_store() {
+    let (photos_dir, lib_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let before = library_with_damaged_vectors(photos_dir.path(), lib_dir.path());
+    let open_deferred = || {
+        Library::builder()
+            .model(model_dir())
+            .background_index_check_from(0)
+            .open(lib_dir.path())
+            .expect("library opens")
+    };
+    let lib = open_deferred();
     // The open did not wait for the vectors' checksum (same length: nothing else differs).
     assert_eq!(lib.index_recovery(), &IndexRecovery::Loaded);
     let report = lib.check().unwrap();
@@ -265,7 +294,7 @@ fn a_damaged_vectors_file_found_after_open_is_rebuilt_from_the_store() {
     lib.commit().unwrap();
     drop(lib);
     // The rebuilt index was saved: it opens without a rebuild and answers the same.
-    let lib = open(lib_dir.path());
+    let lib = open_deferred();
     assert_eq!(lib.index_recovery(), &IndexRecovery::Loaded);
     assert!(lib.check().unwrap().problems.is_empty());
     assert_eq!(results(&lib, 6), before);
