@@ -134,7 +134,7 @@ pub struct LibraryBuilder {
 
 /// Saved indexes whose vectors file is larger than this (256 MiB: ~130k photos at 512
 /// dimensions) are opened before their vectors' checksum is verified; smaller ones are verified
-/// first, which costs tens of milliseconds at this size. See
+/// first (the check took 0.1–0.25 s for a 147 MiB file on a loaded 2-core machine). See
 /// [`LibraryBuilder::background_index_check_from`].
 pub const DEFAULT_BACKGROUND_INDEX_CHECK_FROM: u64 = 256 << 20;
 
