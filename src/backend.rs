@@ -81,13 +81,14 @@ pub enum Precision {
     #[default]
     F32,
     /// bf16 weights, activations rounded to bf16 at matrix-product inputs, f32 accumulation.
-    /// About twice as fast as f32 on CPUs with AVX-512 BF16 (Zen 4, Sapphire Rapids and
-    /// later); cosine ≥ 0.999 to f32 embeddings. Without AVX-512 BF16 it runs at about two
-    /// thirds of the f32 rate: it then only saves memory.
+    /// About 1.8× as fast as f32 on an AMD Zen 4, but measured 0.63–0.74× f32 on an Intel Xeon
+    /// with AVX-512 BF16 (see `docs/PERFORMANCE.md`: measure on your CPU); cosine ≥ 0.999 to
+    /// f32 embeddings. Without AVX-512 BF16 the encoder runs f32 instead (same speed, no
+    /// memory saving).
     Bf16,
     /// int8 weights (one scale per output channel), activations quantised per row at
     /// matrix-product inputs, exact integer sums with VNNI dot products (AVX-512 VNNI or
-    /// AVX-VNNI; without them it runs correct but slow plain loops). Opt-in: the fastest
+    /// AVX-VNNI; without them the encoder runs f32 instead). Opt-in: the fastest
     /// queries and image indexing, embeddings within cosine 0.998 of f32 (see
     /// `docs/PERFORMANCE.md` for the retrieval effect measured).
     Int8,

@@ -10,8 +10,9 @@ pub enum Precision {
     #[default]
     F32,
     /// bf16 weights, activations rounded to bf16 at matrix-product inputs, f32 accumulation.
-    /// About twice as fast as f32 on CPUs with AVX-512 BF16 (Zen 4, Sapphire Rapids and
-    /// later); cosine ≥ 0.999 to f32 embeddings. Without AVX-512 BF16 the kernels widen the
+    /// About 1.8× as fast as f32 on an AMD Zen 4, but measured 0.63–0.74× f32 on an Intel Xeon
+    /// with AVX-512 BF16 (family 6 model 207; `docs/PERFORMANCE.md`); cosine ≥ 0.999 to f32
+    /// embeddings. Without AVX-512 BF16 the kernels widen the
     /// pairs in registers and run slower than f32, so the encoder runs f32 there instead
     /// ([`Precision::runs_on`]).
     Bf16,
