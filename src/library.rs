@@ -151,10 +151,11 @@ impl LibraryBuilder {
 
     /// Arithmetic precision of the CPU encoder (default [`Precision::F32`], which reproduces
     /// `transformers`). [`Precision::Bf16`] was about 1.8x faster for images on an AMD Zen 4,
-    /// but 0.63-0.74x f32 on an Intel Xeon with AVX-512 BF16 (family 6 model 207), with cosine
-    /// >= 0.999 to the f32 embeddings; [`Precision::Int8`] is about 3x faster than PyTorch f32
-    /// where VNNI runs (see docs/PERFORMANCE.md). Their embeddings are close to, not equal to,
-    /// f32 ones, so keep one precision per library for reproducible scores.
+    /// but 0.63-0.74x f32 on an Intel Xeon with AVX-512 BF16 (family 6 model 207), with
+    /// cosines of at least 0.999 to the f32 embeddings; [`Precision::Int8`] is about 3x
+    /// faster than PyTorch f32 where VNNI runs (see docs/PERFORMANCE.md). Their embeddings are
+    /// close to, not equal to, f32 ones, so keep one precision per library for reproducible
+    /// scores.
     pub fn precision(mut self, precision: Precision) -> Self {
         self.precision = precision;
         self
