@@ -148,6 +148,20 @@ impl Preprocessor {
     /// rescale and normalisation).
     pub fn resize_and_crop(&self, img: &RgbImage) -> RgbImage {
         let c = &self.config;
+        if let (true, true, ResizeTarget::ShortestEdge(s)) =
+            (c.do_resize, c.do_center_crop, &c.size)
+        {
+            // Only the pixels the crop keeps are resized: the long side of a very thin image
+            // would otherwise make the resized image unboundedly large.
+            let (w, h) = resize::shortest_edge_size(img.width(), img.height(), *s);
+            let (ch, cw) = c.crop_size;
+            return resize::resize_center_crop_rgb8(
+                img,
+                (w.max(1), h.max(1)),
+                c.resample,
+                (cw, ch),
+            );
+        }
         let resized;
         let mut img = img;
         if c.do_resize {
