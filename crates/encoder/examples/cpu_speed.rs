@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .join(".cache/glimpse/vit-b32-random")
     });
     println!(
-        "model {}, {} rayon threads, ISA {:?}, {reps} timed runs each (best and mean shown)",
+        "model {}, {} rayon threads, ISA {:?}, {reps} timed runs each (best, median and mean shown)",
         dir.display(),
         rayon::current_num_threads(),
         glimpse_encoder::kernels::Isa::detect()
@@ -83,11 +83,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let times = time(reps, || encoder.embed_pixel_values(&images).map(|_| ()))?;
             let per = |t: f64| t * 1e3 / batch as f64;
             println!(
-                "[{mode}] image batch {batch:>2}: {:>7.2} ms/img best, {:>7.2} mean, {:>7.2} CPU-ms/img ({:.0} GFLOP per CPU-s if ViT-B/32)",
-                per(times.0),
-                per(times.1),
-                per(times.2),
-                8.82 * batch as f64 / times.2.max(1e-9)
+                "[{mode}] image batch {batch:>2}: {:>7.2} ms/img best, {:>7.2} median, {:>7.2} mean, {:>7.2} CPU-ms/img ({:.0} GFLOP per CPU-s if ViT-B/32)",
+                per(times.best),
+                per(times.median),
+                per(times.mean),
+                per(times.cpu),
+                8.82 * batch as f64 / times.cpu.max(1e-9)
             );
         }
         for &len in &lengths {
@@ -98,10 +99,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             encoder.embed_token_ids(&batch)?;
             let times = time(reps.max(5), || encoder.embed_token_ids(&batch).map(|_| ()))?;
             println!(
-                "[{mode}] text {len:>2} tokens, batch 1: {:>7.2} ms best, {:>7.2} mean, {:>7.2} CPU-ms",
-                times.0 * 1e3,
-                times.1 * 1e3,
-                times.2 * 1e3
+                "[{mode}] text {len:>2} tokens, batch 1: {:>7.2} ms best, {:>7.2} median, {:>7.2} mean, {:>7.2} CPU-ms",
+                times.best * 1e3,
+                times.median * 1e3,
+                times.mean * 1e3,
+                times.cpu * 1e3
             );
         }
     }
@@ -149,8 +151,18 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// (best wall, mean wall, mean CPU) seconds of `reps` runs.
-fn time<E>(reps: usize, mut f: impl FnMut() -> Result<(), E>) -> Result<(f64, f64, f64), E> {
+/// Seconds per run: wall best, median (what `scripts/bench_pytorch.py` reports) and mean;
+/// mean CPU.
+struct Times {
+    best: f64,
+    median: f64,
+    mean: f64,
+    cpu: f64,
+}
+
+/// Times `reps` runs of `f`.
+fn time<E>(reps: usize, mut f: impl FnMut() -> Result<(), E>) -> Result<Times, E> {
+    let reps = reps.max(1);
     let mut all = Vec::with_capacity(reps);
     let cpu = cpu_seconds();
     for _ in 0..reps {
@@ -159,6 +171,12 @@ fn time<E>(reps: usize, mut f: impl FnMut() -> Result<(), E>) -> Result<(f64, f6
         all.push(t.elapsed().as_secs_f64());
     }
     let cpu = (cpu_seconds() - cpu) / reps as f64;
-    let best = all.iter().copied().fold(f64::INFINITY, f64::min);
-    Ok((best, all.iter().sum::<f64>() / reps as f64, cpu))
+    let mean = all.iter().sum::<f64>() / reps as f64;
+    all.sort_by(f64::total_cmp);
+    Ok(Times {
+        best: all[0],
+        median: all[all.len() / 2],
+        mean,
+        cpu,
+    })
 }

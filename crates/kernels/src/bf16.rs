@@ -295,7 +295,7 @@ pub(crate) unsafe fn kernel_bf16_portable<const S: usize>(
     ldc: usize,
     rows: usize,
     cols: usize,
-    add: bool,
+    tail: &super::gemm::Tail,
 ) {
     // SAFETY: the caller guarantees the packed extents.
     let b = unsafe { std::slice::from_raw_parts(b, units * NR) };
@@ -313,7 +313,7 @@ pub(crate) unsafe fn kernel_bf16_portable<const S: usize>(
         }
     }
     // SAFETY: the caller guarantees the C tile.
-    unsafe { super::gemm::store_tile(&acc, c, ldc, rows, cols, add) };
+    unsafe { super::gemm::store_tile(&acc, c, ldc, rows, cols, tail) };
 }
 
 /// The AVX-512 BF16 microkernel: 12 × 32 tile in 24 zmm accumulators, one `vdpbf16ps` per
@@ -332,12 +332,12 @@ pub(crate) unsafe fn kernel_bf16_avx512<const S: usize>(
     ldc: usize,
     rows: usize,
     cols: usize,
-    add: bool,
+    tail: &super::gemm::Tail,
 ) {
     super::gemm::by_rows!(
         rows,
         kernel_bf16_avx512_rows,
-        (units, a, b, c, ldc, cols, add)
+        (units, a, b, c, ldc, cols, tail)
     )
 }
 
@@ -354,7 +354,7 @@ unsafe fn kernel_bf16_avx512_rows<const R: usize, const S: usize>(
     c: *mut f32,
     ldc: usize,
     cols: usize,
-    add: bool,
+    tail: &super::gemm::Tail,
 ) {
     use std::arch::x86_64::*;
     let mut lo = [_mm512_setzero_ps(); R];
@@ -384,7 +384,7 @@ unsafe fn kernel_bf16_avx512_rows<const R: usize, const S: usize>(
         }
     }
     // The C tile is valid for `R × cols` (caller's contract).
-    super::gemm::store_zmm_tile!(lo, hi, R, c, ldc, cols, add);
+    super::gemm::store_zmm_tile!(lo, hi, R, c, ldc, cols, tail.add, tail.bias);
 }
 
 /// The bf16 microkernel for AVX-512F without AVX-512 BF16: widens each pair to two f32
@@ -404,12 +404,12 @@ pub(crate) unsafe fn kernel_bf16_avx512f<const S: usize>(
     ldc: usize,
     rows: usize,
     cols: usize,
-    add: bool,
+    tail: &super::gemm::Tail,
 ) {
     super::gemm::by_rows!(
         rows,
         kernel_bf16_avx512f_rows,
-        (units, a, b, c, ldc, cols, add)
+        (units, a, b, c, ldc, cols, tail)
     )
 }
 
@@ -426,7 +426,7 @@ unsafe fn kernel_bf16_avx512f_rows<const R: usize, const S: usize>(
     c: *mut f32,
     ldc: usize,
     cols: usize,
-    add: bool,
+    tail: &super::gemm::Tail,
 ) {
     use std::arch::x86_64::*;
     let mut lo = [_mm512_setzero_ps(); R];
@@ -461,7 +461,7 @@ unsafe fn kernel_bf16_avx512f_rows<const R: usize, const S: usize>(
         }
     }
     // The C tile is valid for `R × cols` (caller's contract).
-    super::gemm::store_zmm_tile!(lo, hi, R, c, ldc, cols, add);
+    super::gemm::store_zmm_tile!(lo, hi, R, c, ldc, cols, tail.add, tail.bias);
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! sub-tile runs at ~90 % of the measured AVX2 FMA peak of this project's test machine
 //! (5 × 16: ~85 %, 4 × 16: ~84 %); docs/PERFORMANCE.md has the whole-GEMM figures.
 
-use super::{MR, NR};
+use super::{Tail, MR, NR};
 use std::arch::x86_64::*;
 
 /// Rows per sub-tile.
@@ -69,14 +69,16 @@ pub(crate) unsafe fn kernel_f32_avx2<const S: usize>(
     ldc: usize,
     rows: usize,
     cols: usize,
-    add: bool,
+    tail: &Tail,
 ) {
     debug_assert!(rows <= MR && cols <= NR);
     let pass = super::Blocking::get().avx2_pass;
     let mut u0 = 0;
     while u0 < units {
         let uc = pass.min(units - u0);
-        let add = add || u0 > 0;
+        let add = tail.add || u0 > 0;
+        // The bias joins the last pass's store.
+        let last = u0 + uc == units;
         for (r0, r) in sub_rows(rows) {
             for half in 0..2 {
                 let c0 = half * 16;
@@ -97,10 +99,15 @@ pub(crate) unsafe fn kernel_f32_avx2<const S: usize>(
                         c.add(r0 * ldc + c0),
                     )
                 };
-                if prefetch {
-                    by_sub_rows!(r, f32_sub, true, (uc, ap, bp, cp, ldc, w, add));
+                let bias = if last && !tail.bias.is_null() {
+                    tail.bias.wrapping_add(c0)
                 } else {
-                    by_sub_rows!(r, f32_sub, false, (uc, ap, bp, cp, ldc, w, add));
+                    std::ptr::null()
+                };
+                if prefetch {
+                    by_sub_rows!(r, f32_sub, true, (uc, ap, bp, cp, ldc, w, add, bias));
+                } else {
+                    by_sub_rows!(r, f32_sub, false, (uc, ap, bp, cp, ldc, w, add, bias));
                 }
             }
         }
@@ -127,6 +134,7 @@ unsafe fn f32_sub<const R: usize, const S: usize, const PF: bool>(
     ldc: usize,
     w: usize,
     add: bool,
+    bias: *const f32,
 ) {
     let mut lo = [_mm256_setzero_ps(); R];
     let mut hi = [_mm256_setzero_ps(); R];
@@ -161,13 +169,15 @@ unsafe fn f32_sub<const R: usize, const S: usize, const PF: bool>(
         u += 1;
     }
     // SAFETY: the caller's `R × w` tile.
-    unsafe { store_ymm_tile(&lo, &hi, c, ldc, w, add) };
+    unsafe { store_ymm_tile(&lo, &hi, c, ldc, w, add, bias) };
 }
 
-/// Stores (or adds) `R` rows of two ymm accumulators into the `R × w` tile at `c`.
+/// Stores (or adds) `R` rows of two ymm accumulators into the `R × w` tile at `c`, then adds
+/// the `w` values at `bias` unless it is null.
 ///
 /// # Safety
-/// AVX2; the `R × w` tile at `c` (row stride `ldc`, `w <= 16`) valid for reads and writes.
+/// AVX2; the `R × w` tile at `c` (row stride `ldc`, `w <= 16`) valid for reads and writes; a
+/// non-null `bias` valid for `w` reads.
 #[inline(always)]
 unsafe fn store_ymm_tile<const R: usize>(
     lo: &[__m256; R],
@@ -176,8 +186,17 @@ unsafe fn store_ymm_tile<const R: usize>(
     ldc: usize,
     w: usize,
     add: bool,
+    bias: *const f32,
 ) {
     if w == 16 {
+        // SAFETY: a non-null bias holds 16 values here.
+        let (b0, b1) = unsafe {
+            if bias.is_null() {
+                (_mm256_setzero_ps(), _mm256_setzero_ps())
+            } else {
+                (_mm256_loadu_ps(bias), _mm256_loadu_ps(bias.add(8)))
+            }
+        };
         for i in 0..R {
             // SAFETY: row `i` of the tile, 16 columns (caller's contract).
             unsafe {
@@ -186,6 +205,10 @@ unsafe fn store_ymm_tile<const R: usize>(
                 if add {
                     x0 = _mm256_add_ps(x0, _mm256_loadu_ps(p));
                     x1 = _mm256_add_ps(x1, _mm256_loadu_ps(p.add(8)));
+                }
+                if !bias.is_null() {
+                    x0 = _mm256_add_ps(x0, b0);
+                    x1 = _mm256_add_ps(x1, b1);
                 }
                 _mm256_storeu_ps(p, x0);
                 _mm256_storeu_ps(p.add(8), x1);
@@ -209,6 +232,11 @@ unsafe fn store_ymm_tile<const R: usize>(
         } else {
             dst.copy_from_slice(&buf[..w]);
         }
+        if !bias.is_null() {
+            // SAFETY: a non-null bias holds `w` values.
+            let bias = unsafe { std::slice::from_raw_parts(bias, w) };
+            dst.iter_mut().zip(bias).for_each(|(d, v)| *d += v);
+        }
     }
 }
 
@@ -230,14 +258,16 @@ pub(crate) unsafe fn kernel_bf16_avx2<const S: usize>(
     ldc: usize,
     rows: usize,
     cols: usize,
-    add: bool,
+    tail: &Tail,
 ) {
     debug_assert!(rows <= MR && cols <= NR);
     let pass = super::Blocking::get().avx2_pass;
     let mut u0 = 0;
     while u0 < units {
         let uc = pass.min(units - u0);
-        let add = add || u0 > 0;
+        let add = tail.add || u0 > 0;
+        // The bias joins the last pass's store.
+        let last = u0 + uc == units;
         for (r0, r) in sub_rows(rows) {
             for half in 0..2 {
                 let c0 = half * 16;
@@ -255,7 +285,12 @@ pub(crate) unsafe fn kernel_bf16_avx2<const S: usize>(
                         c.add(r0 * ldc + c0),
                     )
                 };
-                by_sub_rows!(r, bf16_sub, (uc, ap, bp, cp, ldc, w, add));
+                let bias = if last && !tail.bias.is_null() {
+                    tail.bias.wrapping_add(c0)
+                } else {
+                    std::ptr::null()
+                };
+                by_sub_rows!(r, bf16_sub, (uc, ap, bp, cp, ldc, w, add, bias));
             }
         }
         u0 += uc;
@@ -276,6 +311,7 @@ unsafe fn bf16_sub<const R: usize, const S: usize>(
     ldc: usize,
     w: usize,
     add: bool,
+    bias: *const f32,
 ) {
     let mut lo = [_mm256_setzero_ps(); R];
     let mut hi = [_mm256_setzero_ps(); R];
@@ -308,7 +344,7 @@ unsafe fn bf16_sub<const R: usize, const S: usize>(
         }
     }
     // SAFETY: the caller's `R × w` tile.
-    unsafe { store_ymm_tile(&lo, &hi, c, ldc, w, add) };
+    unsafe { store_ymm_tile(&lo, &hi, c, ldc, w, add, bias) };
 }
 
 #[cfg(test)]

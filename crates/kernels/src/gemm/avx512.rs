@@ -2,7 +2,7 @@
 // The AVX-512 intrinsics are stable since Rust 1.89; the workspace's rust-version (1.95, what
 // burn 0.22 needs) covers them.
 
-use super::NR;
+use super::{Tail, NR};
 
 /// How far ahead (in units) the AVX-512 kernels prefetch their panel of `B`.
 pub(crate) const PREFETCH_UNITS: usize = 8;
@@ -24,12 +24,12 @@ pub(crate) unsafe fn kernel_f32_avx512<const S: usize>(
     ldc: usize,
     rows: usize,
     cols: usize,
-    add: bool,
+    tail: &Tail,
 ) {
     by_rows!(
         rows,
         kernel_f32_avx512_rows,
-        (units, a, b, c, ldc, cols, add)
+        (units, a, b, c, ldc, cols, tail)
     )
 }
 
@@ -46,17 +46,20 @@ unsafe fn kernel_f32_avx512_rows<const R: usize, const S: usize>(
     c: *mut f32,
     ldc: usize,
     cols: usize,
-    add: bool,
+    tail: &Tail,
 ) {
     use std::arch::x86_64::*;
     let mut lo = [_mm512_setzero_ps(); R];
     let mut hi = [_mm512_setzero_ps(); R];
     let (mut a, mut b) = (a, b);
-    for _ in 0..units {
+    let (next, step) = (tail.next, tail.next_step);
+    for u in 0..units {
         // Hints only (they may point past the panel, and never fault): the panel's rows
-        // `PREFETCH_UNITS` ahead, which come from L2 or further.
+        // `PREFETCH_UNITS` ahead, which come from L2 or further, into L1; and this call's
+        // share of what the next call reads first from further than L2, into L2.
         _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(PREFETCH_UNITS * NR).cast());
         _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(PREFETCH_UNITS * NR + 16).cast());
+        _mm_prefetch::<_MM_HINT_T1>(next.wrapping_add(u * step).cast());
         // SAFETY: `b` points at NR = 32 packed floats of this unit (caller's contract).
         let (b0, b1) = unsafe { (_mm512_loadu_ps(b), _mm512_loadu_ps(b.add(16))) };
         for i in 0..R {
@@ -71,8 +74,8 @@ unsafe fn kernel_f32_avx512_rows<const R: usize, const S: usize>(
             b = b.add(NR);
         }
     }
-    // The C tile is valid for `R × cols` (caller's contract).
-    store_zmm_tile!(lo, hi, R, c, ldc, cols, add);
+    // The C tile is valid for `R × cols`, the bias (if any) for `cols` (caller's contract).
+    store_zmm_tile!(lo, hi, R, c, ldc, cols, tail.add, tail.bias);
 }
 
 /// Calls `$kernel::<R, S>($args)` with `R = $rows` (1 to [`MR`](super::MR)), so that a partial row group
@@ -97,16 +100,19 @@ macro_rules! by_rows {
 pub(crate) use by_rows;
 
 /// Stores the `2R` accumulators `lo`, `hi` of an AVX-512 kernel into the `R × cols` tile of
-/// `C` at `c` (row stride `ldc`), adding to it with `add`. A macro rather than a function so
-/// that it is always expanded inside the kernel: a call would spill the 24 accumulators.
+/// `C` at `c` (row stride `ldc`), adding to it with `add`, then adding the `cols` values at
+/// `bias` unless it is null. A macro rather than a function so that it is always expanded
+/// inside the kernel: a call would spill the 24 accumulators.
 ///
-/// Expands to code that needs AVX-512F and a tile valid for `R × cols` reads and writes,
-/// `cols <= NR`; use it only inside an AVX-512 kernel's `unsafe` contract.
+/// Expands to code that needs AVX-512F, a tile valid for `R × cols` reads and writes,
+/// `cols <= NR`, and a null `bias` or one valid for `cols` reads; use it only inside an
+/// AVX-512 kernel's `unsafe` contract.
 #[cfg(target_arch = "x86_64")]
 macro_rules! store_zmm_tile {
-    ($lo:expr, $hi:expr, $r:expr, $c:expr, $ldc:expr, $cols:expr, $add:expr) => {{
+    ($lo:expr, $hi:expr, $r:expr, $c:expr, $ldc:expr, $cols:expr, $add:expr, $bias:expr) => {{
         use std::arch::x86_64::*;
         let (c, ldc, cols, add): (*mut f32, usize, usize, bool) = ($c, $ldc, $cols, $add);
+        let bias: *const f32 = $bias;
         let m0: __mmask16 = if cols >= 16 {
             0xffff
         } else {
@@ -119,6 +125,18 @@ macro_rules! store_zmm_tile {
         } else {
             0
         };
+        // SAFETY: the bias holds `cols` values (the kernel's contract); the masks limit the
+        // reads to them (an empty mask touches no memory).
+        let (b0, b1) = unsafe {
+            if bias.is_null() {
+                (_mm512_setzero_ps(), _mm512_setzero_ps())
+            } else {
+                (
+                    _mm512_maskz_loadu_ps(m0, bias),
+                    _mm512_maskz_loadu_ps(m1, bias.wrapping_add(16)),
+                )
+            }
+        };
         for i in 0..$r {
             // SAFETY: row `i < R` of the tile (the kernel's contract); the masks limit the
             // columns to `cols`. Columns 16.. may lie past C when `cols <= 16`: the mask is
@@ -129,6 +147,10 @@ macro_rules! store_zmm_tile {
                 if add {
                     x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, p));
                     x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, p.wrapping_add(16)));
+                }
+                if !bias.is_null() {
+                    x0 = _mm512_add_ps(x0, b0);
+                    x1 = _mm512_add_ps(x1, b1);
                 }
                 _mm512_mask_storeu_ps(p, m0, x0);
                 _mm512_mask_storeu_ps(p.wrapping_add(16), m1, x1);

@@ -75,10 +75,11 @@ pub enum Epilogue<'a> {
     BiasAct(&'a [f32], Activation),
 }
 
-/// A microkernel: `C[rows, cols] (+)= A_block[units] · B_panel[units]`, where `a` points at a
-/// packed block of `A` (row `i` at `a + i·S`, `units <= S` elements each; `S` is the kernel's
-/// compiled block size), `b` at `units × NR` packed elements and `c` at the tile's first element
-/// with row stride `ldc`; `rows <= MR`, `cols <= NR`; with `add` the product is added to `C`.
+/// A microkernel: `C[rows, cols] (+)= A_block[units] · B_panel[units] (+ bias)`, where `a`
+/// points at a packed block of `A` (row `i` at `a + i·S`, `units <= S` elements each; `S` is
+/// the kernel's compiled block size), `b` at `units × NR` packed elements and `c` at the tile's
+/// first element with row stride `ldc`; `rows <= MR`, `cols <= NR`; `tail` says whether the
+/// product is added to `C`, which bias follows it, and what to prefetch.
 pub(crate) type Kernel<T> = unsafe fn(
     units: usize,
     a: *const T,
@@ -87,8 +88,26 @@ pub(crate) type Kernel<T> = unsafe fn(
     ldc: usize,
     rows: usize,
     cols: usize,
-    add: bool,
+    tail: &Tail,
 );
+
+/// What a microkernel call does besides the product, and what it fetches for the next call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tail {
+    /// Adds the product to `C` (else overwrites the tile).
+    pub add: bool,
+    /// The bias of the tile's first column (`cols` values are read), added after the product
+    /// and the old `C`, or null. Set on the last reduction step of a biased GEMM: the bias
+    /// then costs no pass over `C`, and `C = (A·B + C) + bias` in the same order of
+    /// additions as a separate pass.
+    pub bias: *const f32,
+    /// Memory the call hints into L2 while it runs, `next_step` bytes further per unit
+    /// (a share of the next panel's slice of `B`: see [`drive`]). Never null (a kernel may
+    /// prefetch it unconditionally); kernels other than AVX-512 ignore it.
+    pub next: *const u8,
+    /// Bytes per unit of `next`.
+    pub next_step: usize,
+}
 
 /// A zero-initialised buffer whose first element is 64-byte aligned, so that every zmm load
 /// of a packed panel stays inside one cache line (large `Vec`s come from `mmap` with a 16-byte
@@ -570,6 +589,9 @@ pub(crate) fn drive<T: Copy + Sync>(
             + (units - (blocks - 1) * block)
     };
     assert!(a.len() >= a_needed && b.len() >= panels * units * NR);
+    if let Epilogue::Bias(bias) | Epilogue::BiasAct(bias, _) = epilogue {
+        assert!(bias.len() >= n, "bias shorter than the {n} columns");
+    }
     // Every tile's rows × columns lie inside `c` (the kernels and the epilogue rely on it).
     assert!(
         ldc >= n && c.len() >= (m - 1) * ldc + n,
@@ -626,18 +648,42 @@ pub(crate) fn drive<T: Copy + Sync>(
         while u0 < units {
             let uc = block.min(units - u0);
             let add = accumulate || u0 > 0;
+            // The bias joins the last reduction step's store (no pass over C for it).
+            let bias = match epilogue {
+                Epilogue::Bias(bias) | Epilogue::BiasAct(bias, _) if u0 + uc == units => Some(bias),
+                _ => None,
+            };
+            // While the calls of panel `p` run, each hints its share of the next panel's
+            // slice of `B` (this step's units) into L2, so the first call on that panel does
+            // not wait on L3 or memory: it is the only call of the panel that finds its `B`
+            // outside L2, and without the hints it ran ~5 % of a whole GEMM's time slower
+            // (`benches/gemm_cold.rs`).
+            let share = (uc * NR * std::mem::size_of::<T>()).div_ceil(g1 - g0);
+            let next_step = share.div_ceil(uc);
             for p in p0..p1 {
                 let cols = NR.min(n - p * NR);
                 let bp = &b[p * units * NR + u0 * NR..];
+                let next_panel = if p + 1 < panels { p + 1 } else { p };
+                let next_slice = b[next_panel * units * NR + u0 * NR..].as_ptr().cast::<u8>();
+                let bias = bias.map_or(std::ptr::null(), |bias| bias[p * NR..].as_ptr());
                 for g in g0..g1 {
                     let rows = MR.min(m - g * MR);
                     let ap = &a[g * per_group + (u0 / block) * MR * block..];
                     debug_assert!(ap.len() >= (rows - 1) * block + uc && bp.len() >= uc * NR);
+                    let tail = Tail {
+                        add,
+                        bias,
+                        // A hint only: it may reach a little past the slice (or past `B`,
+                        // for the last panel), which a prefetch never faults on.
+                        next: next_slice.wrapping_add((g - g0) * share),
+                        next_step,
+                    };
                     // SAFETY: `ap` holds the block's `rows` rows of `uc` units, `block`
                     // apart, and `bp` at least `uc` units of the panel (checked above by the
                     // length assertion on `a` and `b`); the tile of C at
                     // (g·MR, p·NR) spans `rows × cols` elements inside `c` (the caller checked
-                    // `c` against m, n and ldc), and no other tile touches it.
+                    // `c` against m, n and ldc), and no other tile touches it; `bias` is
+                    // null or holds the panel's `cols` columns (`bias.len() >= n`, asserted).
                     unsafe {
                         kernel(
                             uc,
@@ -647,14 +693,14 @@ pub(crate) fn drive<T: Copy + Sync>(
                             ldc,
                             rows,
                             cols,
-                            add,
+                            &tail,
                         );
                     }
                 }
             }
             u0 += uc;
         }
-        if !matches!(epilogue, Epilogue::None) {
+        if let Epilogue::BiasAct(_, act) = epilogue {
             let cols = p0 * NR..(p1 * NR).min(n);
             for r in g0 * MR..(g1 * MR).min(m) {
                 // SAFETY: `r < m` and `cols.end <= n <= ldc`, so the segment is inside `c`
@@ -662,7 +708,7 @@ pub(crate) fn drive<T: Copy + Sync>(
                 // distinct row groups × panels), its kernels have returned, and the segment
                 // is dropped before the next one is made.
                 let row = unsafe { cptr.row_segment(r, ldc, cols.clone()) };
-                apply_epilogue(row, cols.clone(), epilogue);
+                ops::activate(row, act);
             }
         }
     };
@@ -690,7 +736,7 @@ fn apply_epilogue(row: &mut [f32], cols: Range<usize>, epilogue: Epilogue<'_>) {
 mod tests {
     use super::*;
 
-    /// The epilogue makes `&mut` slices of exactly each tile's columns of each of its rows:
+    /// The activation pass makes `&mut` slices of exactly each tile's columns of each of its rows:
     /// pairwise disjoint (tiles run in parallel), together exactly `C`'s `m × n` elements, and
     /// never reaching into the padding columns past `n`. The old epilogue made one slice per
     /// tile from its first row to its last, which overlapped the other tiles' columns.
@@ -721,7 +767,7 @@ mod tests {
                 &mut c,
                 ldc,
                 false,
-                Epilogue::Bias(&bias),
+                Epilogue::BiasAct(&bias, crate::Activation::QuickGelu),
                 false,
             );
             let mut regions = claims::take();
@@ -747,14 +793,15 @@ mod tests {
             assert!(regions.len() > m, "{m}x{n}: several column tiles expected");
             let total: usize = regions.iter().map(|r| r.1).sum();
             assert_eq!(total, m * n, "{m}x{n}: every element exactly once");
-            // And the result: A·B + bias.
+            // And the result: act(A·B + bias), the bias added by the kernel's store.
             for i in [0, m / 2, m - 1] {
                 for j in [0, n / 3, n - 1] {
-                    let want: f32 = (0..k)
+                    let mut want = [(0..k)
                         .map(|kk| a[i * k + kk] * (((kk + j) % 5) as f32 - 2.0))
                         .sum::<f32>()
-                        + bias[j];
-                    assert_eq!(c[i * ldc + j], want, "{m}x{n}: C[{i}, {j}]");
+                        + bias[j]];
+                    ops::activate(&mut want, crate::Activation::QuickGelu);
+                    assert_eq!(c[i * ldc + j], want[0], "{m}x{n}: C[{i}, {j}]");
                 }
             }
         }

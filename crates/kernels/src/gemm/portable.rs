@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::{apply_epilogue, block_units, check_shapes, Epilogue, PackedB, MR, NR};
+use super::{apply_epilogue, block_units, check_shapes, Epilogue, PackedB, Tail, MR, NR};
 
 /// Rows of `C` per parallel task: the task's rows of `A` (`192 × 768` f32 = 576 KB) stay in
 /// L2 while the crate runs them against each of the task's panels.
@@ -287,7 +287,7 @@ pub(crate) unsafe fn kernel_f32_portable<const S: usize>(
     ldc: usize,
     rows: usize,
     cols: usize,
-    add: bool,
+    tail: &Tail,
 ) {
     // SAFETY: the caller guarantees the packed extents.
     let b = unsafe { std::slice::from_raw_parts(b, units * NR) };
@@ -303,30 +303,41 @@ pub(crate) unsafe fn kernel_f32_portable<const S: usize>(
         }
     }
     // SAFETY: the caller guarantees the C tile.
-    unsafe { store_tile(&acc, c, ldc, rows, cols, add) };
+    unsafe { store_tile(&acc, c, ldc, rows, cols, tail) };
 }
 
-/// Writes (or adds) an accumulated tile to `C`.
+/// Writes (or, with `tail.add`, adds) an accumulated tile to `C`, then adds `tail.bias`
+/// unless it is null.
 ///
 /// # Safety
-/// The `rows × cols` tile at `c` with row stride `ldc` is valid for reads and writes.
+/// The `rows × cols` tile at `c` with row stride `ldc` is valid for reads and writes; a
+/// non-null `tail.bias` for `cols` reads.
 pub(crate) unsafe fn store_tile(
     acc: &[[f32; NR]; MR],
     c: *mut f32,
     ldc: usize,
     rows: usize,
     cols: usize,
-    add: bool,
+    tail: &Tail,
 ) {
+    let bias = (!tail.bias.is_null()).then(|| {
+        // SAFETY: a non-null bias holds `cols` values (the contract).
+        unsafe { std::slice::from_raw_parts(tail.bias, cols) }
+    });
     for (r, row) in acc.iter().enumerate().take(rows) {
         // SAFETY: row `r < rows` of the tile, `cols` elements, inside C by the contract.
         let dst = unsafe { std::slice::from_raw_parts_mut(c.add(r * ldc), cols) };
-        if add {
+        if tail.add {
             for (d, &v) in dst.iter_mut().zip(row) {
                 *d += v;
             }
         } else {
             dst.copy_from_slice(&row[..cols]);
+        }
+        if let Some(bias) = bias {
+            for (d, &v) in dst.iter_mut().zip(bias) {
+                *d += v;
+            }
         }
     }
 }
