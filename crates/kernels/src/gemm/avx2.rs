@@ -301,6 +301,7 @@ pub(crate) unsafe fn kernel_bf16_avx2<const S: usize>(
 ///
 /// # Safety
 /// As [`f32_sub`], with `u32` pairs.
+#[allow(clippy::too_many_arguments)]
 #[inline(never)]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn bf16_sub<const R: usize, const S: usize>(
