@@ -126,7 +126,7 @@ fn main() {
     println!(
         "{isa:?}, {threads} threads, {reps} reps; {:.1} GFLOP per pass; weights {} MB",
         flop / 1e9,
-        stack.len() * shapes.iter().map(|&(k, n)| k * n * 4).sum::<usize>() >> 20
+        (stack.len() * shapes.iter().map(|&(k, n)| k * n * 4).sum::<usize>()) >> 20
     );
     let (mut cold, mut hot) = (Vec::new(), Vec::new());
     for rep in 0..=reps {
