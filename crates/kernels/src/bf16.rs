@@ -12,7 +12,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{
-    block_units, check_shapes, drive, resize_scratch, Aligned, Epilogue, Shape, MR, NR,
+    block_units, check_shapes, drive, resize_scratch, Aligned, CLayout, Epilogue, Shape, MR, NR,
 };
 use super::Isa;
 
@@ -272,7 +272,7 @@ pub fn gemm_bf16(
         b.data.as_slice(),
         shape,
         c,
-        ldc,
+        CLayout::Rows(ldc),
         accumulate,
         epilogue,
         true,

@@ -2,7 +2,7 @@
 //! ([`Norm`]) and the reusable buffers a tower keeps between calls.
 
 use crate::bf16::{gemm_bf16, PackedBf16};
-use crate::gemm::{gemm, resize_scratch, Epilogue, PackedB};
+use crate::gemm::{gemm, gemm_from_packed, gemm_into_packed, resize_scratch, Epilogue, PackedB};
 use crate::int8::{gemm_i8, Int8Scratch, PackedI8};
 use crate::{ops, Activation, Isa, Precision};
 
@@ -170,6 +170,68 @@ impl Dense {
         self.n
     }
 
+    /// The bias and activation after the product.
+    fn epilogue(&self, act: Option<Activation>) -> Epilogue<'_> {
+        match (&self.bias, act) {
+            (Some(b), Some(act)) => Epilogue::BiasAct(b, act),
+            (Some(b), None) => Epilogue::Bias(b),
+            (None, None) => Epilogue::None,
+            (None, Some(_)) => unreachable!("activations follow biased layers only"),
+        }
+    }
+
+    /// Whether this layer can hand its output to `next` in the packed layout
+    /// ([`Dense::run_into_packed`], [`Dense::run_from_packed`]): both in f32, on a kernel set
+    /// of this crate (the portable set multiplies through the `gemm` crate, on rows).
+    pub(crate) fn hands_packed_to(&self, next: &Dense, isa: Isa) -> bool {
+        isa != Isa::Portable
+            && next.k == self.n
+            && matches!(
+                (&self.weight, &next.weight),
+                (Packed::F32(_), Packed::F32(_))
+            )
+    }
+
+    /// `c = act(a·W + b)` with `c` in the packed layout of a following layer's input
+    /// ([`gemm_into_packed`]; `c` holds [`crate::gemm::packed_len`]`(m, n)` floats).
+    ///
+    /// # Panics
+    /// If the weights are not f32 (see [`Dense::hands_packed_to`]).
+    pub(crate) fn run_into_packed(
+        &self,
+        isa: Isa,
+        a: &[f32],
+        m: usize,
+        c: &mut [f32],
+        act: Option<Activation>,
+        scratch: &mut Scratch,
+    ) {
+        let Packed::F32(w) = &self.weight else {
+            panic!("a packed hand-off needs f32 weights");
+        };
+        let epilogue = self.epilogue(act);
+        gemm_into_packed(isa, a, m, self.k, w, c, epilogue, &mut scratch.f32);
+    }
+
+    /// [`Dense::run`] on an `a` in the packed layout ([`Dense::run_into_packed`]'s output).
+    ///
+    /// # Panics
+    /// If the weights are not f32 (see [`Dense::hands_packed_to`]).
+    pub(crate) fn run_from_packed(
+        &self,
+        isa: Isa,
+        packed_a: &[f32],
+        m: usize,
+        c: &mut [f32],
+        accumulate: bool,
+    ) {
+        let Packed::F32(w) = &self.weight else {
+            panic!("a packed hand-off needs f32 weights");
+        };
+        let epilogue = self.epilogue(None);
+        gemm_from_packed(isa, packed_a, m, w, c, self.n, accumulate, epilogue);
+    }
+
     /// `c = a·W + b` (`c += …` with `accumulate`), then `act`; `a` is `[m, k]`, `c` `[m, n]`,
     /// both contiguous.
     #[allow(clippy::too_many_arguments)]
@@ -183,12 +245,7 @@ impl Dense {
         act: Option<Activation>,
         scratch: &mut Scratch,
     ) {
-        let epilogue = match (&self.bias, act) {
-            (Some(b), Some(act)) => Epilogue::BiasAct(b, act),
-            (Some(b), None) => Epilogue::Bias(b),
-            (None, None) => Epilogue::None,
-            (None, Some(_)) => unreachable!("activations follow biased layers only"),
-        };
+        let epilogue = self.epilogue(act);
         match &self.weight {
             Packed::F32(w) => gemm(
                 isa,

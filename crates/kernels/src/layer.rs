@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use crate::dense::{buffer, Dense, Norm, Workspace};
-use crate::gemm::{gemm_packed_serial, pack_a_serial, Epilogue, PackedB};
+use crate::gemm::{gemm_packed_serial, pack_a_serial, packed_len, Epilogue, PackedB};
 use crate::{ops, Activation, Isa};
 
 /// One encoder layer's packed weights.
@@ -98,7 +98,11 @@ impl Stack {
         let h = buffer(&mut w.h, t * d);
         let qkv = buffer(&mut w.qkv, t * 3 * d);
         let ctx = buffer(&mut w.ctx, t * d);
-        let f = buffer(&mut w.f, t * self.intermediate);
+        // Room for the MLP's hidden activations in rows or in fc2's packed input layout.
+        let f = buffer(
+            &mut w.f,
+            (t * self.intermediate).max(packed_len(t, self.intermediate)),
+        );
         let scratch = &mut w.scratch;
         for layer in &self.layers {
             layer.ln1.run(x, h);
@@ -106,8 +110,16 @@ impl Stack {
             attention(isa, qkv, ctx, batch, seq, d, self.heads, causal);
             layer.out.run(isa, ctx, t, x, true, None, scratch);
             layer.ln2.run(x, h);
-            layer.fc1.run(isa, h, t, f, false, Some(self.act), scratch);
-            layer.fc2.run(isa, f, t, x, true, None, scratch);
+            if layer.fc1.hands_packed_to(&layer.fc2, isa) {
+                // fc1 writes fc2's packed input: no copy of the [t, intermediate] matrix.
+                layer
+                    .fc1
+                    .run_into_packed(isa, h, t, f, Some(self.act), scratch);
+                layer.fc2.run_from_packed(isa, f, t, x, true);
+            } else {
+                layer.fc1.run(isa, h, t, f, false, Some(self.act), scratch);
+                layer.fc2.run(isa, f, t, x, true, None, scratch);
+            }
         }
     }
 }

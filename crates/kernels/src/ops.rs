@@ -153,6 +153,25 @@ fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     acc.iter().sum::<f32>() + s
 }
 
+/// Maximum of a slice in 16 independent lanes (a single `f32::max` fold is a serial chain
+/// that does not vectorise: one dependent `maxss` per element).
+#[inline(always)]
+fn lane_max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 16];
+    let chunks = x.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..16 {
+            acc[l] = if c[l] > acc[l] { c[l] } else { acc[l] };
+        }
+    }
+    let mut m = f32::NEG_INFINITY;
+    for &v in tail.iter().chain(&acc) {
+        m = if v > m { v } else { m };
+    }
+    m
+}
+
 /// Layer norm of one row: `(x - mean) / sqrt(var + eps) * gamma + beta` (biased variance,
 /// as PyTorch).
 #[inline(always)]
@@ -209,7 +228,7 @@ pub fn softmax_prefix(row: &mut [f32], len: usize) {
 fn softmax_generic(row: &mut [f32], len: usize) {
     let (live, masked) = row.split_at_mut(len);
     masked.fill(0.0);
-    let max = live.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = lane_max(live);
     live.iter_mut().for_each(|v| *v = exp(*v - max));
     let inv = 1.0 / lane_sum(live, |v| v);
     live.iter_mut().for_each(|v| *v *= inv);

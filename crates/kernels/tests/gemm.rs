@@ -3,7 +3,10 @@
 //! epilogue, on the detected kernels and on the portable ones, with one and several threads.
 
 use glimpse_kernels::bf16::{gemm_bf16, round_bf16, PackedBf16};
-use glimpse_kernels::gemm::{gemm, Epilogue, PackedB, KC_UNITS, MR, NR};
+use glimpse_kernels::gemm::{
+    block_units, gemm, gemm_from_packed, gemm_into_packed, pack_a, packed_len, Epilogue, PackedB,
+    KC_UNITS, MR, NR,
+};
 use glimpse_kernels::Activation;
 use glimpse_kernels::{ops, Isa};
 
@@ -238,6 +241,119 @@ fn f32_gemm_reads_a_block_wide_a_in_place() {
                 check(&what, &c, n, &want, m, n, 1e-6);
                 if isa != Isa::Portable {
                     assert!(scratch.is_empty(), "{what}: A was copied");
+                }
+            }
+        }
+    }
+}
+
+/// An MLP's two layers handing off in the packed layout (fc1 writes fc2's packed input, fc2
+/// reads it without packing) give exactly the row path's result: the same products, bias,
+/// activation and order of additions, on hidden widths of four full reduction blocks
+/// (3072), a partial last block (2048 = 768 + 768 + 512), one short block (100, with a partial
+/// panel) and 1; and the packed `C` is `pack_a` of the row-major one, element for element.
+/// (On the portable set, which multiplies through the `gemm` crate, to 1e-5 of the largest
+/// output.)
+#[test]
+fn f32_mlp_hands_off_in_the_packed_layout() {
+    for pool in pools() {
+        for isa in isas() {
+            for (s, &(m, d, f)) in [
+                (2 * MR + 5, 40, 3 * KC_UNITS + KC_UNITS),
+                (MR, 33, 2048),
+                (7, 64, 100),
+                (13, 5, 1),
+            ]
+            .iter()
+            .enumerate()
+            {
+                let what = format!(
+                    "packed hand-off {isa:?} m={m} d={d} f={f} threads={}",
+                    pool.current_num_threads()
+                );
+                let x = values(700 + s as u64, m * d);
+                let w1 = PackedB::from_rows(&values(710 + s as u64, d * f), d, f, f);
+                let w2 = PackedB::from_rows(&values(720 + s as u64, f * d), f, d, d);
+                let (b1, b2) = (values(730 + s as u64, f), values(740 + s as u64, d));
+                let act = Activation::QuickGelu;
+                let residual = values(750 + s as u64, m * d);
+                let mut scratch = Vec::new();
+                // The row path.
+                let mut hidden = vec![f32::NAN; m * f];
+                let mut want = residual.clone();
+                pool.install(|| {
+                    gemm(
+                        isa,
+                        &x,
+                        m,
+                        d,
+                        &w1,
+                        &mut hidden,
+                        f,
+                        false,
+                        Epilogue::BiasAct(&b1, act),
+                        &mut scratch,
+                    );
+                    gemm(
+                        isa,
+                        &hidden,
+                        m,
+                        f,
+                        &w2,
+                        &mut want,
+                        d,
+                        true,
+                        Epilogue::Bias(&b2),
+                        &mut scratch,
+                    );
+                });
+                // The packed hand-off.
+                let mut packed = vec![f32::NAN; packed_len(m, f)];
+                let mut got = residual.clone();
+                pool.install(|| {
+                    gemm_into_packed(
+                        isa,
+                        &x,
+                        m,
+                        d,
+                        &w1,
+                        &mut packed,
+                        Epilogue::BiasAct(&b1, act),
+                        &mut scratch,
+                    );
+                    gemm_from_packed(isa, &packed, m, &w2, &mut got, d, true, Epilogue::Bias(&b2));
+                });
+                let mut repacked = Vec::new();
+                pack_a(&hidden, m, f, f, &mut repacked);
+                assert_eq!(repacked.len(), packed_len(m, f), "{what}: packed_len");
+                // Element (r, j) of the packed layout: group, block, row in group, column.
+                let block = block_units(f);
+                let per_group = f.div_ceil(block) * MR * block;
+                for r in 0..m {
+                    for j in 0..f {
+                        let at = (r / MR) * per_group
+                            + (j / block) * MR * block
+                            + (r % MR) * block
+                            + j % block;
+                        assert_eq!(
+                            (packed[at].to_bits(), repacked[at].to_bits()),
+                            (hidden[r * f + j].to_bits(), hidden[r * f + j].to_bits()),
+                            "{what}: element ({r}, {j})"
+                        );
+                    }
+                }
+                if isa == Isa::Portable {
+                    // The portable set's row path multiplies through the `gemm` crate, its
+                    // packed path through the crate on packed blocks: other orders of sums.
+                    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+                    for (i, (x, y)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            (x - y).abs() <= 1e-5 * scale,
+                            "{what}: fc2 output {i}: {x} vs {y}"
+                        );
+                    }
+                } else {
+                    assert_eq!(got, want, "{what}: fc2 output");
                 }
             }
         }

@@ -363,6 +363,33 @@ pub(crate) fn resize_scratch<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
     v.truncate(len);
 }
 
+/// `A` as the kernels read it, and the driver's shape: a row-major `A` whose rows are
+/// exactly one reduction block (`k = S = lda`: ViT's qkv, out and fc1, k = 768) already is
+/// the packed layout (row `i` of group `g` at `(g·MR + i)·S`), so the kernels read it in
+/// place and the copy (~5 % of a forward pass) is skipped; any other is packed into
+/// `scratch`. `drive` checks the length the kernels read.
+fn prepare_a<'a>(
+    a: &'a [f32],
+    m: usize,
+    k: usize,
+    lda: usize,
+    n: usize,
+    scratch: &'a mut Vec<f32>,
+) -> (&'a [f32], Shape) {
+    let shape = Shape {
+        m,
+        n,
+        units: k,
+        block: block_units(k),
+    };
+    if k == shape.block && lda == k {
+        (a, shape)
+    } else {
+        pack_a(a, m, k, lda, scratch);
+        (scratch, shape)
+    }
+}
+
 /// `C = A·B` in f32 (or `C += A·B` with `accumulate`), then the epilogue.
 ///
 /// `a` is `[m, k]` row-major with row stride `lda`; `c` is `[m, n]` with row stride `ldc`;
@@ -389,29 +416,118 @@ pub fn gemm(
     }
     let (k, n) = (b.k, b.n);
     check_shapes(a.len(), m, k, lda, c.len(), n, ldc);
-    let shape = Shape {
-        m,
-        n,
-        units: k,
-        block: block_units(k),
-    };
-    // A row-major `A` whose rows are exactly one reduction block (`k = S = lda`: ViT's
-    // qkv, out and fc1, k = 768) already is the packed layout (row `i` of group `g` at
-    // `(g·MR + i)·S`): the kernels read it in place, and the copy (~5 % of a forward pass)
-    // is skipped. `drive` checks the length the kernels read.
-    let packed: &[f32] = if k == shape.block && lda == k {
-        a
-    } else {
-        pack_a(a, m, k, lda, scratch);
-        scratch
-    };
+    let (packed, shape) = prepare_a(a, m, k, lda, n, scratch);
     drive(
         isa.f32_kernel(shape.block),
         packed,
         b.data(),
         shape,
         c,
-        ldc,
+        CLayout::Rows(ldc),
+        accumulate,
+        epilogue,
+        true,
+    );
+}
+
+/// Floats of the packed `A` of an `[m, k]` input ([`pack_a`]'s layout): the length of the `C`
+/// that [`gemm_into_packed`] writes for a following GEMM with this `k`.
+pub fn packed_len(m: usize, k: usize) -> usize {
+    let block = block_units(k);
+    m.div_ceil(MR) * k.div_ceil(block) * MR * block
+}
+
+/// [`gemm`] (overwriting `C`) whose `C = [m, n]` is written in the packed layout of
+/// [`pack_a`] for a following GEMM with `k = n`, which reads it with [`gemm_from_packed`]
+/// instead of copying it: ViT's fc1 → fc2 (`n = 3072`, four reduction blocks), where the
+/// copy took ~2 % of a forward pass. `c` holds at least [`packed_len`]`(m, n)` floats; the
+/// padding rows of the last group are left as they were.
+///
+/// # Panics
+/// As [`gemm`]; if `c` is shorter than [`packed_len`]`(m, n)`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_into_packed(
+    isa: Isa,
+    a: &[f32],
+    m: usize,
+    lda: usize,
+    b: &PackedB,
+    c: &mut [f32],
+    epilogue: Epilogue<'_>,
+    scratch: &mut Vec<f32>,
+) {
+    let n = b.n;
+    assert!(
+        c.len() >= packed_len(m, n),
+        "packed C too short for [{m}, {n}]"
+    );
+    if isa == Isa::Portable || m == 0 || n == 0 {
+        // The `gemm` crate writes rows: through a row-major buffer.
+        let mut rows = vec![0.0; m * n];
+        gemm(isa, a, m, lda, b, &mut rows, n, false, epilogue, scratch);
+        let mut packed = Vec::new();
+        pack_a_serial(&rows, m, n, n, &mut packed);
+        c[..packed.len()].copy_from_slice(&packed);
+        return;
+    }
+    let k = b.k;
+    check_shapes(a.len(), m, k, lda, usize::MAX, n, n);
+    let (packed, shape) = prepare_a(a, m, k, lda, n, scratch);
+    drive(
+        isa.f32_kernel(shape.block),
+        packed,
+        b.data(),
+        shape,
+        c,
+        CLayout::Packed {
+            block: block_units(n),
+        },
+        false,
+        epilogue,
+        true,
+    );
+}
+
+/// [`gemm`] on an `A` already in the packed layout of [`pack_a`] (as [`gemm_into_packed`]
+/// writes it), on the current rayon pool.
+///
+/// # Panics
+/// If `packed_a` is shorter than [`packed_len`]`(m, b.k())`, or `c` too short.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_from_packed(
+    isa: Isa,
+    packed_a: &[f32],
+    m: usize,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    epilogue: Epilogue<'_>,
+) {
+    let (k, n) = (b.k, b.n);
+    assert!(
+        packed_a.len() >= packed_len(m, k),
+        "packed A too short for [{m}, {k}]"
+    );
+    if isa == Isa::Portable {
+        return portable::gemm_packed_crate(packed_a, m, b, c, ldc, accumulate, epilogue);
+    }
+    if m > 0 && n > 0 {
+        assert!(c.len() >= (m - 1) * ldc + n && ldc >= n, "C too short");
+    }
+    let shape = Shape {
+        m,
+        n,
+        units: k,
+        block: block_units(k),
+    };
+    drive(
+        isa.f32_kernel(shape.block),
+        packed_a,
+        b.data(),
+        shape,
+        c,
+        CLayout::Rows(ldc),
         accumulate,
         epilogue,
         true,
@@ -450,7 +566,7 @@ pub fn gemm_packed_serial(
         b.data(),
         shape,
         c,
-        ldc,
+        CLayout::Rows(ldc),
         accumulate,
         epilogue,
         false,
@@ -493,6 +609,64 @@ pub(crate) struct Shape {
     pub block: usize,
 }
 
+/// Where `C`'s elements go: rows `ldc` apart, or the packed layout of [`pack_a`] for a
+/// reduction of `n` (row groups of [`MR`] rows cut into blocks of `block` columns), which a
+/// following GEMM with `k = n` reads without packing ([`gemm_from_packed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CLayout {
+    /// Row-major with this row stride.
+    Rows(usize),
+    /// Packed for a reduction of `n` in blocks of `block` (a multiple of [`NR`], so that no
+    /// tile's columns cross a block).
+    Packed { block: usize },
+}
+
+impl CLayout {
+    /// The offset of element `(r, col)` of a `C` with `n` columns.
+    fn at(self, r: usize, col: usize, n: usize) -> usize {
+        match self {
+            CLayout::Rows(ldc) => r * ldc + col,
+            CLayout::Packed { block } => {
+                let blocks = n.div_ceil(block);
+                (r / MR) * blocks * MR * block
+                    + (col / block) * MR * block
+                    + (r % MR) * block
+                    + col % block
+            }
+        }
+    }
+
+    /// The distance between two rows of one tile.
+    fn row_stride(self) -> usize {
+        match self {
+            CLayout::Rows(ldc) => ldc,
+            CLayout::Packed { block } => block,
+        }
+    }
+
+    /// The contiguous pieces of row `r`'s columns `cols`: `(offset, columns)`.
+    fn pieces(
+        self,
+        r: usize,
+        cols: Range<usize>,
+        n: usize,
+    ) -> impl Iterator<Item = (usize, Range<usize>)> {
+        let step = match self {
+            CLayout::Rows(_) => usize::MAX,
+            CLayout::Packed { block } => block,
+        };
+        let mut c0 = cols.start;
+        std::iter::from_fn(move || {
+            (c0 < cols.end).then(|| {
+                let end = cols.end.min(c0.saturating_add(step - c0 % step));
+                let piece = (self.at(r, c0, n), c0..end);
+                c0 = end;
+                piece
+            })
+        })
+    }
+}
+
 /// A pointer to `C` that tiles share; each tile reads and writes only its own rows × columns,
 /// through this pointer or through `&mut` slices of exactly one row's columns of the tile.
 #[derive(Clone, Copy)]
@@ -510,17 +684,16 @@ impl CPtr {
         self.0
     }
 
-    /// Row `r`'s columns `cols` of `C` (row stride `ldc`) as a slice: one tile's part of
-    /// one row, and nothing else.
+    /// `len` elements of `C` from `offset` as a slice: one tile's part of one row, and
+    /// nothing else.
     ///
     /// # Safety
-    /// `r·ldc + cols.end` is inside the `C` this pointer was taken from, and no other
-    /// reference to, or access of, these elements exists while the slice lives (they belong
-    /// to the calling tile, which makes one such slice at a time).
-    unsafe fn row_segment<'c>(self, r: usize, ldc: usize, cols: Range<usize>) -> &'c mut [f32] {
+    /// `offset + len` is inside the `C` this pointer was taken from, and no other reference
+    /// to, or access of, these elements exists while the slice lives (they belong to the
+    /// calling tile, which makes one such slice at a time).
+    unsafe fn segment<'c>(self, offset: usize, len: usize) -> &'c mut [f32] {
         // SAFETY: the caller's contract: in bounds and exclusively the caller's.
-        let row =
-            unsafe { std::slice::from_raw_parts_mut(self.0.add(r * ldc + cols.start), cols.len()) };
+        let row = unsafe { std::slice::from_raw_parts_mut(self.0.add(offset), len) };
         #[cfg(test)]
         claims::record(row);
         row
@@ -564,7 +737,7 @@ pub(crate) fn drive<T: Copy + Sync>(
     b: &[T],
     shape: Shape,
     c: &mut [f32],
-    ldc: usize,
+    layout: CLayout,
     accumulate: bool,
     epilogue: Epilogue<'_>,
     parallel: bool,
@@ -592,19 +765,30 @@ pub(crate) fn drive<T: Copy + Sync>(
     if let Epilogue::Bias(bias) | Epilogue::BiasAct(bias, _) = epilogue {
         assert!(bias.len() >= n, "bias shorter than the {n} columns");
     }
-    // Every tile's rows × columns lie inside `c` (the kernels and the epilogue rely on it).
+    // Every tile's rows × columns lie inside `c` (the kernels and the epilogue rely on it):
+    // the last element of the last row is the furthest one in either layout.
+    match layout {
+        CLayout::Rows(ldc) => assert!(ldc >= n, "C's row stride {ldc} < {n} columns"),
+        CLayout::Packed { block } => assert!(
+            block > 0 && block.is_multiple_of(NR),
+            "a packed C's block {block} is not a multiple of {NR}"
+        ),
+    }
     assert!(
-        ldc >= n && c.len() >= (m - 1) * ldc + n,
+        c.len() > layout.at(m - 1, n - 1, n),
         "C too short for [{m}, {n}]"
     );
+    let ldc = layout.row_stride();
     if units == 0 {
         // An empty reduction: C = 0 (or unchanged), then the epilogue.
         for r in 0..m {
-            let row = &mut c[r * ldc..r * ldc + n];
-            if !accumulate {
-                row.fill(0.0);
+            for (at, cols) in layout.pieces(r, 0..n, n) {
+                let row = &mut c[at..at + cols.len()];
+                if !accumulate {
+                    row.fill(0.0);
+                }
+                apply_epilogue(row, cols, epilogue);
             }
-            apply_epilogue(row, 0..n, epilogue);
         }
         return;
     }
@@ -689,7 +873,7 @@ pub(crate) fn drive<T: Copy + Sync>(
                             uc,
                             ap.as_ptr(),
                             bp.as_ptr(),
-                            cptr.get().add(g * MR * ldc + p * NR),
+                            cptr.get().add(layout.at(g * MR, p * NR, n)),
                             ldc,
                             rows,
                             cols,
@@ -703,12 +887,15 @@ pub(crate) fn drive<T: Copy + Sync>(
         if let Epilogue::BiasAct(_, act) = epilogue {
             let cols = p0 * NR..(p1 * NR).min(n);
             for r in g0 * MR..(g1 * MR).min(m) {
-                // SAFETY: `r < m` and `cols.end <= n <= ldc`, so the segment is inside `c`
-                // (asserted above); row `r` × `cols` belongs to this tile alone (tiles own
-                // distinct row groups × panels), its kernels have returned, and the segment
-                // is dropped before the next one is made.
-                let row = unsafe { cptr.row_segment(r, ldc, cols.clone()) };
-                ops::activate(row, act);
+                for (at, piece) in layout.pieces(r, cols.clone(), n) {
+                    // SAFETY: `r < m` and `piece.end <= n`, so the piece is inside `c`
+                    // (asserted above for the furthest element, and a piece never crosses a
+                    // row, or a block of a packed C); row `r` × `piece` belongs to this tile
+                    // alone (tiles own distinct row groups × panels), its kernels have
+                    // returned, and the segment is dropped before the next one is made.
+                    let row = unsafe { cptr.segment(at, piece.len()) };
+                    ops::activate(row, act);
+                }
             }
         }
     };
@@ -765,7 +952,7 @@ mod tests {
                 b.data(),
                 shape,
                 &mut c,
-                ldc,
+                CLayout::Rows(ldc),
                 false,
                 Epilogue::BiasAct(&bias, crate::Activation::QuickGelu),
                 false,
@@ -883,7 +1070,7 @@ mod tests {
                     b.data(),
                     shape,
                     &mut c,
-                    n,
+                    CLayout::Rows(n),
                     false,
                     epilogue,
                     true,

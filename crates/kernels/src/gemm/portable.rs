@@ -344,7 +344,7 @@ pub(crate) unsafe fn store_tile(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{drive, gemm, gemm_packed_serial, pack_a, Shape};
+    use super::super::{drive, gemm, gemm_packed_serial, pack_a, CLayout, Shape};
     use super::*;
     use crate::Isa;
 
@@ -450,7 +450,7 @@ mod tests {
                     packed.data(),
                     shape,
                     &mut scalar,
-                    n,
+                    CLayout::Rows(n),
                     false,
                     ep,
                     false,
