@@ -11,7 +11,9 @@
 //! ```
 //!
 //! `OPENBLAS_CORETYPE=Haswell` caps OpenBLAS to its AVX2 kernels, the fair opponent of the
-//! native AVX2 row. Prints one line per shape: GFLOP/s of each. Environment: `THREADS`
+//! native AVX2 row. Prints one line per shape: GFLOP/s of each, and for the native sets the
+//! median share of the FMA peak timed just before each run (what noise on a shared machine
+//! does not move). Environment: `THREADS`
 //! (default 2), `REPS` (default 7), `NATIVE=avx2,avx512` (the native sets to time),
 //! `SKIP_PEAK=1`.
 
@@ -93,10 +95,10 @@ fn main() {
     }
     print!("{:<16}{:>6}{:>6}{:>6}", "shape", "m", "k", "n");
     for isa in &isas {
-        print!("{:>14}", format!("{isa:?}"));
+        print!("{:>20}", format!("{isa:?}"));
     }
     println!(
-        "{:>14}   (GFLOP/s wall / GFLOP per CPU-second, medians)",
+        "{:>14}   (GFLOP/s wall / GFLOP per CPU-second, medians; native: (% of the FMA peak timed before each run, median))",
         "OpenBLAS"
     );
     let shapes = [
@@ -121,6 +123,9 @@ fn main() {
         // Inner repetitions so that one timing lasts at least ~20 ms.
         let inner = ((2e7 / (flop / 50.0)) as usize).clamp(1, 2000);
         let mut native = vec![Vec::new(); isas.len()];
+        // Per run: the GEMM's rate over the FMA peak timed just before it (CPU seconds), so
+        // that the machine's swings (±10 % in a minute on a shared VM) cancel.
+        let mut of_peak = vec![Vec::new(); isas.len()];
         let mut openblas = Vec::new();
         let run_blas = |c: &mut [f32]| {
             blas::sgemm_bt(&a, m, k, k, &w, n, c, n);
@@ -131,6 +136,10 @@ fn main() {
         run_blas(&mut reference);
         for rep in 0..=reps {
             for (i, &isa) in isas.iter().enumerate() {
+                #[cfg(target_arch = "x86_64")]
+                let peak_now = peak::rate(&pool, isa, peak::SHORT);
+                #[cfg(not(target_arch = "x86_64"))]
+                let peak_now: Option<(f64, f64)> = None;
                 let r = rate(flop * inner as f64, || {
                     pool.install(|| {
                         for _ in 0..inner {
@@ -151,6 +160,9 @@ fn main() {
                 });
                 if rep > 0 {
                     native[i].push(r);
+                    if let Some((_, peak_cpu)) = peak_now {
+                        of_peak[i].push(r.1 / peak_cpu);
+                    }
                 }
                 let err = c
                     .iter()
@@ -177,8 +189,13 @@ fn main() {
             format!("{wall:.1}/{cpu:.1}")
         };
         print!("{name:<16}{m:>6}{k:>6}{n:>6}");
-        for v in native {
-            print!("{:>14}", cell(v));
+        for (v, p) in native.into_iter().zip(of_peak) {
+            let p = if p.is_empty() {
+                String::new()
+            } else {
+                format!(" ({:.0}%)", 100.0 * median(p))
+            };
+            print!("{:>20}", cell(v) + &p);
         }
         println!("{:>14}", cell(openblas));
     }
@@ -194,14 +211,16 @@ mod peak {
     use glimpse_kernels::Isa;
 
     const ITERS: usize = 20_000_000;
+    /// Iterations of the short peak run timed next to each GEMM run (~20 ms of AVX-512).
+    pub const SHORT: usize = 1_000_000;
 
-    /// 12 independent accumulator chains of 8-lane FMAs: `ITERS · 12 · 16` FLOP.
+    /// 12 independent accumulator chains of 8-lane FMAs: `iters · 12 · 16` FLOP.
     #[target_feature(enable = "avx2,fma")]
-    fn ymm(seed: f32) -> f32 {
+    fn ymm(seed: f32, iters: usize) -> f32 {
         let x = _mm256_set1_ps(seed);
         let y = _mm256_set1_ps(0.999_999);
         let mut acc = [_mm256_set1_ps(seed); 12];
-        for _ in 0..ITERS {
+        for _ in 0..iters {
             for a in acc.iter_mut() {
                 *a = _mm256_fmadd_ps(*a, y, x);
             }
@@ -217,11 +236,11 @@ mod peak {
 
     /// As [`ymm`] with 16-lane FMAs.
     #[target_feature(enable = "avx512f")]
-    fn zmm(seed: f32) -> f32 {
+    fn zmm(seed: f32, iters: usize) -> f32 {
         let x = _mm512_set1_ps(seed);
         let y = _mm512_set1_ps(0.999_999);
         let mut acc = [_mm512_set1_ps(seed); 12];
-        for _ in 0..ITERS {
+        for _ in 0..iters {
             for a in acc.iter_mut() {
                 *a = _mm512_fmadd_ps(*a, y, x);
             }
@@ -232,28 +251,36 @@ mod peak {
         )
     }
 
+    /// (GFLOP/s wall, GFLOP per CPU-second) of `iters` iterations of the register-only FMA
+    /// loop of `isa`'s width (ymm for AVX2, zmm for AVX-512) on every thread of `pool`; `None`
+    /// for the portable set.
+    pub fn rate(pool: &rayon::ThreadPool, isa: Isa, iters: usize) -> Option<(f64, f64)> {
+        let threads = pool.current_num_threads();
+        let (lanes, f): (f64, fn(f32, usize) -> f32) = match isa {
+            // SAFETY: AVX2 + FMA are available (Isa::available checked the CPU).
+            Isa::Avx2 => (8.0, |s, n| unsafe { ymm(s, n) }),
+            // SAFETY: AVX-512F is available (Isa::available checked the CPU).
+            Isa::Avx512 | Isa::Avx512Bf16 => (16.0, |s, n| unsafe { zmm(s, n) }),
+            _ => return None,
+        };
+        let flop = threads as f64 * iters as f64 * 12.0 * 2.0 * lanes;
+        Some(super::rate(flop, || {
+            let sink: Vec<f32> =
+                pool.broadcast(|c| std::hint::black_box(f(c.index() as f32 * 1e-3, iters)));
+            std::hint::black_box(sink);
+        }))
+    }
+
     pub fn print(pool: &rayon::ThreadPool, isas: &[Isa]) {
         let threads = pool.current_num_threads();
-        let run = |lanes: f64, f: fn(f32) -> f32| -> String {
-            let flop = threads as f64 * ITERS as f64 * 12.0 * 2.0 * lanes;
-            let (wall, cpu) = super::rate(flop, || {
-                let sink: Vec<f32> =
-                    pool.broadcast(|c| std::hint::black_box(f(c.index() as f32 * 1e-3)));
-                std::hint::black_box(sink);
-            });
-            format!("{wall:.1}/{cpu:.1}")
-        };
         let mut line =
             format!("FMA peak on {threads} threads (GFLOP/s wall / GFLOP per CPU-second):");
-        if isas.contains(&Isa::Avx2) {
-            // SAFETY: AVX2 + FMA are available (Isa::available checked the CPU).
-            let f: fn(f32) -> f32 = |s| unsafe { ymm(s) };
-            line += &format!(" AVX2 {}", run(8.0, f));
-        }
-        if isas.contains(&Isa::Avx512) {
-            // SAFETY: AVX-512F is available (Isa::available checked the CPU).
-            let f: fn(f32) -> f32 = |s| unsafe { zmm(s) };
-            line += &format!(" AVX-512 {}", run(16.0, f));
+        for (isa, name) in [(Isa::Avx2, "AVX2"), (Isa::Avx512, "AVX-512")] {
+            if isas.contains(&isa) {
+                if let Some((wall, cpu)) = rate(pool, isa, ITERS) {
+                    line += &format!(" {name} {wall:.1}/{cpu:.1}");
+                }
+            }
         }
         println!("{line}");
     }
