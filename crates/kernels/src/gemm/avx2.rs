@@ -104,10 +104,23 @@ pub(crate) unsafe fn kernel_f32_avx2<const S: usize>(
                 } else {
                     std::ptr::null()
                 };
+                // This pass's part of the call's L2 hints (see [`Tail::next`]).
+                let next = tail.next.wrapping_add(u0 * tail.next_step);
+                let step = tail.next_step;
                 if prefetch {
-                    by_sub_rows!(r, f32_sub, true, (uc, ap, bp, cp, ldc, w, add, bias));
+                    by_sub_rows!(
+                        r,
+                        f32_sub,
+                        true,
+                        (uc, ap, bp, cp, ldc, w, add, bias, next, step)
+                    );
                 } else {
-                    by_sub_rows!(r, f32_sub, false, (uc, ap, bp, cp, ldc, w, add, bias));
+                    by_sub_rows!(
+                        r,
+                        f32_sub,
+                        false,
+                        (uc, ap, bp, cp, ldc, w, add, bias, next, step)
+                    );
                 }
             }
         }
@@ -118,7 +131,8 @@ pub(crate) unsafe fn kernel_f32_avx2<const S: usize>(
 /// `R` rows × 16 columns of the product (`w <= 16` of them stored); `b` steps by [`NR`].
 /// The unit loop runs 4 units per iteration (one loop branch per 48 FMAs on 6 rows); with
 /// `PF` it also hints the rows of `B` [`PREFETCH_UNITS`] ahead into L1 (one line per unit:
-/// 16 floats of a 32-float panel row are one 64-byte line of the aligned panel).
+/// 16 floats of a 32-float panel row are one 64-byte line of the aligned panel), and
+/// `next + u·step` into L2 (the call's share of the next panel, [`Tail::next`]).
 ///
 /// # Safety
 /// AVX2 + FMA; `a` valid for `R` rows of `units` elements `S` apart, `b` for `units` rows of
@@ -135,6 +149,8 @@ unsafe fn f32_sub<const R: usize, const S: usize, const PF: bool>(
     w: usize,
     add: bool,
     bias: *const f32,
+    next: *const u8,
+    step: usize,
 ) {
     let mut lo = [_mm256_setzero_ps(); R];
     let mut hi = [_mm256_setzero_ps(); R];
@@ -143,8 +159,9 @@ unsafe fn f32_sub<const R: usize, const S: usize, const PF: bool>(
         ($u:expr) => {{
             let bu = b.wrapping_add($u * NR);
             if PF {
-                // A hint only: it may point past the panel, and never faults.
+                // Hints only: they may point past the panel (or `B`), and never fault.
                 _mm_prefetch::<_MM_HINT_T0>(bu.wrapping_add(PREFETCH_UNITS * NR).cast());
+                _mm_prefetch::<_MM_HINT_T1>(next.wrapping_add($u * step).cast());
             }
             // SAFETY: 16 floats of unit `u`'s panel row (caller's contract).
             let (b0, b1) = unsafe { (_mm256_loadu_ps(bu), _mm256_loadu_ps(bu.add(8))) };

@@ -103,7 +103,8 @@ pub(crate) struct Tail {
     pub bias: *const f32,
     /// Memory the call hints into L2 while it runs, `next_step` bytes further per unit
     /// (a share of the next panel's slice of `B`: see [`drive`]). Never null (a kernel may
-    /// prefetch it unconditionally); kernels other than AVX-512 ignore it.
+    /// prefetch it unconditionally); the AVX-512 and AVX2 f32 kernels hint it, the others
+    /// ignore it.
     pub next: *const u8,
     /// Bytes per unit of `next`.
     pub next_step: usize,
