@@ -384,7 +384,7 @@ unsafe fn kernel_bf16_avx512_rows<const R: usize, const S: usize>(
         }
     }
     // The C tile is valid for `R × cols` (caller's contract).
-    super::gemm::store_zmm_tile!(lo, hi, R, c, ldc, cols, tail.add, tail.bias);
+    super::gemm::store_zmm_tile!(lo, hi, R, c, ldc, cols, tail.add, tail.bias, tail.act);
 }
 
 /// The bf16 microkernel for AVX-512F without AVX-512 BF16: widens each pair to two f32
@@ -461,7 +461,7 @@ unsafe fn kernel_bf16_avx512f_rows<const R: usize, const S: usize>(
         }
     }
     // The C tile is valid for `R × cols` (caller's contract).
-    super::gemm::store_zmm_tile!(lo, hi, R, c, ldc, cols, tail.add, tail.bias);
+    super::gemm::store_zmm_tile!(lo, hi, R, c, ldc, cols, tail.add, tail.bias, tail.act);
 }
 
 #[cfg(test)]

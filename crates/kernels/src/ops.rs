@@ -108,8 +108,10 @@ pub fn activate(x: &mut [f32], act: Activation) {
     dispatch!(activate_avx512, activate_avx2, activate_generic(x, act))
 }
 
+/// [`activate`]'s body, for callers that are already compiled for a kernel set (the GEMM
+/// kernels' stores apply it to a tile in registers: the same formula, so the same values).
 #[inline(always)]
-fn activate_generic(x: &mut [f32], act: Activation) {
+pub(crate) fn activate_generic(x: &mut [f32], act: Activation) {
     match act {
         Activation::QuickGelu => x
             .iter_mut()

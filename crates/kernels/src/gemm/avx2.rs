@@ -13,6 +13,7 @@
 //! (5 × 16: ~85 %, 4 × 16: ~84 %); docs/PERFORMANCE.md has the whole-GEMM figures.
 
 use super::{Tail, MR, NR};
+use crate::Activation;
 use std::arch::x86_64::*;
 
 /// Rows per sub-tile.
@@ -77,8 +78,9 @@ pub(crate) unsafe fn kernel_f32_avx2<const S: usize>(
     while u0 < units {
         let uc = pass.min(units - u0);
         let add = tail.add || u0 > 0;
-        // The bias joins the last pass's store.
+        // The bias and the activation join the last pass's store.
         let last = u0 + uc == units;
+        let act = if last { tail.act } else { None };
         for (r0, r) in sub_rows(rows) {
             for half in 0..2 {
                 let c0 = half * 16;
@@ -112,14 +114,14 @@ pub(crate) unsafe fn kernel_f32_avx2<const S: usize>(
                         r,
                         f32_sub,
                         true,
-                        (uc, ap, bp, cp, ldc, w, add, bias, next, step)
+                        (uc, ap, bp, cp, ldc, w, add, bias, act, next, step)
                     );
                 } else {
                     by_sub_rows!(
                         r,
                         f32_sub,
                         false,
-                        (uc, ap, bp, cp, ldc, w, add, bias, next, step)
+                        (uc, ap, bp, cp, ldc, w, add, bias, act, next, step)
                     );
                 }
             }
@@ -149,6 +151,7 @@ unsafe fn f32_sub<const R: usize, const S: usize, const PF: bool>(
     w: usize,
     add: bool,
     bias: *const f32,
+    act: Option<Activation>,
     next: *const u8,
     step: usize,
 ) {
@@ -186,15 +189,16 @@ unsafe fn f32_sub<const R: usize, const S: usize, const PF: bool>(
         u += 1;
     }
     // SAFETY: the caller's `R × w` tile.
-    unsafe { store_ymm_tile(&lo, &hi, c, ldc, w, add, bias) };
+    unsafe { store_ymm_tile(&lo, &hi, c, ldc, w, add, bias, act) };
 }
 
 /// Stores (or adds) `R` rows of two ymm accumulators into the `R × w` tile at `c`, then adds
-/// the `w` values at `bias` unless it is null.
+/// the `w` values at `bias` unless it is null, then applies `act`.
 ///
 /// # Safety
 /// AVX2; the `R × w` tile at `c` (row stride `ldc`, `w <= 16`) valid for reads and writes; a
 /// non-null `bias` valid for `w` reads.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn store_ymm_tile<const R: usize>(
     lo: &[__m256; R],
@@ -204,6 +208,7 @@ unsafe fn store_ymm_tile<const R: usize>(
     w: usize,
     add: bool,
     bias: *const f32,
+    act: Option<Activation>,
 ) {
     if w == 16 {
         // SAFETY: a non-null bias holds 16 values here.
@@ -226,6 +231,15 @@ unsafe fn store_ymm_tile<const R: usize>(
                 if !bias.is_null() {
                     x0 = _mm256_add_ps(x0, b0);
                     x1 = _mm256_add_ps(x1, b1);
+                }
+                if let Some(act) = act {
+                    // Through the stack: the element-wise formula, vectorised for AVX2.
+                    let mut row = [0f32; 16];
+                    _mm256_storeu_ps(row.as_mut_ptr(), x0);
+                    _mm256_storeu_ps(row.as_mut_ptr().add(8), x1);
+                    crate::ops::activate_generic(&mut row, act);
+                    x0 = _mm256_loadu_ps(row.as_ptr());
+                    x1 = _mm256_loadu_ps(row.as_ptr().add(8));
                 }
                 _mm256_storeu_ps(p, x0);
                 _mm256_storeu_ps(p.add(8), x1);
@@ -253,6 +267,9 @@ unsafe fn store_ymm_tile<const R: usize>(
             // SAFETY: a non-null bias holds `w` values.
             let bias = unsafe { std::slice::from_raw_parts(bias, w) };
             dst.iter_mut().zip(bias).for_each(|(d, v)| *d += v);
+        }
+        if let Some(act) = act {
+            crate::ops::activate_generic(dst, act);
         }
     }
 }
@@ -283,8 +300,9 @@ pub(crate) unsafe fn kernel_bf16_avx2<const S: usize>(
     while u0 < units {
         let uc = pass.min(units - u0);
         let add = tail.add || u0 > 0;
-        // The bias joins the last pass's store.
+        // The bias and the activation join the last pass's store.
         let last = u0 + uc == units;
+        let act = if last { tail.act } else { None };
         for (r0, r) in sub_rows(rows) {
             for half in 0..2 {
                 let c0 = half * 16;
@@ -307,7 +325,7 @@ pub(crate) unsafe fn kernel_bf16_avx2<const S: usize>(
                 } else {
                     std::ptr::null()
                 };
-                by_sub_rows!(r, bf16_sub, (uc, ap, bp, cp, ldc, w, add, bias));
+                by_sub_rows!(r, bf16_sub, (uc, ap, bp, cp, ldc, w, add, bias, act));
             }
         }
         u0 += uc;
@@ -330,6 +348,7 @@ unsafe fn bf16_sub<const R: usize, const S: usize>(
     w: usize,
     add: bool,
     bias: *const f32,
+    act: Option<Activation>,
 ) {
     let mut lo = [_mm256_setzero_ps(); R];
     let mut hi = [_mm256_setzero_ps(); R];
@@ -362,7 +381,7 @@ unsafe fn bf16_sub<const R: usize, const S: usize>(
         }
     }
     // SAFETY: the caller's `R × w` tile.
-    unsafe { store_ymm_tile(&lo, &hi, c, ldc, w, add, bias) };
+    unsafe { store_ymm_tile(&lo, &hi, c, ldc, w, add, bias, act) };
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ unsafe fn kernel_f32_avx512_rows<const R: usize, const S: usize>(
         }
     }
     // The C tile is valid for `R × cols`, the bias (if any) for `cols` (caller's contract).
-    store_zmm_tile!(lo, hi, R, c, ldc, cols, tail.add, tail.bias);
+    store_zmm_tile!(lo, hi, R, c, ldc, cols, tail.add, tail.bias, tail.act);
 }
 
 /// Calls `$kernel::<R, S>($args)` with `R = $rows` (1 to [`MR`](super::MR)), so that a partial row group
@@ -101,18 +101,20 @@ pub(crate) use by_rows;
 
 /// Stores the `2R` accumulators `lo`, `hi` of an AVX-512 kernel into the `R × cols` tile of
 /// `C` at `c` (row stride `ldc`), adding to it with `add`, then adding the `cols` values at
-/// `bias` unless it is null. A macro rather than a function so that it is always expanded
-/// inside the kernel: a call would spill the 24 accumulators.
+/// `bias` unless it is null, then applying `act` (an `Option<Activation>`, with
+/// [`ops::activate`](crate::ops::activate)'s formula). A macro rather than a function so that
+/// it is always expanded inside the kernel: a call would spill the 24 accumulators.
 ///
 /// Expands to code that needs AVX-512F, a tile valid for `R × cols` reads and writes,
 /// `cols <= NR`, and a null `bias` or one valid for `cols` reads; use it only inside an
 /// AVX-512 kernel's `unsafe` contract.
 #[cfg(target_arch = "x86_64")]
 macro_rules! store_zmm_tile {
-    ($lo:expr, $hi:expr, $r:expr, $c:expr, $ldc:expr, $cols:expr, $add:expr, $bias:expr) => {{
+    ($lo:expr, $hi:expr, $r:expr, $c:expr, $ldc:expr, $cols:expr, $add:expr, $bias:expr, $act:expr) => {{
         use std::arch::x86_64::*;
         let (c, ldc, cols, add): (*mut f32, usize, usize, bool) = ($c, $ldc, $cols, $add);
         let bias: *const f32 = $bias;
+        let act: Option<$crate::Activation> = $act;
         let m0: __mmask16 = if cols >= 16 {
             0xffff
         } else {
@@ -151,6 +153,16 @@ macro_rules! store_zmm_tile {
                 if !bias.is_null() {
                     x0 = _mm512_add_ps(x0, b0);
                     x1 = _mm512_add_ps(x1, b1);
+                }
+                if let Some(act) = act {
+                    // Through the stack: the element-wise formula, vectorised for this
+                    // kernel's instruction set (lanes past `cols` are computed and not stored).
+                    let mut row = [0f32; 32];
+                    _mm512_storeu_ps(row.as_mut_ptr(), x0);
+                    _mm512_storeu_ps(row.as_mut_ptr().add(16), x1);
+                    $crate::ops::activate_generic(&mut row, act);
+                    x0 = _mm512_loadu_ps(row.as_ptr());
+                    x1 = _mm512_loadu_ps(row.as_ptr().add(16));
                 }
                 _mm512_mask_storeu_ps(p, m0, x0);
                 _mm512_mask_storeu_ps(p.wrapping_add(16), m1, x1);

@@ -307,7 +307,7 @@ pub(crate) unsafe fn kernel_f32_portable<const S: usize>(
 }
 
 /// Writes (or, with `tail.add`, adds) an accumulated tile to `C`, then adds `tail.bias`
-/// unless it is null.
+/// unless it is null, then applies `tail.act`.
 ///
 /// # Safety
 /// The `rows × cols` tile at `c` with row stride `ldc` is valid for reads and writes; a
@@ -338,6 +338,9 @@ pub(crate) unsafe fn store_tile(
             for (d, &v) in dst.iter_mut().zip(bias) {
                 *d += v;
             }
+        }
+        if let Some(act) = tail.act {
+            crate::ops::activate_generic(dst, act);
         }
     }
 }
