@@ -8,7 +8,9 @@
 use rayon::prelude::*;
 
 use crate::dense::{buffer, Dense, Norm, Workspace};
-use crate::gemm::{block_units, gemm_packed_serial, pack_a_serial, packed_len, Epilogue, PackedB};
+use crate::gemm::{
+    block_units, copy_floats, gemm_packed_serial, pack_a_serial, packed_len, Epilogue, PackedB,
+};
 use crate::{ops, Activation, Isa};
 
 /// One encoder layer's packed weights.
@@ -217,14 +219,15 @@ fn attention(
                 gemm_packed_serial(isa, p, seq, values, o, dh, false, Epilogue::None);
                 for (i, row) in o.chunks_exact(dh).enumerate() {
                     // SAFETY: row `b·seq + i`, columns `h·dh..(h+1)·dh` of ctx (inside it by the
-                    // assertion above) are written by this task only.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            row.as_ptr(),
+                    // assertion above) are this task's alone: no other task reads or writes
+                    // them, and the slice covers nothing else.
+                    let dst = unsafe {
+                        std::slice::from_raw_parts_mut(
                             out.get().add((b * seq + i) * d + h * dh),
                             dh,
-                        );
-                    }
+                        )
+                    };
+                    copy_floats(dst, row);
                 }
             },
         );
