@@ -15,12 +15,21 @@
 //! The slice of a panel for the units `u0..u1` is contiguous, so the driver blocks the
 //! reduction by `S` without repacking `B`. A microkernel computes one `MR × NR` tile of `C`
 //! from one block of a group and one panel; it keeps the tile in registers (24 zmm for
-//! AVX-512, 12 ymm per 6 × 16 sub-tile for AVX2).
+//! AVX-512, 12 ymm per 6 × 16 sub-tile for AVX2), and on the last reduction step adds the bias
+//! and applies the activation before it stores them ([`Tail`]): no pass over `C` follows.
+//! Inputs that are already in the packed layout skip the copy: a row-major `A` whose rows are
+//! one block wide (`k = 768`) is read in place, and [`gemm_into_packed`] writes its `C` in
+//! the layout the next GEMM reads ([`gemm_from_packed`]: the MLP's fc1 → fc2).
+//!
+//! # Memory
+//! Each call of a panel's row groups hints a share of the *next* panel into L2 as it runs
+//! ([`Tail::next`]), so only a tile's first panel waits on L3 or memory for its `B`
+//! (`benches/gemm_cold.rs` streams a whole pass's 324 MB of weights; the hints were worth
+//! 6–8 % there).
 //!
 //! # Threads
 //! `C` is cut into tiles of whole row groups × whole panels; rayon runs the tiles (the
-//! caller's pool decides how many threads). Each tile runs the full reduction and then its
-//! epilogue, so the tile is still in cache when the bias and activation are applied.
+//! caller's pool decides how many threads).
 
 use std::ops::Range;
 
