@@ -95,6 +95,29 @@ impl Stack {
         seq: usize,
         causal: bool,
     ) {
+        self.run(isa, w, batch, seq, causal, false);
+    }
+
+    /// [`Stack::forward`] for a caller that reads only each item's first row (CLIP's class
+    /// token): the last layer computes keys and values for every token, but its attention,
+    /// output projection and MLP for the first rows only — about three quarters of a layer's
+    /// products (~6 % of a ViT-B pass). The first rows of `w.x` then hold what
+    /// [`Stack::forward`] computes, bit for bit on the native kernel sets (the same products
+    /// in the same order; the portable set's `gemm` crate may sum in another order); the other
+    /// rows hold the input of the last layer.
+    pub(crate) fn forward_first_rows(&self, isa: Isa, w: &mut Workspace, batch: usize, seq: usize) {
+        self.run(isa, w, batch, seq, false, true);
+    }
+
+    fn run(
+        &self,
+        isa: Isa,
+        w: &mut Workspace,
+        batch: usize,
+        seq: usize,
+        causal: bool,
+        first_rows_last: bool,
+    ) {
         let (d, t) = (self.hidden, batch * seq);
         let x = &mut w.x[..t * d];
         let h = buffer(&mut w.h, t * d);
@@ -106,22 +129,62 @@ impl Stack {
             (t * self.intermediate).max(packed_len(t, self.intermediate)),
         );
         let scratch = &mut w.scratch;
-        for layer in &self.layers {
+        let full = if first_rows_last {
+            self.layers.len().saturating_sub(1)
+        } else {
+            self.layers.len()
+        };
+        for layer in &self.layers[..full] {
             layer.ln1.run(x, h);
             layer.qkv.run(isa, h, t, qkv, false, None, scratch);
-            attention(isa, qkv, ctx, batch, seq, d, self.heads, causal);
+            attention(isa, qkv, ctx, batch, seq, seq, d, self.heads, causal);
             layer.out.run(isa, ctx, t, x, true, None, scratch);
             layer.ln2.run(x, h);
-            if layer.fc1.hands_packed_to(&layer.fc2, isa) {
-                // fc1 writes fc2's packed input: no copy of the [t, intermediate] matrix.
-                layer
-                    .fc1
-                    .run_into_packed(isa, h, t, f, Some(self.act), scratch);
-                layer.fc2.run_from_packed(isa, f, t, x, true);
-            } else {
-                layer.fc1.run(isa, h, t, f, false, Some(self.act), scratch);
-                layer.fc2.run(isa, f, t, x, true, None, scratch);
-            }
+            self.mlp(isa, layer, h, t, f, x, scratch);
+        }
+        let Some(layer) = self.layers.get(full) else {
+            return;
+        };
+        // The last layer for the first row of each item: keys and values of every token,
+        // then a [batch, d] residual stream.
+        layer.ln1.run(x, h);
+        layer.qkv.run(isa, h, t, qkv, false, None, scratch);
+        let ctx = &mut ctx[..batch * d];
+        attention(isa, qkv, ctx, batch, seq, 1, d, self.heads, causal);
+        let first = buffer(&mut w.tmp, batch * d);
+        for (b, row) in first.chunks_exact_mut(d).enumerate() {
+            row.copy_from_slice(&x[b * seq * d..b * seq * d + d]);
+        }
+        layer.out.run(isa, ctx, batch, first, true, None, scratch);
+        let h = &mut h[..batch * d];
+        layer.ln2.run(first, h);
+        self.mlp(isa, layer, h, batch, f, first, scratch);
+        for (b, row) in first.chunks_exact(d).enumerate() {
+            x[b * seq * d..b * seq * d + d].copy_from_slice(row);
+        }
+    }
+
+    /// `x += fc2(act(fc1(h)))` over `t` rows, `f` the hidden activations' buffer.
+    #[allow(clippy::too_many_arguments)]
+    fn mlp(
+        &self,
+        isa: Isa,
+        layer: &Layer,
+        h: &[f32],
+        t: usize,
+        f: &mut [f32],
+        x: &mut [f32],
+        scratch: &mut crate::dense::Scratch,
+    ) {
+        if layer.fc1.hands_packed_to(&layer.fc2, isa) {
+            // fc1 writes fc2's packed input: no copy of the [t, intermediate] matrix.
+            layer
+                .fc1
+                .run_into_packed(isa, h, t, f, Some(self.act), scratch);
+            layer.fc2.run_from_packed(isa, f, t, x, true);
+        } else {
+            layer.fc1.run(isa, h, t, f, false, Some(self.act), scratch);
+            layer.fc2.run(isa, f, t, x, true, None, scratch);
         }
     }
 }
@@ -161,8 +224,9 @@ thread_local! {
     });
 }
 
-/// Scaled dot-product attention (the scale is already in the queries) of every item and head:
-/// `qkv` is `[batch × seq, 3d]` (queries, keys, values), `ctx` receives `[batch × seq, d]`.
+/// Scaled dot-product attention (the scale is already in the queries) of every item and head,
+/// for the first `queries` positions of each item (`seq` for all of them): `qkv` is
+/// `[batch × seq, 3d]` (queries, keys, values), `ctx` receives `[batch × queries, d]`.
 #[allow(clippy::too_many_arguments)]
 fn attention(
     isa: Isa,
@@ -170,13 +234,15 @@ fn attention(
     ctx: &mut [f32],
     batch: usize,
     seq: usize,
+    queries: usize,
     d: usize,
     heads: usize,
     causal: bool,
 ) {
     let dh = d / heads;
     let out = OutPtr(ctx.as_mut_ptr());
-    assert!(ctx.len() >= batch * seq * d && qkv.len() >= batch * seq * 3 * d);
+    assert!(queries <= seq, "{queries} queries of {seq} positions");
+    assert!(ctx.len() >= batch * queries * d && qkv.len() >= batch * seq * 3 * d);
     (0..batch * heads).into_par_iter().for_each(|task| {
         // This thread's buffers, kept between tasks and calls: no allocation, zeroing or
         // page fault per (item, head) (384 tasks per layer at batch 32). Nothing inside runs
@@ -191,8 +257,8 @@ fn attention(
              }| {
                 let (b, h) = (task / heads, task % heads);
                 let base = b * seq * 3 * d + h * dh;
-                // scores = q·kᵀ: [seq, seq]
-                pack_a_serial(&qkv[base..], seq, dh, 3 * d, packed);
+                // scores = q·kᵀ: [queries, seq]
+                pack_a_serial(&qkv[base..], queries, dh, 3 * d, packed);
                 keys.refill_transposed(&qkv[base + d..], dh, seq, 3 * d);
                 // The scores are written rows `stride` apart, `stride` the block of a
                 // reduction of `seq`: for `seq` up to one block that is already the packed
@@ -201,29 +267,38 @@ fn attention(
                 let stride = block_units(seq);
                 let in_place = seq <= stride;
                 let ld = if in_place { stride } else { seq };
-                let scores = buffer(scores, packed_len(seq, seq).max(seq * ld));
-                gemm_packed_serial(isa, packed, seq, keys, scores, ld, false, Epilogue::None);
-                for i in 0..seq {
+                let scores = buffer(scores, packed_len(queries, seq).max(queries * ld));
+                gemm_packed_serial(
+                    isa,
+                    packed,
+                    queries,
+                    keys,
+                    scores,
+                    ld,
+                    false,
+                    Epilogue::None,
+                );
+                for i in 0..queries {
                     let row = &mut scores[i * ld..i * ld + seq];
                     ops::softmax_prefix(row, if causal { i + 1 } else { seq });
                 }
-                // context = p·v: [seq, dh]
+                // context = p·v: [queries, dh]
                 values.refill_rows(&qkv[base + 2 * d..], seq, dh, 3 * d);
-                let o = buffer(o, seq * dh);
+                let o = buffer(o, queries * dh);
                 let p: &[f32] = if in_place {
                     scores
                 } else {
-                    pack_a_serial(scores, seq, seq, seq, packed);
+                    pack_a_serial(scores, queries, seq, seq, packed);
                     packed
                 };
-                gemm_packed_serial(isa, p, seq, values, o, dh, false, Epilogue::None);
+                gemm_packed_serial(isa, p, queries, values, o, dh, false, Epilogue::None);
                 for (i, row) in o.chunks_exact(dh).enumerate() {
-                    // SAFETY: row `b·seq + i`, columns `h·dh..(h+1)·dh` of ctx (inside it by the
-                    // assertion above) are this task's alone: no other task reads or writes
+                    // SAFETY: row `b·queries + i`, columns `h·dh..(h+1)·dh` of ctx (inside it by
+                    // the assertion above) are this task's alone: no other task reads or writes
                     // them, and the slice covers nothing else.
                     let dst = unsafe {
                         std::slice::from_raw_parts_mut(
-                            out.get().add((b * seq + i) * d + h * dh),
+                            out.get().add((b * queries + i) * d + h * dh),
                             dh,
                         )
                     };
@@ -237,6 +312,103 @@ fn attention(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Precision;
+
+    /// A deterministic pseudo-random sequence in [-0.5, 0.5).
+    fn values(seed: usize, len: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i + 7919 * seed) * 2_654_435_761usize) % 1999) as f32 / 1999.0 - 0.5)
+            .collect()
+    }
+
+    /// The class-token-only last layer leaves each item's first row exactly as the full
+    /// stack does, bit for bit on the native kernel sets (to 1e-5 on the portable one), with
+    /// an MLP width that is not a multiple of a panel.
+    #[test]
+    fn first_rows_only_equal_the_full_stack_bit_for_bit() {
+        let (d, heads, inter, layers) = (48, 3, 100, 2);
+        let norm = |s: usize| Norm::new(values(s, d), values(s + 1, d), 1e-5);
+        let stack = Stack::new(
+            (0..layers)
+                .map(|l| {
+                    let s = 10 * l;
+                    Layer {
+                        ln1: norm(s),
+                        qkv: Dense::from_rows(
+                            &values(s + 2, d * 3 * d),
+                            d,
+                            3 * d,
+                            Some(values(s + 3, 3 * d)),
+                            Precision::F32,
+                        ),
+                        out: Dense::from_rows(
+                            &values(s + 4, d * d),
+                            d,
+                            d,
+                            Some(values(s + 5, d)),
+                            Precision::F32,
+                        ),
+                        ln2: norm(s + 6),
+                        fc1: Dense::from_rows(
+                            &values(s + 7, d * inter),
+                            d,
+                            inter,
+                            Some(values(s + 8, inter)),
+                            Precision::F32,
+                        ),
+                        fc2: Dense::from_rows(
+                            &values(s + 9, inter * d),
+                            inter,
+                            d,
+                            Some(values(s + 10, d)),
+                            Precision::F32,
+                        ),
+                    }
+                })
+                .collect(),
+            d,
+            heads,
+            Activation::QuickGelu,
+        );
+        for isa in Isa::available() {
+            for (batch, seq) in [(3, 7), (1, 50), (14, 5)] {
+                let input = values(99, batch * seq * d);
+                let mut full = Workspace {
+                    x: input.clone(),
+                    ..Default::default()
+                };
+                stack.forward(isa, &mut full, batch, seq, false);
+                let mut first = Workspace {
+                    x: input,
+                    ..Default::default()
+                };
+                stack.forward_first_rows(isa, &mut first, batch, seq);
+                // The portable set multiplies through the `gemm` crate, whose order of sums
+                // depends on the number of rows: there, to 1e-5.
+                let same = |x: &f32, y: &f32| {
+                    if isa == Isa::Portable {
+                        (x - y).abs() <= 1e-5 * (1.0 + x.abs())
+                    } else {
+                        x.to_bits() == y.to_bits()
+                    }
+                };
+                for b in 0..batch {
+                    let row = b * seq * d..b * seq * d + d;
+                    let (want, got) = (&full.x[row.clone()], &first.x[row]);
+                    assert!(
+                        want.iter().zip(got).all(|(x, y)| same(x, y)),
+                        "{isa:?} batch {batch} seq {seq} item {b}: {got:?} vs {want:?}"
+                    );
+                }
+                // And it is not a copy of the input: the last layer ran.
+                assert_ne!(
+                    first.x[..d],
+                    values(99, d)[..],
+                    "{isa:?}: first row unchanged"
+                );
+            }
+        }
+    }
 
     /// Attention against a naive f64 reference, on sequences within one small block (5, 50),
     /// exactly one (128), past it (130: the scores stay in place in a 768 block) and past a
@@ -252,7 +424,7 @@ mod tests {
                         .map(|i| ((i * 2_654_435_761usize) % 1999) as f32 / 1000.0 - 1.0)
                         .collect();
                     let mut ctx = vec![f32::NAN; batch * seq * d];
-                    attention(isa, &qkv, &mut ctx, batch, seq, d, heads, causal);
+                    attention(isa, &qkv, &mut ctx, batch, seq, seq, d, heads, causal);
                     let at = |b: usize, t: usize, part: usize, h: usize, e: usize| {
                         qkv[(b * seq + t) * 3 * d + part * d + h * dh + e] as f64
                     };

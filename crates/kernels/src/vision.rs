@@ -335,7 +335,8 @@ impl NativeVision {
                 }
                 let x = buffer(&mut w.x, batch * seq * d);
                 pre_ln.run(tokens, x);
-                self.stack.forward(self.isa, &mut w, batch, seq, false);
+                // Only the class tokens' final states are read.
+                self.stack.forward_first_rows(self.isa, &mut w, batch, seq);
                 // Class tokens → post-LN.
                 let mut class = Vec::with_capacity(batch * d);
                 for b in 0..batch {
