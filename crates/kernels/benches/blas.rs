@@ -17,49 +17,15 @@
 //! (default 2), `REPS` (default 7), `NATIVE=avx2,avx512` (the native sets to time),
 //! `SKIP_PEAK=1`.
 
-use std::time::Instant;
-
 use glimpse_kernels::blas;
 use glimpse_kernels::gemm::{gemm, Epilogue, PackedB};
 use glimpse_kernels::{ops, Isa};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod timing;
 use common::values;
-
-/// CPU seconds of this process, all threads (`CLOCK_PROCESS_CPUTIME_ID`): on a machine shared
-/// with other work, FLOP per CPU-second is what load does not inflate (spinning worker threads
-/// count, so it slightly understates each library).
-fn cpu_seconds() -> f64 {
-    #[repr(C)]
-    struct Timespec {
-        sec: i64,
-        nsec: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-    }
-    let mut ts = Timespec { sec: 0, nsec: 0 };
-    // SAFETY: `ts` is a valid timespec; clock 2 is CLOCK_PROCESS_CPUTIME_ID on Linux.
-    let rc = unsafe { clock_gettime(2, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    ts.sec as f64 + ts.nsec as f64 * 1e-9
-}
-
-/// Wall and CPU GFLOP/s of `flop` done in `f`.
-fn rate(flop: f64, f: impl FnOnce()) -> (f64, f64) {
-    let (t, c) = (Instant::now(), cpu_seconds());
-    f();
-    (
-        flop / t.elapsed().as_secs_f64() / 1e9,
-        flop / (cpu_seconds() - c) / 1e9,
-    )
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
+use timing::{median, rate};
 
 fn main() {
     let threads: usize = std::env::var("THREADS")

@@ -10,36 +10,14 @@
 //! Environment: `THREADS` (default 2), `REPS` (default 7), `ISA` (default: the best set).
 //! Prints GFLOP/s wall and GFLOP per CPU-second, median over `REPS`, the two cases alternating.
 
-use std::time::Instant;
-
 use glimpse_kernels::gemm::{gemm, Epilogue, PackedB};
 use glimpse_kernels::Isa;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod timing;
 use common::values;
-
-/// CPU seconds of this process, all threads (`CLOCK_PROCESS_CPUTIME_ID`).
-fn cpu_seconds() -> f64 {
-    #[repr(C)]
-    struct Timespec {
-        sec: i64,
-        nsec: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-    }
-    let mut ts = Timespec { sec: 0, nsec: 0 };
-    // SAFETY: `ts` is a valid timespec; clock 2 is CLOCK_PROCESS_CPUTIME_ID on Linux.
-    let rc = unsafe { clock_gettime(2, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    ts.sec as f64 + ts.nsec as f64 * 1e-9
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use timing::{median, rate};
 
 /// One layer's weights: (k, n, packed B, bias) for qkv, out, fc1, fc2.
 struct Layer {
@@ -131,17 +109,17 @@ fn main() {
     let (mut cold, mut hot) = (Vec::new(), Vec::new());
     for rep in 0..=reps {
         for (case, out) in [(0, &mut cold), (1, &mut hot)] {
-            let (t, c) = (Instant::now(), cpu_seconds());
-            pool.install(|| {
-                if case == 0 {
-                    pass(&mut (0..layers));
-                } else {
-                    pass(&mut std::iter::repeat_n(0, layers));
-                }
+            let r = rate(flop, || {
+                pool.install(|| {
+                    if case == 0 {
+                        pass(&mut (0..layers));
+                    } else {
+                        pass(&mut std::iter::repeat_n(0, layers));
+                    }
+                })
             });
-            let (wall, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
             if rep > 0 {
-                out.push((flop / wall / 1e9, flop / cpu / 1e9));
+                out.push(r);
             }
         }
     }

@@ -538,6 +538,41 @@ pub fn gemm_from_packed(
     accumulate: bool,
     epilogue: Epilogue<'_>,
 ) {
+    packed_gemm(isa, packed_a, m, b, c, ldc, accumulate, epilogue, true);
+}
+
+/// The serial f32 GEMM on an already packed `A` (for work that is already parallel, such as
+/// attention heads).
+///
+/// # Panics
+/// As [`gemm_from_packed`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed_serial(
+    isa: Isa,
+    packed_a: &[f32],
+    m: usize,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    epilogue: Epilogue<'_>,
+) {
+    packed_gemm(isa, packed_a, m, b, c, ldc, accumulate, epilogue, false);
+}
+
+/// [`gemm_from_packed`] (`parallel`) or [`gemm_packed_serial`].
+#[allow(clippy::too_many_arguments)]
+fn packed_gemm(
+    isa: Isa,
+    packed_a: &[f32],
+    m: usize,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    epilogue: Epilogue<'_>,
+    parallel: bool,
+) {
     let (k, n) = (b.k, b.n);
     assert!(
         packed_a.len() >= packed_len(m, k),
@@ -564,46 +599,7 @@ pub fn gemm_from_packed(
         CLayout::Rows(ldc),
         accumulate,
         epilogue,
-        true,
-    );
-}
-
-/// The serial f32 GEMM on an already packed `A` (for work that is already parallel, such as
-/// attention heads).
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_packed_serial(
-    isa: Isa,
-    packed_a: &[f32],
-    m: usize,
-    b: &PackedB,
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-    epilogue: Epilogue<'_>,
-) {
-    if isa == Isa::Portable {
-        return portable::gemm_packed_crate(packed_a, m, b, c, ldc, accumulate, epilogue);
-    }
-    let (k, n) = (b.k, b.n);
-    if m > 0 && n > 0 {
-        assert!(c.len() >= (m - 1) * ldc + n && ldc >= n, "C too short");
-    }
-    let shape = Shape {
-        m,
-        n,
-        units: k,
-        block: block_units(k),
-    };
-    drive(
-        isa.f32_kernel(shape.block),
-        packed_a,
-        b.data(),
-        shape,
-        c,
-        CLayout::Rows(ldc),
-        accumulate,
-        epilogue,
-        false,
+        parallel,
     );
 }
 
