@@ -25,17 +25,11 @@ use glimpse_kernels::{ops, Isa};
 mod common;
 mod timing;
 use common::values;
-use timing::{median, rate};
+use timing::{env_or, median, rate};
 
 fn main() {
-    let threads: usize = std::env::var("THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
-    let reps: usize = std::env::var("REPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(7);
+    let threads = env_or("THREADS", 2);
+    let reps = env_or("REPS", 7);
     blas::set_threads(threads);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

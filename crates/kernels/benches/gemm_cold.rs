@@ -17,7 +17,7 @@ use glimpse_kernels::Isa;
 mod common;
 mod timing;
 use common::values;
-use timing::{median, rate};
+use timing::{env_or, median, rate};
 
 /// One layer's weights: (k, n, packed B, bias) for qkv, out, fc1, fc2.
 struct Layer {
@@ -25,14 +25,8 @@ struct Layer {
 }
 
 fn main() {
-    let threads: usize = std::env::var("THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
-    let reps: usize = std::env::var("REPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(7);
+    let threads = env_or("THREADS", 2);
+    let reps = env_or("REPS", 7);
     let isa = std::env::var("ISA")
         .ok()
         .and_then(|v| Isa::parse(&v))
