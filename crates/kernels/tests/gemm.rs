@@ -443,6 +443,26 @@ fn bf16_gemm_matches_reference_on_rounded_inputs() {
                 // per operand).
                 let exact = reference(&a, lda, &b, m, n, k, None, n, Some(&bias));
                 check(&format!("{what} vs unrounded"), &c, n, &exact, m, n, 1e-2);
+                // With the activation, which the bf16 kernels' stores apply too: exactly
+                // `ops::activate` of the biased product computed above.
+                let mut act_c = vec![0.0; m * n];
+                pool.install(|| {
+                    gemm_bf16(
+                        isa,
+                        &a,
+                        m,
+                        lda,
+                        &packed,
+                        &mut act_c,
+                        n,
+                        false,
+                        Epilogue::BiasAct(&bias, Activation::GeluTanh),
+                        &mut scratch,
+                    )
+                });
+                let mut want_act = c.clone();
+                ops::activate(&mut want_act, Activation::GeluTanh);
+                assert_eq!(act_c, want_act, "{what}: bias + activation");
             }
         }
     }
