@@ -1002,9 +1002,10 @@ mod tests {
     /// The parallel driver with several threads and both bias epilogues, small enough for
     /// Miri, whose data-race detector counts the retag of a `&mut` as an access:
     /// `MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks -Zmiri-permissive-provenance"
-    /// cargo +nightly miri test -p glimpse-kernels --lib gemm::tests` (Tree Borrows: rayon's
-    /// crossbeam-epoch fails Stacked Borrows on its own). It passes in ~2 min; the old
-    /// whole-tile epilogue failed it with "Data race detected between retag read … and
+    /// cargo +nightly miri test -p glimpse-kernels --lib gemm::tests::parallel_epilogue`
+    /// (Tree Borrows: rayon's crossbeam-epoch fails Stacked Borrows on its own). It passes in
+    /// ~20 s with the bias and activation in the kernels' stores (2026-11-30); the old
+    /// whole-tile epilogue pass failed it with "Data race detected between retag read … and
     /// non-atomic write" (one tile's slice against another tile's kernel store).
     #[test]
     fn parallel_epilogue_on_the_portable_kernel() {
