@@ -8,9 +8,7 @@
 use rayon::prelude::*;
 
 use crate::dense::{buffer, Dense, Norm, Workspace};
-use crate::gemm::{
-    block_units, copy_floats, gemm_packed_serial, pack_a_serial, packed_len, Epilogue, PackedB,
-};
+use crate::gemm::{block_units, gemm_packed_serial, pack_a_serial, packed_len, Epilogue, PackedB};
 use crate::{ops, Activation, Isa};
 
 /// One encoder layer's packed weights.
@@ -302,7 +300,7 @@ fn attention(
                             dh,
                         )
                     };
-                    copy_floats(dst, row);
+                    dst.copy_from_slice(row);
                 }
             },
         );

@@ -199,7 +199,7 @@ impl PackedB {
                 .for_each(|(j, panel)| {
                     let (c0, w) = (j * NR, NR.min(n - j * NR));
                     for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
-                        copy_floats(&mut dst[..w], &b[kk * ldb + c0..kk * ldb + c0 + w]);
+                        dst[..w].copy_from_slice(&b[kk * ldb + c0..kk * ldb + c0 + w]);
                     }
                 });
         }
@@ -307,7 +307,7 @@ impl PackedB {
         {
             let (c0, w) = (j * NR, NR.min(n - j * NR));
             for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
-                copy_floats(&mut dst[..w], &b[kk * ldb + c0..kk * ldb + c0 + w]);
+                dst[..w].copy_from_slice(&b[kk * ldb + c0..kk * ldb + c0 + w]);
             }
         }
     }
@@ -356,7 +356,7 @@ fn pack_a_with(a: &[f32], m: usize, k: usize, lda: usize, out: &mut Vec<f32>, pa
             let row = &a[(g * MR + r) * lda..(g * MR + r) * lda + k];
             for (b, src) in row.chunks(block).enumerate() {
                 let at = (b * MR + r) * block;
-                copy_floats(&mut dst[at..at + src.len()], src);
+                dst[at..at + src.len()].copy_from_slice(src);
             }
         }
     };
@@ -366,26 +366,6 @@ fn pack_a_with(a: &[f32], m: usize, k: usize, lda: usize, out: &mut Vec<f32>, pa
             .for_each(work);
     } else {
         out.chunks_exact_mut(per_group).enumerate().for_each(work);
-    }
-}
-
-/// `dst.copy_from_slice(src)` for the short rows of packing (a panel row of 32 floats, a head's
-/// 64): copied 16 floats at a time by inlined moves instead of a `memcpy` call each, whose
-/// overhead dominated attention's 200 small copies per (item, head) (~1 % of a ViT pass).
-///
-/// # Panics
-/// If the lengths differ.
-#[inline(always)]
-pub(crate) fn copy_floats(dst: &mut [f32], src: &[f32]) {
-    assert_eq!(dst.len(), src.len(), "copy lengths");
-    let mut d = dst.chunks_exact_mut(16);
-    let mut s = src.chunks_exact(16);
-    for (d, s) in (&mut d).zip(&mut s) {
-        let s: &[f32; 16] = s.try_into().expect("16");
-        d.copy_from_slice(s);
-    }
-    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
-        *d = *s;
     }
 }
 
