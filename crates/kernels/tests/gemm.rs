@@ -422,21 +422,26 @@ fn bf16_gemm_matches_reference_on_rounded_inputs() {
                     "bf16 {isa:?} m={m} n={n} k={k} threads={}",
                     pool.current_num_threads()
                 );
-                let mut c = vec![0.0; m * n];
-                pool.install(|| {
-                    gemm_bf16(
-                        isa,
-                        &a,
-                        m,
-                        lda,
-                        &packed,
-                        &mut c,
-                        n,
-                        false,
-                        Epilogue::Bias(&bias),
-                        &mut scratch,
-                    )
-                });
+                // Runs the product with `epilogue` on this pool.
+                let mut run = |epilogue: Epilogue| {
+                    let mut c = vec![0.0; m * n];
+                    pool.install(|| {
+                        gemm_bf16(
+                            isa,
+                            &a,
+                            m,
+                            lda,
+                            &packed,
+                            &mut c,
+                            n,
+                            false,
+                            epilogue,
+                            &mut scratch,
+                        )
+                    });
+                    c
+                };
+                let c = run(Epilogue::Bias(&bias));
                 let want = reference(&ar, lda, &br, m, n, k, None, n, Some(&bias));
                 check(&what, &c, n, &want, m, n, 1e-6);
                 // And against the unrounded product, within bf16's precision (2^-8 relative
@@ -445,21 +450,7 @@ fn bf16_gemm_matches_reference_on_rounded_inputs() {
                 check(&format!("{what} vs unrounded"), &c, n, &exact, m, n, 1e-2);
                 // With the activation, which the bf16 kernels' stores apply too: exactly
                 // `ops::activate` of the biased product computed above.
-                let mut act_c = vec![0.0; m * n];
-                pool.install(|| {
-                    gemm_bf16(
-                        isa,
-                        &a,
-                        m,
-                        lda,
-                        &packed,
-                        &mut act_c,
-                        n,
-                        false,
-                        Epilogue::BiasAct(&bias, Activation::GeluTanh),
-                        &mut scratch,
-                    )
-                });
+                let act_c = run(Epilogue::BiasAct(&bias, Activation::GeluTanh));
                 let mut want_act = c.clone();
                 ops::activate(&mut want_act, Activation::GeluTanh);
                 assert_eq!(act_c, want_act, "{what}: bias + activation");
